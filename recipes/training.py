@@ -1,0 +1,272 @@
+"""`fit` with virtual epochs, best-K checkpoints, crash recovery and early stopping.
+
+A *virtual epoch* is a fixed number of steps chosen from the number of
+examples the model should see in all, not from the size of the data set:
+`steps_per_epoch = total_examples // (batch_size * num_checkpoints)`. When the
+data grows, training does not silently grow with it, and every virtual epoch
+ends with a checkpoint (Lakshmanan et al., *Machine Learning Design
+Patterns*, "Checkpoints").
+"""
+
+import dataclasses
+import os
+
+import keras
+
+from recipes import pipeline
+from recipes.callbacks import BestKCheckpoint, ResumableEarlyStopping, resolve_mode
+
+BACKUP_SUBDIR = "backup"
+
+
+def _check_positive_int(value, name):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"`{name}` must be an int >= 1. Received: {name}={value!r}")
+
+
+def virtual_steps_per_epoch(total_examples, batch_size, num_checkpoints):
+    """Steps per virtual epoch: `total_examples // (batch_size * num_checkpoints)`.
+
+    Example:
+
+    >>> import recipes
+    >>> recipes.virtual_steps_per_epoch(14_000_000, batch_size=100, num_checkpoints=20)
+    7000
+
+    Args:
+        total_examples: Int. How many examples training should show the model
+            in all (repeating the data as needed), e.g. 15 passes over
+            today's data set.
+        batch_size: Int. Examples per step (the global batch across replicas).
+        num_checkpoints: Int. How many virtual epochs, each ending with an
+            evaluation and a checkpoint.
+
+    Returns:
+        The number of steps per virtual epoch, at least 1.
+    """
+    _check_positive_int(total_examples, "total_examples")
+    _check_positive_int(batch_size, "batch_size")
+    _check_positive_int(num_checkpoints, "num_checkpoints")
+    if total_examples < batch_size * num_checkpoints:
+        raise ValueError(
+            "`total_examples` must be at least `batch_size * num_checkpoints` "
+            f"({batch_size} * {num_checkpoints} = {batch_size * num_checkpoints}) so that every "
+            f"virtual epoch has a step. Received: total_examples={total_examples}"
+        )
+    return total_examples // (batch_size * num_checkpoints)
+
+
+@dataclasses.dataclass(frozen=True)
+class FitResult:
+    """What `recipes.fit` returns.
+
+    Attributes:
+        history: Dict from metric name to one value per virtual epoch, across
+            restarts when a `checkpoint_dir` was given.
+        steps_per_epoch: Steps in each virtual epoch.
+        epochs: Planned number of virtual epochs (`num_checkpoints`).
+        best_checkpoints: Paths of the kept best checkpoints, best first.
+        last_checkpoint: Path of the newest checkpoint, or `None`.
+        stopped_early: Whether early stopping ended the run.
+    """
+
+    history: dict
+    steps_per_epoch: int
+    epochs: int
+    best_checkpoints: list
+    last_checkpoint: str | None
+    stopped_early: bool
+
+
+def fit(
+    model,
+    train_data,
+    *,
+    batch_size,
+    total_examples,
+    num_checkpoints,
+    validation_data=None,
+    checkpoint_dir=None,
+    keep_best=3,
+    monitor="val_loss",
+    mode="auto",
+    early_stopping_patience=None,
+    resume=True,
+    callbacks=(),
+    verbose="auto",
+    strategy=None,
+):
+    """Trains a compiled model for a fixed number of examples in virtual epochs.
+
+    The training data is shuffled, repeated and batched, so the number of
+    steps (`num_checkpoints * steps_per_epoch`) is fixed by `total_examples`
+    whatever the size of the data. With a `checkpoint_dir`, every virtual
+    epoch ends with a full-model `.keras` checkpoint; the best `keep_best` by
+    `monitor` and the last one are kept. With `resume=True` (the default) an
+    interrupted run started again with the same arguments continues from its
+    last completed virtual epoch, weights and optimizer state included
+    (`keras.callbacks.BackupAndRestore`), and a finished run is not trained
+    again. Early stopping ends the run once `monitor` has not improved for
+    `early_stopping_patience` virtual epochs and restores the best weights.
+
+    Example:
+
+    ```python
+    import recipes
+    from models import text
+
+    recipes.set_seed(0)
+    data = recipes.datasets.load_rotten_tomatoes()
+    train, val = recipes.repeatable_split(data.movie_name, (0.8, 0.2))
+    model = text.bag_of_words_classifier(data.text[train], num_classes=2)
+    result = recipes.fit(
+        model,
+        (data.text[train].to_numpy(), data.label[train].to_numpy()),
+        validation_data=(data.text[val].to_numpy(), data.label[val].to_numpy()),
+        batch_size=32,
+        total_examples=20 * len(train),  # about 20 passes over today's data
+        num_checkpoints=10,
+        checkpoint_dir="runs/rotten-tomatoes",
+        early_stopping_patience=3,
+    )
+    result.best_checkpoints[0]
+    ```
+
+    Args:
+        model: A compiled `keras.Model`.
+        train_data: An `(x, y)` tuple of NumPy arrays (or of dicts of arrays,
+            one per named input), or a `tf.data.Dataset` of unbatched
+            `(x, y)` examples.
+        batch_size: Int. Examples per step; the global batch under a
+            distribution strategy.
+        total_examples: Int. Examples to show the model in all.
+        num_checkpoints: Int. Number of virtual epochs; each ends with
+            validation and a checkpoint.
+        validation_data: Optional data in the same forms as `train_data`,
+            evaluated in full after every virtual epoch. Defaults to `None`.
+        checkpoint_dir: Optional folder for checkpoints, their record and the
+            crash backup. Defaults to `None` (no checkpoints, no resume).
+        keep_best: Int >= 1, defaults to 3. Best checkpoints kept besides the
+            last one.
+        monitor: Logged metric ranking the checkpoints and driving early
+            stopping, defaults to `"val_loss"`.
+        mode: `"auto"`, `"min"` or `"max"`, defaults to `"auto"`.
+        early_stopping_patience: Optional int >= 1. Virtual epochs without
+            improvement before stopping; defaults to `None` (never stop early).
+        resume: Bool, defaults to `True`. Continue the run recorded in
+            `checkpoint_dir`. With `False`, a `checkpoint_dir` that already
+            holds a run is an error rather than overwritten.
+        callbacks: Further Keras callbacks, defaults to `()`.
+        verbose: Passed to `model.fit`, defaults to `"auto"`.
+        strategy: Optional `tf.distribute.Strategy` the model was built and
+            compiled under; checked, since Keras trains with the strategy the
+            model was created in. Defaults to `None`.
+
+    Returns:
+        A `FitResult`.
+    """
+    if not isinstance(model, keras.Model):
+        raise ValueError(f"`model` must be a keras.Model. Received: {type(model).__name__}")
+    if model.optimizer is None or not getattr(model, "compiled", False):
+        raise ValueError("`model` must be compiled (model.compile(optimizer=..., loss=...)) before fit")
+    steps_per_epoch = virtual_steps_per_epoch(total_examples, batch_size, num_checkpoints)
+    mode = resolve_mode(monitor, mode)
+    if monitor.startswith("val_") and validation_data is None:
+        raise ValueError(
+            f"`monitor={monitor!r}` is a validation metric, but no `validation_data` was given. "
+            "Pass validation_data or monitor a training metric such as 'loss'."
+        )
+    if early_stopping_patience is not None:
+        _check_positive_int(early_stopping_patience, "early_stopping_patience")
+    if strategy is not None and model.distribute_strategy is not strategy:
+        raise ValueError(
+            "`model` was not created under `strategy`: build and compile it inside "
+            "`with strategy.scope():` so that its variables are mirrored"
+        )
+
+    train = pipeline.training_pipeline(train_data, batch_size, "train_data")
+    validation = (
+        pipeline.evaluation_pipeline(validation_data, batch_size, "validation_data")
+        if validation_data is not None
+        else None
+    )
+
+    all_callbacks = []
+    checkpoint = None
+    if checkpoint_dir is not None:
+        checkpoint_dir = os.fspath(checkpoint_dir)
+        checkpoint = BestKCheckpoint(checkpoint_dir, monitor=monitor, mode=mode, keep_best=keep_best)
+        if checkpoint.records and not resume:
+            raise ValueError(
+                f"checkpoint_dir {checkpoint_dir!r} already holds a run of {len(checkpoint.records)} "
+                "epoch(s). Pass resume=True to continue it, or another directory for a new run."
+            )
+        if checkpoint.finished:
+            return _finished_run(model, checkpoint, steps_per_epoch, num_checkpoints)
+        all_callbacks.append(checkpoint)
+        if early_stopping_patience is not None:
+            all_callbacks.append(ResumableEarlyStopping(checkpoint, early_stopping_patience))
+    elif early_stopping_patience is not None:
+        all_callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor=monitor, mode=mode, patience=early_stopping_patience, restore_best_weights=True
+            )
+        )
+    all_callbacks.extend(callbacks)
+    if checkpoint_dir is not None and resume:
+        # Last, so that its backup follows the checkpoint written for the same epoch.
+        all_callbacks.append(keras.callbacks.BackupAndRestore(os.path.join(checkpoint_dir, BACKUP_SUBDIR)))
+        _build_for_restore(model, train)
+
+    history = model.fit(
+        train,
+        validation_data=validation,
+        epochs=num_checkpoints,
+        steps_per_epoch=steps_per_epoch,
+        shuffle=False,  # the pipeline shuffles
+        callbacks=all_callbacks,
+        verbose=verbose,
+    )
+    if checkpoint is None:
+        return FitResult(
+            history=dict(history.history),
+            steps_per_epoch=steps_per_epoch,
+            epochs=num_checkpoints,
+            best_checkpoints=[],
+            last_checkpoint=None,
+            stopped_early=len(history.epoch) < num_checkpoints and bool(history.epoch),
+        )
+    return _result_from_checkpoint(checkpoint, steps_per_epoch, num_checkpoints)
+
+
+def _build_for_restore(model, train):
+    """`BackupAndRestore` loads weights in `on_train_begin`, so the model must have them by then."""
+    if not model.built:
+        x = next(iter(train))[0]
+        model(x)
+    if not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)
+
+
+def _result_from_checkpoint(checkpoint, steps_per_epoch, num_checkpoints):
+    return FitResult(
+        history=checkpoint.history,
+        steps_per_epoch=steps_per_epoch,
+        epochs=num_checkpoints,
+        best_checkpoints=checkpoint.best_checkpoints,
+        last_checkpoint=checkpoint.last_checkpoint,
+        stopped_early=len(checkpoint.records) < num_checkpoints,
+    )
+
+
+def _finished_run(model, checkpoint, steps_per_epoch, num_checkpoints):
+    """A finished run is not trained again: the model gets the weights it ended with."""
+    final = checkpoint.final_checkpoint
+    if final is None:
+        raise ValueError(
+            f"{checkpoint.directory} records a finished run whose final checkpoint is missing; "
+            "use another checkpoint_dir for a new run"
+        )
+    print(f"recipes.fit: the run in {checkpoint.directory} already finished; loaded {final}")
+    model.load_weights(final)
+    return _result_from_checkpoint(checkpoint, steps_per_epoch, num_checkpoints)
