@@ -15,7 +15,7 @@ def _check_texts(texts):
 
 
 def bag_of_words_classifier(
-    train_texts, num_classes, max_tokens=20_000, ngrams=2, learning_rate=1e-2, name="bag_of_words"
+    train_texts, num_classes, max_tokens=20_000, ngrams=2, learning_rate=1e-3, name="bag_of_words"
 ):
     """Logistic regression on TF-IDF of words and word pairs: the baseline to beat.
 
@@ -40,7 +40,7 @@ def bag_of_words_classifier(
         num_classes: Int >= 2. Labels are ints `0..num_classes - 1`.
         max_tokens: Int, defaults to 20000. Vocabulary size, most frequent first.
         ngrams: Int, defaults to 2. Longest word n-gram in the vocabulary.
-        learning_rate: Float, defaults to 0.01 (Adam).
+        learning_rate: Float, defaults to 0.001 (Adam).
         name: Model name, defaults to `"bag_of_words"`.
 
     Returns:

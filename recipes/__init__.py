@@ -1,21 +1,37 @@
-"""keras-recipes: the tricks practitioners use to build, debug and ship Keras models, as code that runs."""
+"""keras-recipes: the tricks practitioners use to build, debug and ship Keras models, as code that runs.
 
-from recipes import datasets
-from recipes.callbacks import BestKCheckpoint, ResumableEarlyStopping
-from recipes.seed import set_seed
-from recipes.splits import repeatable_split, split_by_date
-from recipes.training import FitResult, fit, virtual_steps_per_epoch
+Names are imported on first use (PEP 562), so that `import recipes` and the
+`recipes` command line start without loading TensorFlow until a recipe needs it.
+"""
+
+import importlib
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "BestKCheckpoint",
-    "FitResult",
-    "ResumableEarlyStopping",
-    "datasets",
-    "fit",
-    "repeatable_split",
-    "set_seed",
-    "split_by_date",
-    "virtual_steps_per_epoch",
-]
+_EXPORTS = {
+    "BestKCheckpoint": "recipes.callbacks",
+    "ResumableEarlyStopping": "recipes.callbacks",
+    "set_seed": "recipes.seed",
+    "repeatable_split": "recipes.splits",
+    "split_by_date": "recipes.splits",
+    "FitResult": "recipes.training",
+    "fit": "recipes.training",
+    "virtual_steps_per_epoch": "recipes.training",
+}
+_SUBPACKAGES = ("datasets",)
+
+__all__ = sorted([*_EXPORTS, *_SUBPACKAGES])
+
+
+def __getattr__(name):
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"recipes.{name}")
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value  # later look-ups skip this function
+        return value
+    raise AttributeError(f"module 'recipes' has no attribute {name!r}")
+
+
+def __dir__():
+    return __all__

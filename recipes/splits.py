@@ -149,6 +149,6 @@ def _parse_dates(values, date_format, name):
         expected = f"format {date_format!r}" if date_format else "a recognisable date"
         raise ValueError(
             f"`{name}` has {bad.size} value(s) that are not dates ({expected} expected); "
-            f"first at row {bad[0]}: {values[bad[0]]!r}"
+            f"first at row {bad[0]}: {str(values[bad[0]])!r}"
         )
     return parsed.to_numpy(dtype="datetime64[ns]")

@@ -167,11 +167,12 @@ def fit(
     """
     if not isinstance(model, keras.Model):
         raise ValueError(f"`model` must be a keras.Model. Received: {type(model).__name__}")
-    if model.optimizer is None or not getattr(model, "compiled", False):
+    if not getattr(model, "compiled", False) or getattr(model, "optimizer", None) is None:
         raise ValueError("`model` must be compiled (model.compile(optimizer=..., loss=...)) before fit")
     steps_per_epoch = virtual_steps_per_epoch(total_examples, batch_size, num_checkpoints)
     mode = resolve_mode(monitor, mode)
-    if monitor.startswith("val_") and validation_data is None:
+    monitored = checkpoint_dir is not None or early_stopping_patience is not None
+    if monitored and monitor.startswith("val_") and validation_data is None:
         raise ValueError(
             f"`monitor={monitor!r}` is a validation metric, but no `validation_data` was given. "
             "Pass validation_data or monitor a training metric such as 'loss'."
@@ -268,5 +269,7 @@ def _finished_run(model, checkpoint, steps_per_epoch, num_checkpoints):
             "use another checkpoint_dir for a new run"
         )
     print(f"recipes.fit: the run in {checkpoint.directory} already finished; loaded {final}")
+    if not model.optimizer.built:  # so that the optimizer state loads too
+        model.optimizer.build(model.trainable_variables)
     model.load_weights(final)
     return _result_from_checkpoint(checkpoint, steps_per_epoch, num_checkpoints)

@@ -48,13 +48,13 @@ def run(args):
     def xy(rows):
         return reviews.text.to_numpy()[rows], reviews.label.to_numpy()[rows]
 
-    model = text.bag_of_words_classifier(xy(train)[0], num_classes=2)
     total_examples = int(args.passes * len(train))
     steps = recipes.virtual_steps_per_epoch(total_examples, args.batch_size, args.num_checkpoints)
     print(
         f"Virtual epochs: {total_examples} examples / ({args.batch_size} per batch x "
         f"{args.num_checkpoints} checkpoints) = {steps} steps per epoch"
     )
+    model = text.bag_of_words_classifier(xy(train)[0], num_classes=2)
     result = recipes.fit(
         model,
         xy(train),
