@@ -10,6 +10,7 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "BestKCheckpoint": "recipes.callbacks",
+    "EpochBackup": "recipes.callbacks",
     "ResumableEarlyStopping": "recipes.callbacks",
     "set_seed": "recipes.seed",
     "repeatable_split": "recipes.splits",

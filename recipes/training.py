@@ -14,7 +14,7 @@ import os
 import keras
 
 from recipes import pipeline
-from recipes.callbacks import BestKCheckpoint, ResumableEarlyStopping, resolve_mode
+from recipes.callbacks import BestKCheckpoint, EpochBackup, ResumableEarlyStopping, resolve_mode
 
 BACKUP_SUBDIR = "backup"
 
@@ -105,8 +105,7 @@ def fit(
     `monitor` and the last one are kept. With `resume=True` (the default) an
     interrupted run started again with the same arguments continues from its
     last completed virtual epoch, weights and optimizer state included
-    (`keras.callbacks.BackupAndRestore`), and a finished run is not trained
-    again. Early stopping ends the run once `monitor` has not improved for
+    (`recipes.EpochBackup`), and a finished run is not trained again. Early stopping ends the run once `monitor` has not improved for
     `early_stopping_patience` virtual epochs and restores the best weights.
 
     Example:
@@ -214,15 +213,21 @@ def fit(
             )
         )
     all_callbacks.extend(callbacks)
+    initial_epoch = 0
     if checkpoint_dir is not None and resume:
-        # Last, so that its backup follows the checkpoint written for the same epoch.
-        all_callbacks.append(keras.callbacks.BackupAndRestore(os.path.join(checkpoint_dir, BACKUP_SUBDIR)))
-        _build_for_restore(model, train)
+        backup = EpochBackup(os.path.join(checkpoint_dir, BACKUP_SUBDIR))
+        # Last, so that an epoch's backup follows its checkpoint: a crash between them re-runs the epoch.
+        all_callbacks.append(backup)
+        _build(model, train)
+        initial_epoch = backup.restore(model)
+        if initial_epoch and verbose:
+            print(f"recipes.fit: resuming {checkpoint_dir} after virtual epoch {initial_epoch}")
 
     history = model.fit(
         train,
         validation_data=validation,
         epochs=num_checkpoints,
+        initial_epoch=initial_epoch,
         steps_per_epoch=steps_per_epoch,
         shuffle=False,  # the pipeline shuffles
         callbacks=all_callbacks,
@@ -240,13 +245,10 @@ def fit(
     return _result_from_checkpoint(checkpoint, steps_per_epoch, num_checkpoints)
 
 
-def _build_for_restore(model, train):
-    """`BackupAndRestore` loads weights in `on_train_begin`, so the model must have them by then."""
+def _build(model, train):
+    """Creates the weights of a model defined without an `Input`, so that a backup can load into them."""
     if not model.built:
-        x = next(iter(train))[0]
-        model(x)
-    if not model.optimizer.built:
-        model.optimizer.build(model.trainable_variables)
+        model(next(iter(train))[0])
 
 
 def _result_from_checkpoint(checkpoint, steps_per_epoch, num_checkpoints):
