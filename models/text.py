@@ -1,7 +1,14 @@
-"""Text classifiers that take raw strings."""
+"""Text classifiers that take raw strings.
+
+Every model here starts with a Keras `TextVectorization` layer adapted on the
+training texts, so the model, its `.keras` file and its SavedModel take raw
+strings and carry their vocabulary.
+"""
 
 import keras
 import numpy as np
+
+from models.common import classify, resolve_class_names
 
 
 def _check_texts(texts):
@@ -14,14 +21,25 @@ def _check_texts(texts):
     return texts.astype(str)
 
 
+def _vectorizer(train_texts, **kwargs):
+    vectorizer = keras.layers.TextVectorization(**kwargs)
+    vectorizer.adapt(_check_texts(train_texts))
+    return vectorizer
+
+
 def bag_of_words_classifier(
-    train_texts, num_classes, max_tokens=20_000, ngrams=2, learning_rate=1e-3, name="bag_of_words"
+    train_texts,
+    num_classes,
+    class_names=None,
+    max_tokens=20_000,
+    ngrams=2,
+    learning_rate=1e-3,
+    name="bag_of_words",
 ):
     """Logistic regression on TF-IDF of words and word pairs: the baseline to beat.
 
-    The `TextVectorization` layer is adapted on `train_texts` and is part of
-    the model, so the model takes raw strings, `model.save` stores the
-    vocabulary, and one weight per token and class explains every prediction.
+    Linear, so it explains itself: `top_tokens(model)` lists the words that
+    weigh most for each class.
 
     Example:
 
@@ -30,14 +48,15 @@ def bag_of_words_classifier(
     from models import text
 
     reviews = recipes.datasets.load_rotten_tomatoes()
-    model = text.bag_of_words_classifier(reviews.text, num_classes=2)
-    model.fit(reviews.text.to_numpy(), reviews.label.to_numpy(), epochs=2)
-    model.predict(np.array(["A gripping, beautifully shot thriller."]))
+    model = text.bag_of_words_classifier(reviews.text, 2, class_names=["rotten", "fresh"])
+    model.fit(reviews.text.to_numpy(), reviews.label.to_numpy(), epochs=2, verbose=0)
+    text.top_tokens(model, k=5)["fresh"]
     ```
 
     Args:
         train_texts: 1-D sequence of training strings, to build the vocabulary.
         num_classes: Int >= 2. Labels are ints `0..num_classes - 1`.
+        class_names: Optional names in label order, defaults to `"0"`, `"1"`, ...
         max_tokens: Int, defaults to 20000. Vocabulary size, most frequent first.
         ngrams: Int, defaults to 2. Longest word n-gram in the vocabulary.
         learning_rate: Float, defaults to 0.001 (Adam).
@@ -45,24 +64,138 @@ def bag_of_words_classifier(
 
     Returns:
         A compiled `keras.Model` from a string input `text` to class
-        probabilities, with loss `sparse_categorical_crossentropy` and metric
-        `accuracy`.
+        probabilities (loss `sparse_categorical_crossentropy`, metric
+        `accuracy`). An empty string is a valid input to the Keras model (all
+        zero features) but is refused by the exported signature.
     """
-    train_texts = _check_texts(train_texts)
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-        raise ValueError(f"`num_classes` must be an int >= 2. Received: num_classes={num_classes!r}")
-    vectorizer = keras.layers.TextVectorization(
-        max_tokens=max_tokens, ngrams=ngrams, output_mode="tf_idf", name="tfidf"
-    )
-    vectorizer.adapt(train_texts)
+    class_names = resolve_class_names(num_classes, class_names)
+    vectorizer = _vectorizer(train_texts, max_tokens=max_tokens, ngrams=ngrams, output_mode="tf_idf", name="tfidf")
     text = keras.Input(shape=(), dtype="string", name="text")
-    probabilities = keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(
-        vectorizer(text)
+    return classify(vectorizer(text), text, class_names, learning_rate, name)
+
+
+def top_tokens(model, k=10):
+    """The `k` tokens with the largest weight for each class of a `bag_of_words_classifier`.
+
+    Returns:
+        A dict from class name to a list of `(token, weight)`, largest first.
+    """
+    vectorizer, head = model.get_layer("tfidf"), model.get_layer("probabilities")
+    vocabulary = np.array(vectorizer.get_vocabulary())
+    kernel = head.get_weights()[0]  # (tokens, classes)
+    return {
+        name: [(str(vocabulary[i]), float(kernel[i, c])) for i in np.argsort(-kernel[:, c])[:k]]
+        for c, name in enumerate(head.class_names)
+    }
+
+
+def lstm_classifier(
+    train_texts,
+    num_classes,
+    class_names=None,
+    max_tokens=20_000,
+    sequence_length=64,
+    embedding_dim=64,
+    units=64,
+    dropout=0.3,
+    learning_rate=1e-3,
+    name="lstm",
+):
+    """Word embeddings read by one bidirectional LSTM layer.
+
+    Args:
+        train_texts: 1-D sequence of training strings, to build the vocabulary.
+        num_classes: Int >= 2.
+        class_names: Optional names in label order.
+        max_tokens: Int, defaults to 20000.
+        sequence_length: Int, defaults to 64. Tokens kept per text (padded or cut).
+        embedding_dim: Int, defaults to 64.
+        units: Int, defaults to 64. LSTM units per direction.
+        dropout: Float, defaults to 0.3. Active in training only.
+        learning_rate: Float, defaults to 0.001.
+        name: Model name, defaults to `"lstm"`.
+
+    Returns:
+        A compiled `keras.Model` from a string input `text` to class probabilities.
+    """
+    class_names = resolve_class_names(num_classes, class_names)
+    vectorizer = _vectorizer(
+        train_texts, max_tokens=max_tokens, output_sequence_length=sequence_length, name="tokens"
     )
-    model = keras.Model(text, probabilities, name=name)
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
+    text = keras.Input(shape=(), dtype="string", name="text")
+    x = keras.layers.Embedding(max_tokens, embedding_dim, mask_zero=True)(vectorizer(text))
+    x = keras.layers.Bidirectional(keras.layers.LSTM(units))(x)
+    x = keras.layers.Dropout(dropout)(x)
+    return classify(x, text, class_names, learning_rate, name)
+
+
+@keras.saving.register_keras_serializable(package="recipes")
+class PositionEmbedding(keras.layers.Layer):
+    """Adds a learned embedding of each position to the token embeddings."""
+
+    def __init__(self, sequence_length, **kwargs):
+        super().__init__(**kwargs)
+        self.sequence_length = sequence_length
+        self.supports_masking = True  # the padding mask passes through to attention and pooling
+
+    def build(self, input_shape):
+        self.positions = self.add_weight(
+            shape=(self.sequence_length, input_shape[-1]), initializer="glorot_uniform", name="positions"
+        )
+
+    def call(self, tokens):
+        return tokens + self.positions
+
+    def get_config(self):
+        return {**super().get_config(), "sequence_length": self.sequence_length}
+
+
+def transformer_classifier(
+    train_texts,
+    num_classes,
+    class_names=None,
+    max_tokens=20_000,
+    sequence_length=64,
+    embedding_dim=64,
+    num_heads=2,
+    feed_forward_dim=128,
+    dropout=0.1,
+    learning_rate=1e-3,
+    name="transformer",
+):
+    """One transformer encoder block (self-attention + feed-forward) over word embeddings.
+
+    A small encoder built from Keras layers (`MultiHeadAttention`,
+    `LayerNormalization`), mean-pooled over the non-padding tokens.
+
+    Args:
+        train_texts: 1-D sequence of training strings, to build the vocabulary.
+        num_classes: Int >= 2.
+        class_names: Optional names in label order.
+        max_tokens: Int, defaults to 20000.
+        sequence_length: Int, defaults to 64.
+        embedding_dim: Int, defaults to 64.
+        num_heads: Int, defaults to 2.
+        feed_forward_dim: Int, defaults to 128.
+        dropout: Float, defaults to 0.1. Active in training only.
+        learning_rate: Float, defaults to 0.001.
+        name: Model name, defaults to `"transformer"`.
+
+    Returns:
+        A compiled `keras.Model` from a string input `text` to class probabilities.
+    """
+    class_names = resolve_class_names(num_classes, class_names)
+    vectorizer = _vectorizer(
+        train_texts, max_tokens=max_tokens, output_sequence_length=sequence_length, name="tokens"
     )
-    return model
+    text = keras.Input(shape=(), dtype="string", name="text")
+    tokens = vectorizer(text)
+    x = keras.layers.Embedding(max_tokens, embedding_dim, mask_zero=True)(tokens)
+    x = PositionEmbedding(sequence_length)(x)
+    attended = keras.layers.MultiHeadAttention(num_heads, embedding_dim // num_heads, dropout=dropout)(x, x)
+    x = keras.layers.LayerNormalization()(x + attended)
+    hidden = keras.layers.Dense(feed_forward_dim, activation="relu")(x)
+    x = keras.layers.LayerNormalization()(x + keras.layers.Dense(embedding_dim)(hidden))
+    x = keras.layers.GlobalAveragePooling1D()(x)
+    x = keras.layers.Dropout(dropout)(x)
+    return classify(x, text, class_names, learning_rate, name)

@@ -19,7 +19,7 @@ _EXPORTS = {
     "fit": "recipes.training",
     "virtual_steps_per_epoch": "recipes.training",
 }
-_SUBPACKAGES = ("datasets",)
+_SUBPACKAGES = ("datasets", "layers")
 
 __all__ = sorted([*_EXPORTS, *_SUBPACKAGES])
 

@@ -1,0 +1,106 @@
+"""Acoustic classifiers that take raw waveforms: MFCCs are computed inside the model."""
+
+import keras
+
+from models.common import classify, resolve_class_names
+from recipes.layers import MFCC
+
+
+def _waveform_features(num_samples, sample_rate, num_mfccs):
+    if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 400:
+        raise ValueError(f"`num_samples` must be an int >= 400. Received: num_samples={num_samples!r}")
+    waveform = keras.Input(shape=(num_samples,), dtype="float32", name="waveform")
+    return waveform, MFCC(sample_rate=sample_rate, num_mfccs=num_mfccs, name="mfcc")(waveform)
+
+
+def mfcc_lstm_classifier(
+    num_classes=10,
+    class_names=None,
+    num_samples=16000,
+    sample_rate=16000,
+    num_mfccs=13,
+    units=64,
+    dropout=0.2,
+    learning_rate=3e-3,
+    name="mfcc_lstm",
+):
+    """MFCC frames read by one LSTM layer: the classic small acoustic baseline.
+
+    Example:
+
+    ```python
+    import recipes
+    from models import audio
+
+    waveforms, labels, _ = recipes.datasets.load_spoken_digits(num_per_digit=50)
+    model = audio.mfcc_lstm_classifier(10, class_names=recipes.datasets.DIGIT_WORDS)
+    model.fit(waveforms, labels, epochs=5, verbose=0)
+    ```
+
+    Args:
+        num_classes: Int, defaults to 10.
+        class_names: Optional names in label order.
+        num_samples: Int, defaults to 16000. Samples per clip (1 s at 16 kHz);
+            the exported model refuses other lengths with an error naming both.
+        sample_rate: Int, defaults to 16000.
+        num_mfccs: Int, defaults to 13.
+        units: Int, defaults to 64.
+        dropout: Float, defaults to 0.2. Active in training only.
+        learning_rate: Float, defaults to 0.003.
+        name: Model name, defaults to `"mfcc_lstm"`.
+
+    Returns:
+        A compiled `keras.Model` from a float input `waveform` `(batch,
+        num_samples)` in [-1, 1] to class probabilities.
+    """
+    class_names = resolve_class_names(num_classes, class_names)
+    waveform, mfccs = _waveform_features(num_samples, sample_rate, num_mfccs)
+    x = keras.layers.LSTM(units)(mfccs)
+    x = keras.layers.Dropout(dropout)(x)
+    return classify(x, waveform, class_names, learning_rate, name)
+
+
+def mfcc_cnn_classifier(
+    num_classes=10,
+    class_names=None,
+    num_samples=16000,
+    sample_rate=16000,
+    num_mfccs=13,
+    filters=64,
+    dropout=0.2,
+    learning_rate=3e-3,
+    name="mfcc_cnn",
+):
+    """Two 1-D convolutions over MFCC frames, max-pooled over time.
+
+    Args: as `mfcc_lstm_classifier`, with `filters` (int, defaults to 64)
+    instead of `units`.
+
+    Returns:
+        A compiled `keras.Model` from a float input `waveform` to class probabilities.
+    """
+    class_names = resolve_class_names(num_classes, class_names)
+    waveform, mfccs = _waveform_features(num_samples, sample_rate, num_mfccs)
+    x = keras.layers.Conv1D(filters, 5, activation="relu", padding="same")(mfccs)
+    x = keras.layers.MaxPooling1D(2)(x)
+    x = keras.layers.Conv1D(filters, 5, activation="relu", padding="same")(x)
+    x = keras.layers.GlobalMaxPooling1D()(x)
+    x = keras.layers.Dropout(dropout)(x)
+    return classify(x, waveform, class_names, learning_rate, name)
+
+
+def mfcc_linear_classifier(
+    num_classes=10, class_names=None, num_samples=16000, sample_rate=16000, num_mfccs=13,
+    learning_rate=1e-2, name="mfcc_linear",
+):  # fmt: skip
+    """Logistic regression on the MFCC frames: the linear baseline.
+
+    One weight per frame, coefficient and class, which can be drawn as an
+    image per class to see which sounds at which times vote for it.
+
+    Returns:
+        A compiled `keras.Model` from a float input `waveform` to class probabilities.
+    """
+    class_names = resolve_class_names(num_classes, class_names)
+    waveform, mfccs = _waveform_features(num_samples, sample_rate, num_mfccs)
+    return classify(keras.layers.Flatten()(mfccs), waveform, class_names, learning_rate, name)

@@ -1,0 +1,118 @@
+"""Waveform to MFCC features, inside the model."""
+
+import keras
+import tensorflow as tf
+
+
+@keras.saving.register_keras_serializable(package="recipes")
+class MFCC(keras.layers.Layer):
+    """Mel-frequency cepstral coefficients of raw waveforms, normalised per utterance.
+
+    Waveform → `keras.layers.MelSpectrogram` (power) → natural log → DCT
+    (`tf.signal.mfccs_from_log_mel_spectrograms`) → the first `num_mfccs`
+    coefficients, each standardised over the utterance's frames (cepstral
+    mean and variance normalisation, which removes the channel and the
+    loudness). Clients send the waveform; the model computes the features.
+
+    The log is taken here rather than with `MelSpectrogram(power_to_db=True)`,
+    which clips at the maximum of the *whole batch*: one row's features would
+    then depend on the other rows batched with it, and a served model would
+    answer a client differently depending on other clients' requests.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from recipes.layers import MFCC
+    >>> MFCC(num_mfccs=13)(np.zeros((2, 16000), "float32")).shape
+    TensorShape([2, 101, 13])
+
+    Args:
+        sample_rate: Int, defaults to 16000. Samples per second of the input.
+        num_mfccs: Int, defaults to 13. Coefficients kept per frame.
+        num_mel_bins: Int, defaults to 40.
+        frame_length: Int, defaults to 400 (25 ms at 16 kHz). Samples per frame.
+        frame_step: Int, defaults to 160 (10 ms at 16 kHz). Samples between frames.
+        fft_length: Int, defaults to 512. At least `frame_length`.
+        normalize: Bool, defaults to `True`. Per-utterance mean and variance
+            normalisation of each coefficient.
+
+    Input shape: `(batch, samples)` float waveforms in [-1, 1].
+    Output shape: `(batch, frames, num_mfccs)` with `frames = 1 + samples // frame_step`.
+    """
+
+    def __init__(
+        self,
+        sample_rate=16000,
+        num_mfccs=13,
+        num_mel_bins=40,
+        frame_length=400,
+        frame_step=160,
+        fft_length=512,
+        normalize=True,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        for name, value in [
+            ("sample_rate", sample_rate), ("num_mfccs", num_mfccs), ("num_mel_bins", num_mel_bins),
+            ("frame_length", frame_length), ("frame_step", frame_step), ("fft_length", fft_length),
+        ]:  # fmt: skip
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"`{name}` must be an int >= 1. Received: {name}={value!r}")
+        if num_mfccs > num_mel_bins:
+            raise ValueError(
+                f"`num_mfccs` must be at most `num_mel_bins`. Received: num_mfccs={num_mfccs}, "
+                f"num_mel_bins={num_mel_bins}"
+            )
+        if fft_length < frame_length:
+            raise ValueError(
+                f"`fft_length` must be at least `frame_length`. Received: fft_length={fft_length}, "
+                f"frame_length={frame_length}"
+            )
+        self.sample_rate = sample_rate
+        self.num_mfccs = num_mfccs
+        self.num_mel_bins = num_mel_bins
+        self.frame_length = frame_length
+        self.frame_step = frame_step
+        self.fft_length = fft_length
+        self.normalize = normalize
+        self.mel = keras.layers.MelSpectrogram(
+            fft_length=fft_length,
+            sequence_stride=frame_step,
+            sequence_length=frame_length,
+            sampling_rate=sample_rate,
+            num_mel_bins=num_mel_bins,
+            power_to_db=False,
+            dtype="float32",
+            name="mel_spectrogram",
+        )
+
+    def build(self, input_shape):
+        self.mel.build(input_shape)
+
+    def call(self, waveforms):
+        waveforms = tf.cast(waveforms, tf.float32)
+        mel = tf.transpose(self.mel(waveforms), [0, 2, 1])  # (batch, frames, mel bins)
+        log_mel = tf.math.log(mel + 1e-6)
+        mfccs = tf.signal.mfccs_from_log_mel_spectrograms(log_mel)[..., : self.num_mfccs]
+        if not self.normalize:
+            return mfccs
+        mean, variance = tf.nn.moments(mfccs, axes=[1], keepdims=True)
+        return (mfccs - mean) / tf.sqrt(variance + 1e-6)
+
+    def compute_output_shape(self, input_shape):
+        samples = input_shape[-1]
+        frames = None if samples is None else 1 + samples // self.frame_step
+        return (input_shape[0], frames, self.num_mfccs)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            sample_rate=self.sample_rate,
+            num_mfccs=self.num_mfccs,
+            num_mel_bins=self.num_mel_bins,
+            frame_length=self.frame_length,
+            frame_step=self.frame_step,
+            fft_length=self.fft_length,
+            normalize=self.normalize,
+        )
+        return config

@@ -1,0 +1,277 @@
+"""Export a Keras model as a keyed SavedModel version that TF Serving loads as it is.
+
+The serving signatures take raw data: strings for text and dates, float
+waveforms, encoded image bytes (decoded and resized in the graph), raw
+numbers and categories for tables. The client's primary key passes through
+untouched, so every prediction can be joined back to its record ("keyed
+predictions", Lakshmanan et al., *Machine Learning Design Patterns*).
+"""
+
+import dataclasses
+import os
+import re
+import shutil
+import tempfile
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from recipes.layers import DecodeImages, class_names_of
+
+KEYED_SIGNATURE = "serving_default"
+UNKEYED_SIGNATURE = "without_key"
+KEY = "key"
+WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
+_VERSION = re.compile(r"^\d+$")
+
+
+@dataclasses.dataclass(frozen=True)
+class ServingInput:
+    """How one model input is served.
+
+    Attributes:
+        name: The model input's name, also the signature input's name.
+        kind: `"image"` (served as encoded bytes), `"string"` or `"tensor"`.
+        shape: The model input's shape without the batch axis.
+        dtype: The model input's dtype.
+    """
+
+    name: str
+    kind: str
+    shape: tuple
+    dtype: str
+
+    @property
+    def signature_spec(self):
+        if self.kind == "image":
+            return tf.TensorSpec([None], tf.string, name=self.name)
+        # Non-batch axes are left open and checked in the graph, for an error that names the input.
+        return tf.TensorSpec([None] + [None] * len(self.shape), tf.as_dtype(self.dtype), name=self.name)
+
+
+def serving_inputs(model):
+    """The `ServingInput` of each model input: uint8 inputs of rank 3 or 4 are images."""
+    contract = []
+    for tensor in model.inputs:
+        shape, dtype = tuple(tensor.shape[1:]), tf.as_dtype(tensor.dtype).name
+        name = tensor.name
+        if dtype == "uint8" and len(shape) in (2, 3) and all(d is not None for d in shape):
+            kind = "image"
+        elif dtype == "string":
+            kind = "string"
+        else:
+            kind = "tensor"
+        contract.append(ServingInput(name, kind, shape, dtype))
+    return contract
+
+
+def to_serving_inputs(model, x):
+    """Turns model inputs as they are trained on into what the serving signature takes.
+
+    Images (uint8 arrays) become PNG bytes, which decode to the same pixels;
+    everything else is passed through as NumPy arrays.
+
+    Args:
+        model: The Keras model.
+        x: The model's input as given to `model.predict`: an array for a
+            single-input model, or a dict from input name to array.
+
+    Returns:
+        A dict from signature input name to a NumPy array.
+    """
+    contract = serving_inputs(model)
+    if not isinstance(x, dict):
+        if len(contract) != 1:
+            raise ValueError(
+                f"the model has {len(contract)} inputs {[s.name for s in contract]}; pass a dict of arrays"
+            )
+        x = {contract[0].name: x}
+    served = {}
+    for spec in contract:
+        if spec.name not in x:
+            raise ValueError(f"missing input {spec.name!r}; received inputs {sorted(x)}")
+        value = np.asarray(x[spec.name])
+        if spec.kind == "image":
+            images = value.reshape((-1, *spec.shape[:2], spec.shape[2] if len(spec.shape) == 3 else 1))
+            value = np.array([tf.io.encode_png(image).numpy() for image in images], dtype=object)
+        served[spec.name] = value
+    return served
+
+
+def _check_input(spec, value):
+    """Graph-side checks that turn bad raw input into an error naming the input."""
+    if spec.kind == "string":
+        empty = tf.equal(tf.strings.length(tf.strings.strip(value)), 0)
+        return tf.debugging.Assert(
+            tf.logical_not(tf.reduce_any(empty)),
+            [f"input '{spec.name}' has empty strings at rows:", tf.where(empty)[:, 0]],
+            summarize=10,
+        )
+    if spec.kind == "tensor":
+        expected = [-1 if d is None else d for d in spec.shape]
+        received = tf.shape(value)[1:]
+        fits = tf.reduce_all(tf.logical_or(tf.equal(received, expected), tf.equal(expected, -1)))
+        shape = ", ".join(map(str, spec.shape))
+        return tf.debugging.Assert(
+            fits, [f"input '{spec.name}' must have shape [batch, {shape}]; received", tf.shape(value)]
+        )
+    return None
+
+
+def _serving_function(model, contract, class_names, keyed):
+    decoders = {
+        spec.name: DecodeImages(*spec.shape[:2], channels=spec.shape[2] if len(spec.shape) == 3 else 1)
+        for spec in contract
+        if spec.kind == "image"
+    }
+
+    def serve(inputs):
+        batch = tf.shape(inputs[contract[0].name])[0]
+        checks = []
+        for name, value in inputs.items():
+            checks.append(
+                tf.debugging.assert_equal(
+                    tf.shape(value)[0], batch,
+                    message=f"all inputs must have the same number of rows as '{contract[0].name}'; '{name}' differs",
+                )  # fmt: skip
+            )
+        model_inputs = {}
+        for spec in contract:
+            value = inputs[spec.name]
+            check = _check_input(spec, value)
+            if check is not None:
+                checks.append(check)
+            if spec.kind == "image":
+                value = decoders[spec.name](value)
+                if len(spec.shape) == 2:
+                    value = tf.squeeze(value, axis=-1)
+            model_inputs[spec.name] = value
+        with tf.control_dependencies(checks):
+            model_inputs = {name: tf.identity(value) for name, value in model_inputs.items()}
+        if len(contract) == 1:
+            outputs = model(model_inputs[contract[0].name], training=False)
+        else:
+            outputs = model(model_inputs, training=False)
+        result = {}
+        if keyed:
+            result[KEY] = tf.identity(inputs[KEY])
+        if class_names is not None:
+            result["probabilities"] = outputs
+            result["label"] = tf.gather(tf.constant(class_names), tf.argmax(outputs, axis=-1))
+        else:
+            result["prediction"] = tf.reshape(outputs, [batch]) if outputs.shape[-1] == 1 else outputs
+        return result
+
+    return serve
+
+
+def next_version(base_path):
+    """1 + the highest numeric version folder in `base_path` (1 for a new model)."""
+    if not os.path.isdir(base_path):
+        return 1
+    versions = [int(name) for name in os.listdir(base_path) if _VERSION.match(name)]
+    return max(versions, default=0) + 1
+
+
+def export_model(model, base_path, version=None, warmup_inputs=None, model_name=None):
+    """Writes `model` as version `version` of a TF Serving model in `base_path`.
+
+    The SavedModel has two signatures. `serving_default` takes the raw inputs
+    plus a string `key` (one per row) and returns the `key` unchanged with the
+    predictions; `without_key` takes the raw inputs only. A classifier (output
+    layer `recipes.layers.ClassProbabilities`) returns `probabilities` and
+    `label` (the class name); any other model returns `prediction`. Both call
+    the model with `training=False`, so dropout and augmentation never run at
+    serving. An image input (uint8, `(height, width[, channels])`) is served as
+    encoded JPEG/PNG/GIF/BMP bytes, decoded and resized in the graph. Bad raw
+    input fails with an error that names the input: an empty string, a waveform
+    of the wrong length, corrupt image bytes, an unparseable date.
+
+    The version is written to a temporary folder beside the target and renamed
+    into place, so TF Serving's file-system poller never loads a half-written
+    version (tensorflow/serving#1086). With `warmup_inputs`, TF Serving warmup
+    requests (`assets.extra/tf_serving_warmup_requests`) are built from them.
+
+    Example:
+
+    ```python
+    path = serving.export_model(model, "exports/text", warmup_inputs=x_val[:3])
+    # tensorflow_model_server --model_name=text --model_base_path=$PWD/exports/text
+    ```
+
+    Args:
+        model: A Keras model whose inputs are raw data.
+        base_path: The model's folder (TF Serving's `--model_base_path`).
+        version: Optional int >= 1, defaults to `None` (one more than the
+            highest version already there). An existing version is an error,
+            never overwritten.
+        warmup_inputs: Optional few real inputs, in the form the model is
+            trained on (see `to_serving_inputs`), for the warmup file.
+        model_name: Name put in the warmup requests, defaults to the folder
+            name of `base_path`.
+
+    Returns:
+        The path of the written version folder.
+    """
+    if not isinstance(model, keras.Model):
+        raise ValueError(f"`model` must be a keras.Model. Received: {type(model).__name__}")
+    base_path = os.path.abspath(os.fspath(base_path))
+    if version is None:
+        version = next_version(base_path)
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ValueError(f"`version` must be an int >= 1. Received: version={version!r}")
+    target = os.path.join(base_path, str(version))
+    if os.path.exists(target):
+        raise ValueError(f"version {version} already exists at {target}; versions are never overwritten")
+    contract = serving_inputs(model)
+    if KEY in {spec.name for spec in contract}:
+        raise ValueError(f"a model input is named {KEY!r}, the name reserved for the prediction key")
+    class_names = class_names_of(model)
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    specs = {spec.name: spec.signature_spec for spec in contract}
+    archive.add_endpoint(
+        KEYED_SIGNATURE,
+        _serving_function(model, contract, class_names, keyed=True),
+        input_signature=[{**specs, KEY: tf.TensorSpec([None], tf.string, name=KEY)}],
+    )
+    archive.add_endpoint(
+        UNKEYED_SIGNATURE,
+        _serving_function(model, contract, class_names, keyed=False),
+        input_signature=[specs],
+    )
+    os.makedirs(base_path, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=base_path)  # not numeric: TF Serving skips it
+    try:
+        archive.write_out(staging, verbose=False)
+        if warmup_inputs is not None:
+            _write_warmup(
+                os.path.join(staging, WARMUP_FILE),
+                model_name or os.path.basename(base_path),
+                to_serving_inputs(model, warmup_inputs),
+            )
+        os.rename(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target
+
+
+def _write_warmup(path, model_name, inputs):
+    """TF Serving replays these PredictRequests when it loads the version, before serving traffic."""
+    from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
+
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    rows = len(next(iter(inputs.values())))
+    with tf.io.TFRecordWriter(path) as writer:
+        for row in range(rows):
+            request = predict_pb2.PredictRequest(
+                model_spec=model_pb2.ModelSpec(name=model_name, signature_name=KEYED_SIGNATURE)
+            )
+            for name, values in inputs.items():
+                request.inputs[name].CopyFrom(tf.make_tensor_proto(values[row : row + 1]))
+            request.inputs[KEY].CopyFrom(tf.make_tensor_proto(np.array([f"warmup-{row}"], dtype=object)))
+            log = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
+            writer.write(log.SerializeToString())
