@@ -54,13 +54,14 @@ def _features(frame, target, date_columns):
     }
     space = FeatureSpace({name: specs[kind]() for name, kind in columns.items()}, output_mode="concat")
     space.adapt(tf.data.Dataset.from_tensor_slices({n: _raw_column(frame, n, k) for n, k in columns.items()}))
-    encoder = keras.Model(space.get_inputs(), space.get_encoded_features(), name="feature_space")
+    # List inputs in column order: a nested model called with a dict makes Keras warn that structures differ.
+    space_inputs = space.get_inputs()
+    encoder = keras.Model([space_inputs[n] for n in columns], space.get_encoded_features(), name="feature_space")
     inputs = {
         name: keras.Input(shape=(), dtype="float32" if kind == "numeric" else "string", name=name)
         for name, kind in columns.items()
     }
-    # A list in the encoder's input order: a dict makes Keras warn that the structures differ.
-    encoded = encoder([keras.ops.expand_dims(inputs[tensor.name], -1) for tensor in encoder.inputs])
+    encoded = encoder([keras.ops.expand_dims(inputs[name], -1) for name in columns])
     return inputs, encoded
 
 

@@ -105,7 +105,7 @@ def _check_input(spec, value):
         empty = tf.equal(tf.strings.length(tf.strings.strip(value)), 0)
         return tf.debugging.Assert(
             tf.logical_not(tf.reduce_any(empty)),
-            [f"input '{spec.name}' has empty strings at rows:", tf.where(empty)[:, 0]],
+            [f"input `{spec.name}` has empty strings at rows:", tf.where(empty)[:, 0]],
             summarize=10,
         )
     if spec.kind == "tensor":
@@ -114,7 +114,7 @@ def _check_input(spec, value):
         fits = tf.reduce_all(tf.logical_or(tf.equal(received, expected), tf.equal(expected, -1)))
         shape = ", ".join(map(str, spec.shape))
         return tf.debugging.Assert(
-            fits, [f"input '{spec.name}' must have shape [batch, {shape}]; received", tf.shape(value)]
+            fits, [f"input `{spec.name}` must have shape [batch, {shape}]; received", tf.shape(value)]
         )
     return None
 
@@ -133,7 +133,7 @@ def _serving_function(model, contract, class_names, keyed):
             checks.append(
                 tf.debugging.assert_equal(
                     tf.shape(value)[0], batch,
-                    message=f"all inputs must have the same number of rows as '{contract[0].name}'; '{name}' differs",
+                    message=f"all inputs must have the same number of rows as `{contract[0].name}`; `{name}` differs",
                 )  # fmt: skip
             )
         model_inputs = {}

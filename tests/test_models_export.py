@@ -1,0 +1,234 @@
+"""Every factory: trains on real data, round-trips through `.keras`, and serves the same answers without Keras."""
+
+import os
+import pickle
+import re
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import recipes
+import serving
+from models import audio, tabular, text, vision
+
+HERE = os.path.dirname(__file__)
+ROWS = 6  # rows compared between the Keras model and the served SavedModel
+
+
+def _text_data():
+    reviews = recipes.datasets.load_rotten_tomatoes()
+    rows = np.random.default_rng(0).permutation(len(reviews))[:400]
+    return reviews.text.to_numpy()[rows], reviews.label.to_numpy()[rows]
+
+
+def _audio_data():
+    waveforms, labels, _ = recipes.datasets.load_spoken_digits(num_per_digit=8)
+    return waveforms, labels
+
+
+def _vision_data():
+    images, labels = recipes.datasets.load_fashion_mnist("test")
+    return images[:300], labels[:300]
+
+
+def _tabular_frame():
+    return recipes.datasets.load_seattle_weather().iloc[:400]
+
+
+def _factories():
+    """name -> (build(x, y) -> model, data() -> (x, y), raw input dtype as saved_model_cli prints it)."""
+    names = ["rotten", "fresh"]
+    fashion = recipes.datasets.FASHION_MNIST_CLASSES
+    digits = recipes.datasets.DIGIT_WORDS
+    return {
+        "text_bag_of_words": (lambda x, y: text.bag_of_words_classifier(x, 2, names, max_tokens=2000), _text_data),
+        "text_lstm": (lambda x, y: text.lstm_classifier(x, 2, names, max_tokens=2000, units=8), _text_data),
+        "text_transformer": (lambda x, y: text.transformer_classifier(x, 2, names, max_tokens=2000), _text_data),
+        "audio_mfcc_lstm": (lambda x, y: audio.mfcc_lstm_classifier(10, digits, units=16), _audio_data),
+        "audio_mfcc_cnn": (lambda x, y: audio.mfcc_cnn_classifier(10, digits, filters=16), _audio_data),
+        "audio_mfcc_linear": (lambda x, y: audio.mfcc_linear_classifier(10, digits), _audio_data),
+        "vision_cnn": (lambda x, y: vision.cnn_classifier((28, 28), 10, fashion, filters=(8,)), _vision_data),
+        "vision_linear": (lambda x, y: vision.linear_classifier((28, 28), 10, fashion), _vision_data),
+        "vision_transfer": (
+            lambda x, y: vision.transfer_classifier((28, 28), 10, fashion, input_size=32),
+            _vision_data,
+        ),
+        "tabular_classifier": (None, None),
+        "tabular_linear_classifier": (None, None),
+        "tabular_regressor": (None, None),
+    }
+
+
+def _tabular(name):
+    frame = _tabular_frame()
+    if name == "tabular_regressor":
+        model, target = tabular.regressor(frame, "temp_max", date_columns=["date"]), "temp_max"
+    elif name == "tabular_linear_classifier":
+        model, target = tabular.linear_classifier(frame, "weather", date_columns=["date"]), "weather"
+    else:
+        model, target = tabular.classifier(frame, "weather", date_columns=["date"]), "weather"
+    x, y = tabular.to_xy(model, frame, target)
+    return model, x, y
+
+
+def _rows(x, n):
+    return {k: v[:n] for k, v in x.items()} if isinstance(x, dict) else x[:n]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """Each factory's model after a few training steps, its export, and sample raw inputs."""
+    root = tmp_path_factory.mktemp("exports")
+    results = {}
+    for name, (build, data) in _factories().items():
+        recipes.set_seed(0)
+        if build is None:
+            model, x, y = _tabular(name)
+        else:
+            x, y = data()
+            model = build(x, y)
+        history = model.fit(x, y, batch_size=32, epochs=1, steps_per_epoch=4, verbose=0)
+        sample = _rows(x, ROWS)
+        path = serving.export_model(model, root / name, warmup_inputs=_rows(x, 2))
+        results[name] = dict(model=model, x=x, sample=sample, path=path, loss=history.history["loss"][-1])
+    return results
+
+
+@pytest.fixture(scope="module")
+def served(trained, tmp_path_factory):
+    """The answers of every export, computed in one fresh process that never imports Keras."""
+    folder = tmp_path_factory.mktemp("served")
+    jobs = {
+        name: (r["path"], serving.to_serving_inputs(r["model"], r["sample"]), np.array([f"id-{i}" for i in range(ROWS)], dtype=object))
+        for name, r in trained.items()
+    }
+    with open(folder / "jobs.pkl", "wb") as f:
+        pickle.dump(jobs, f)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    subprocess.run(
+        [sys.executable, os.path.join(HERE, "_serve_without_keras.py"), str(folder / "jobs.pkl"), str(folder / "out.pkl")],
+        check=True, env=env, timeout=600,
+    )  # fmt: skip
+    with open(folder / "out.pkl", "rb") as f:
+        return pickle.load(f)
+
+
+NAMES = list(_factories())
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_trains_and_round_trips_through_keras_file(trained, name, tmp_path):
+    result = trained[name]
+    assert np.isfinite(result["loss"])
+    path = tmp_path / "model.keras"
+    result["model"].save(path)
+    restored = keras.saving.load_model(path)
+    np.testing.assert_array_equal(
+        restored.predict(result["sample"], verbose=0), result["model"].predict(result["sample"], verbose=0)
+    )
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_served_answers_equal_the_keras_model(trained, served, name):
+    """The training/serving skew test: same raw inputs, same outputs, keys back unchanged."""
+    model, sample = trained[name]["model"], trained[name]["sample"]
+    expected = model.predict(sample, verbose=0)
+    first, second = served[name]
+    assert [k.decode() for k in first["key"]] == [f"id-{i}" for i in range(ROWS)]
+    for output in first:
+        np.testing.assert_array_equal(first[output], second[output])  # no dropout or augmentation at serving
+    if "probabilities" in first:
+        np.testing.assert_allclose(first["probabilities"], expected, atol=1e-6)
+        class_names = model.layers[-1].class_names
+        assert [label.decode() for label in first["label"]] == [class_names[i] for i in expected.argmax(axis=1)]
+    else:
+        np.testing.assert_allclose(first["prediction"], expected[:, 0], atol=1e-5)
+
+
+RAW_DTYPES = {"text": {"text": "DT_STRING"}, "audio": {"waveform": "DT_FLOAT"}, "vision": {"image": "DT_STRING"}}
+
+
+@pytest.mark.parametrize("name", ["text_bag_of_words", "audio_mfcc_cnn", "vision_cnn", "tabular_classifier"])
+def test_signature_dtypes_are_raw(trained, name):
+    shown = subprocess.run(
+        [os.path.join(os.path.dirname(sys.executable), "saved_model_cli"), "show", "--all", "--dir", trained[name]["path"]],
+        capture_output=True, text=True, check=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+    ).stdout  # fmt: skip
+    default = shown.split("signature_def['serving_default']")[1].split("signature_def[")[0]
+    inputs = dict(re.findall(r"inputs\['(\w+)'\] tensor_info:\s+dtype: (\w+)", default))
+    expected = RAW_DTYPES.get(name.split("_")[0]) or {
+        "date": "DT_STRING", "precipitation": "DT_FLOAT", "temp_max": "DT_FLOAT", "temp_min": "DT_FLOAT", "wind": "DT_FLOAT"
+    }  # fmt: skip
+    assert inputs == {**expected, "key": "DT_STRING"}
+    assert "signature_def['without_key']" in shown
+
+
+def _serve(trained, name, **inputs):
+    signature = tf.saved_model.load(trained[name]["path"]).signatures["without_key"]
+    return signature(**{k: tf.constant(v) for k, v in inputs.items()})
+
+
+def test_bad_raw_input_gets_a_clear_error(trained):
+    with pytest.raises(tf.errors.InvalidArgumentError, match="input `text` has empty strings at rows"):
+        _serve(trained, "text_bag_of_words", text=np.array(["fine", "  "], dtype=object))
+    keyed = tf.saved_model.load(trained["text_bag_of_words"]["path"]).signatures["serving_default"]
+    with pytest.raises(tf.errors.InvalidArgumentError, match="same number of rows as `text`; `key` differs"):
+        keyed(text=tf.constant(["good", "bad"]), key=tf.constant(["only-one"]))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"input `waveform` must have shape \[batch, 16000\]"):
+        _serve(trained, "audio_mfcc_cnn", waveform=np.zeros((1, 8000), "float32"))  # 8 kHz clip
+    with pytest.raises(tf.errors.InvalidArgumentError, match="Unknown image file format|decode"):
+        _serve(trained, "vision_cnn", image=np.array([b"not an image"], dtype=object))
+    row = serving.to_serving_inputs(trained["tabular_classifier"]["model"], _rows(trained["tabular_classifier"]["x"], 1))
+    row["date"] = np.array(["31/10/2019"], dtype=object)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="could not parse.*31/10/2019"):
+        _serve(trained, "tabular_classifier", **row)
+
+
+def test_image_serving_takes_mixed_formats_and_sizes(trained):
+    images = trained["vision_cnn"]["sample"][:2]
+    png = tf.io.encode_png(images[0][..., None]).numpy()
+    jpeg = tf.io.encode_jpeg(tf.image.resize(images[1][..., None], (56, 40)).numpy().astype("uint8")).numpy()
+    rgb = tf.io.encode_png(np.repeat(images[0][..., None], 3, axis=-1)).numpy()
+    answer = _serve(trained, "vision_cnn", image=np.array([png, jpeg, rgb], dtype=object))
+    assert answer["probabilities"].shape == (3, 10)
+    expected = trained["vision_cnn"]["model"].predict(images[:1], verbose=0)
+    np.testing.assert_allclose(answer["probabilities"][0], expected[0], atol=1e-6)
+    np.testing.assert_allclose(answer["probabilities"][2], expected[0], atol=1e-6)  # RGB of the same grey image
+
+
+def test_export_is_versioned_atomic_and_has_warmup(trained, tmp_path):
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    model = trained["text_bag_of_words"]["model"]
+    first = serving.export_model(model, tmp_path / "text", warmup_inputs=np.array(["good", "bad"], dtype=object))
+    second = serving.export_model(model, tmp_path / "text")
+    assert [os.path.basename(first), os.path.basename(second)] == ["1", "2"]
+    assert sorted(os.listdir(tmp_path / "text")) == ["1", "2"]  # no staging folder left behind
+    with pytest.raises(ValueError, match="version 2 already exists"):
+        serving.export_model(model, tmp_path / "text", version=2)
+    records = list(tf.data.TFRecordDataset(os.path.join(first, "assets.extra", "tf_serving_warmup_requests")))
+    logs = [prediction_log_pb2.PredictionLog.FromString(r.numpy()) for r in records]
+    assert len(logs) == 2 and logs[0].predict_log.request.model_spec.name == "text"
+    assert set(logs[0].predict_log.request.inputs) == {"text", "key"}
+    assert not os.path.exists(os.path.join(second, "assets.extra"))
+
+
+def test_top_tokens_explain_the_linear_text_baseline(trained):
+    tokens = text.top_tokens(trained["text_bag_of_words"]["model"], k=3)
+    assert set(tokens) == {"rotten", "fresh"}
+    assert all(len(pairs) == 3 and pairs[0][1] >= pairs[-1][1] for pairs in tokens.values())
+
+
+def test_transfer_classifier_loads_local_backbone_weights(tmp_path):
+    backbone = keras.applications.MobileNetV2(include_top=False, weights=None, input_shape=(32, 32, 3), pooling="avg")
+    path = str(tmp_path / "mobilenet.weights.h5")
+    backbone.save_weights(path)
+    model = vision.transfer_classifier((28, 28), 3, weights=path, input_size=32)
+    loaded = model.get_layer(backbone.name) if backbone.name in [l.name for l in model.layers] else model.layers[-3]
+    np.testing.assert_array_equal(loaded.get_weights()[0], backbone.get_weights()[0])
+    with pytest.raises(ValueError, match="nothing is downloaded"):
+        vision.transfer_classifier((28, 28), 3, weights="imagenet")
