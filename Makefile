@@ -1,4 +1,4 @@
-# Quick start: `make demo` (set up, then train the demo baseline) and `make test` (set up, then run the tests).
+# Quick start: `make demo` (set up, then train and export the four baselines) and `make test` (set up, then run the tests).
 # Both are idempotent: the second run only checks that nothing changed.
 PYTHON ?= python3
 VENV := .venv
@@ -38,6 +38,7 @@ test: setup
 
 bench: setup
 	$(BIN)/python benchmarks/bench_fit.py
+	$(BIN)/python benchmarks/bench_serving.py
 
 clean:
-	rm -rf $(VENV) runs *.egg-info
+	rm -rf $(VENV) runs exports *.egg-info

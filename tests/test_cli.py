@@ -1,36 +1,51 @@
 import os
+import re
 import subprocess
 import sys
 
 RECIPES = os.path.join(os.path.dirname(sys.executable), "recipes")
+ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+
+
+def _run(*args, timeout=600):
+    return subprocess.run([RECIPES, *args], capture_output=True, text=True, timeout=timeout, env=ENV)
 
 
 def test_help_lists_subcommands_with_examples():
-    listing = subprocess.run([RECIPES, "--help"], capture_output=True, text=True, check=True).stdout
-    assert "demo" in listing
-    demo_help = subprocess.run([RECIPES, "demo", "--help"], capture_output=True, text=True, check=True).stdout
-    assert "example:" in demo_help and "--resume" in demo_help
+    listing = _run("--help").stdout
+    for command in ("demo", "train"):
+        assert re.search(rf"^\s+{command}\s+\w", listing, re.M), listing
+        assert "example:" in _run(command, "--help").stdout
 
 
-def test_demo_trains_checkpoints_and_beats_the_majority_class(tmp_path):
-    run_dir = tmp_path / "demo"
-    result = subprocess.run(
-        [RECIPES, "demo", "--run-dir", str(run_dir), "--passes", "2", "--num-checkpoints", "2"],
-        capture_output=True, text=True, timeout=300,
+def test_demo_trains_and_exports_the_four_baselines(tmp_path):
+    result = _run(
+        "demo", "--scale", "0.1", "--quiet", "--export-dir", str(tmp_path / "exports"), "--runs-dir", str(tmp_path / "runs")
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    scores = dict(re.findall(r"^\[(\w+)\] test accuracy: ([\d.]+ vs [\d.]+)", result.stdout, re.M))
+    assert sorted(scores) == ["audio", "tabular", "text", "vision"], result.stdout
+    for task in ("text", "audio", "vision"):
+        accuracy, baseline = map(float, scores[task].split(" vs "))
+        assert accuracy > baseline + 0.1, (task, scores[task])
+    for task in scores:
+        assert os.listdir(tmp_path / "exports" / task) == ["1"]
+        assert os.path.exists(tmp_path / "exports" / task / "1" / "assets.extra" / "tf_serving_warmup_requests")
+    assert "Summary" in result.stdout
+
+
+def test_train_regressor_reports_error_against_the_mean(tmp_path):
+    result = _run(
+        "train", "tabular", "--model", "regressor", "--passes", "5", "--quiet",
+        "--export-dir", str(tmp_path / "exports"), "--run-dir", str(tmp_path / "run"),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
-    out = result.stdout
-    assert "split by movie into" in out and "steps per epoch" in out
-    line = next(line for line in out.splitlines() if line.startswith("Test accuracy"))
-    accuracy, baseline = float(line.split()[2]), float(line.split()[4])
-    assert accuracy > baseline + 0.1, line
-    assert any(name.endswith(".keras") for name in os.listdir(run_dir))
+    error, baseline = map(float, re.search(r"test mean absolute error: ([\d.]+) vs ([\d.]+) for the mean", result.stdout).groups())
+    assert error < baseline
 
 
 def test_cli_reports_bad_arguments_as_errors(tmp_path):
-    result = subprocess.run(
-        [RECIPES, "demo", "--run-dir", str(tmp_path / "d"), "--passes", "0.001"],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    result = _run("train", "text", "--model", "resnet", "--run-dir", str(tmp_path / "r"))
     assert result.returncode == 2
-    assert "recipes demo: error: `total_examples`" in result.stderr
+    assert "recipes train: error: --model for text must be one of" in result.stderr
+    assert "'resnet'" in result.stderr

@@ -11,7 +11,8 @@ import sys
 
 # name -> (module in recipes.cli, one-line purpose)
 SUBCOMMANDS = {
-    "demo": ("demo", "train the text baseline on Rotten Tomatoes with virtual epochs and checkpoints"),
+    "demo": ("demo", "train and export the four baselines on real data (the main job)"),
+    "train": ("train", "train one baseline (text, audio, vision, tabular) on real data and export it"),
 }
 
 
