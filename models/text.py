@@ -116,7 +116,8 @@ def lstm_classifier(
         name: Model name, defaults to `"lstm"`.
 
     Returns:
-        A compiled `keras.Model` from a string input `text` to class probabilities.
+        A compiled `keras.Model` from a string input `text` to class
+        probabilities. The exported signature refuses empty strings.
     """
     class_names = resolve_class_names(num_classes, class_names)
     vectorizer = _vectorizer(
@@ -182,7 +183,8 @@ def transformer_classifier(
         name: Model name, defaults to `"transformer"`.
 
     Returns:
-        A compiled `keras.Model` from a string input `text` to class probabilities.
+        A compiled `keras.Model` from a string input `text` to class
+        probabilities. The exported signature refuses empty strings.
     """
     class_names = resolve_class_names(num_classes, class_names)
     vectorizer = _vectorizer(

@@ -81,7 +81,9 @@ def cnn_classifier(
 
     Returns:
         A compiled `keras.Model` from a uint8 input `image` to class
-        probabilities. Exported, it takes encoded image bytes instead.
+        probabilities. Exported, it takes encoded image bytes instead (any
+        size, JPEG/PNG/GIF/BMP); corrupt bytes fail the request with the
+        decoder's `InvalidArgumentError`.
     """
     class_names = resolve_class_names(num_classes, class_names)
     image, x = _image_input(image_shape)
@@ -102,7 +104,8 @@ def linear_classifier(image_shape, num_classes, class_names=None, learning_rate=
     """Logistic regression on the pixels: the linear baseline, one weight image per class.
 
     Returns:
-        A compiled `keras.Model` from a uint8 input `image` to class probabilities.
+        A compiled `keras.Model` from a uint8 input `image` to class
+        probabilities; exported, encoded image bytes as for `cnn_classifier`.
     """
     class_names = resolve_class_names(num_classes, class_names)
     image, x = _image_input(image_shape)
@@ -153,7 +156,8 @@ def transfer_classifier(
         name: Model name, defaults to `"transfer"`.
 
     Returns:
-        A compiled `keras.Model` from a uint8 input `image` to class probabilities.
+        A compiled `keras.Model` from a uint8 input `image` to class
+        probabilities; exported, encoded image bytes as for `cnn_classifier`.
     """
     if backbone not in BACKBONES:
         raise ValueError(f"`backbone` must be one of {sorted(BACKBONES)}. Received: backbone={backbone!r}")
