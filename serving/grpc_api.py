@@ -1,0 +1,211 @@
+"""TF Serving's gRPC services (`tensorflow_serving.apis`): PredictionService and ModelService.
+
+Errors are returned with TF Serving's canonical status codes (NOT_FOUND,
+INVALID_ARGUMENT, FAILED_PRECONDITION, ...) and a message naming the problem.
+"""
+
+import concurrent.futures
+import logging
+
+import grpc
+import numpy as np
+import tensorflow as tf
+from tensorflow.core.protobuf import error_codes_pb2
+from tensorflow_serving.apis import (
+    classification_pb2,
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    inference_pb2,
+    model_management_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+    regression_pb2,
+    status_pb2,
+)
+
+
+from serving.errors import ServingError
+
+log = logging.getLogger("recipes-model-server")
+
+
+def _spec(model_spec):
+    version = model_spec.version.value if model_spec.HasField("version") else None
+    label = model_spec.version_label or None
+    return model_spec.name, version, label
+
+
+def _fill_spec(target, name, version, signature_name):
+    target.name = name
+    target.version.value = version
+    target.signature_name = signature_name
+
+
+def _abort_on_error(method):
+    def wrapper(self, request, context):
+        try:
+            return method(self, request, context)
+        except ServingError as error:
+            context.abort(getattr(grpc.StatusCode, error.code), error.message)
+        except ValueError as error:  # a tensor proto numpy cannot read
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+
+    wrapper.__name__ = method.__name__
+    return wrapper
+
+
+def _examples(request_input):
+    kind = request_input.WhichOneof("kind")
+    if kind == "example_list":
+        examples = [e.SerializeToString() for e in request_input.example_list.examples]
+    elif kind == "example_list_with_context":
+        context = request_input.example_list_with_context.context
+        examples = []
+        for example in request_input.example_list_with_context.examples:
+            merged = tf.train.Example()
+            merged.CopyFrom(context)
+            merged.MergeFrom(example)
+            examples.append(merged.SerializeToString())
+    else:
+        raise ServingError("INVALID_ARGUMENT", "Input is empty")
+    if not examples:
+        raise ServingError("INVALID_ARGUMENT", "Input is empty")
+    return np.array(examples, dtype=object)
+
+
+class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
+    def __init__(self, service):
+        self.service = service
+
+    @_abort_on_error
+    def Predict(self, request, context):  # noqa: N802 - the proto's names
+        name, version, label = _spec(request.model_spec)
+        inputs = {key: tf.make_ndarray(proto) for key, proto in request.inputs.items()}
+        version, signature_name, outputs = self.service.predict(
+            name, version, label, request.model_spec.signature_name, inputs, tuple(request.output_filter)
+        )
+        response = predict_pb2.PredictResponse()
+        _fill_spec(response.model_spec, name, version, signature_name)
+        for key, value in outputs.items():
+            response.outputs[key].CopyFrom(tf.make_tensor_proto(value))
+        return response
+
+    def _classify(self, request):
+        name, version, label = _spec(request.model_spec)
+        version, signature_name, classes, scores = self.service.classify(
+            name, version, label, request.model_spec.signature_name, _examples(request.input)
+        )
+        result = classification_pb2.ClassificationResult()
+        rows, width = (scores if scores is not None else classes).shape[:2]
+        for i in range(rows):
+            classifications = result.classifications.add()
+            for j in range(width):
+                klass = classifications.classes.add()
+                if classes is not None:
+                    klass.label = classes[i][j].decode("utf-8", "replace")
+                if scores is not None:
+                    klass.score = float(scores[i][j])
+        return name, version, signature_name, result
+
+    def _regress(self, request):
+        name, version, label = _spec(request.model_spec)
+        version, signature_name, values = self.service.regress(
+            name, version, label, request.model_spec.signature_name, _examples(request.input)
+        )
+        result = regression_pb2.RegressionResult()
+        for value in values:
+            result.regressions.add().value = float(value)
+        return name, version, signature_name, result
+
+    @_abort_on_error
+    def Classify(self, request, context):  # noqa: N802
+        name, version, signature_name, result = self._classify(request)
+        response = classification_pb2.ClassificationResponse(result=result)
+        _fill_spec(response.model_spec, name, version, signature_name)
+        return response
+
+    @_abort_on_error
+    def Regress(self, request, context):  # noqa: N802
+        name, version, signature_name, result = self._regress(request)
+        response = regression_pb2.RegressionResponse(result=result)
+        _fill_spec(response.model_spec, name, version, signature_name)
+        return response
+
+    @_abort_on_error
+    def MultiInference(self, request, context):  # noqa: N802
+        response = inference_pb2.MultiInferenceResponse()
+        if not request.tasks:
+            raise ServingError("INVALID_ARGUMENT", "MultiInferenceRequest has no tasks")
+        for task in request.tasks:
+            if task.method_name not in ("tensorflow/serving/classify", "tensorflow/serving/regress"):
+                raise ServingError("UNIMPLEMENTED", f"Unsupported signature method_name: {task.method_name}")
+            sub = (classification_pb2.ClassificationRequest if task.method_name.endswith("classify")
+                   else regression_pb2.RegressionRequest)(model_spec=task.model_spec, input=request.input)  # fmt: skip
+            result = response.results.add()
+            if task.method_name.endswith("classify"):
+                name, version, signature_name, classification = self._classify(sub)
+                result.classification_result.CopyFrom(classification)
+            else:
+                name, version, signature_name, regression = self._regress(sub)
+                result.regression_result.CopyFrom(regression)
+            _fill_spec(result.model_spec, name, version, signature_name)
+        return response
+
+    @_abort_on_error
+    def GetModelMetadata(self, request, context):  # noqa: N802
+        if list(request.metadata_field) != ["signature_def"]:
+            raise ServingError(
+                "INVALID_ARGUMENT",
+                f"Metadata field {list(request.metadata_field)} is not supported; the only one is signature_def",
+            )
+        name, version, label = _spec(request.model_spec)
+        version, signature_defs = self.service.manager.signature_defs(name, version, label)
+        signature_map = get_model_metadata_pb2.SignatureDefMap()
+        for key, value in signature_defs.items():
+            signature_map.signature_def[key].CopyFrom(value)
+        response = get_model_metadata_pb2.GetModelMetadataResponse()
+        _fill_spec(response.model_spec, name, version, "")
+        response.metadata["signature_def"].Pack(signature_map)
+        return response
+
+
+class ModelService(model_service_pb2_grpc.ModelServiceServicer):
+    def __init__(self, service, reload_config):
+        self.service = service
+        self.reload_config = reload_config
+
+    @_abort_on_error
+    def GetModelStatus(self, request, context):  # noqa: N802
+        name, version, label = _spec(request.model_spec)
+        if label is not None:
+            version = self.service.manager.resolve(name, None, label)
+        response = get_model_status_pb2.GetModelStatusResponse()
+        for number, status in self.service.manager.status(name, version):
+            entry = response.model_version_status.add()
+            entry.version = number
+            entry.state = get_model_status_pb2.ModelVersionStatus.State.Value(status.state)
+            entry.status.error_code = error_codes_pb2.Code.Value(status.error_code)
+            entry.status.error_message = status.error_message
+        return response
+
+    @_abort_on_error
+    def HandleReloadConfigRequest(self, request, context):  # noqa: N802
+        self.reload_config(request.config)
+        return model_management_pb2.ReloadConfigResponse(status=status_pb2.StatusProto(error_code=0))
+
+
+def serve_grpc(address, service, reload_config, max_workers=16):
+    """Starts a gRPC server on `address` ("127.0.0.1:8500"); returns it and its port."""
+    server = grpc.server(
+        concurrent.futures.ThreadPoolExecutor(max_workers=max_workers),
+        options=[("grpc.max_receive_message_length", 2**31 - 1), ("grpc.max_send_message_length", 2**31 - 1)],
+    )
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionService(service), server)
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(service, reload_config), server)
+    port = server.add_insecure_port(address)
+    if port == 0:
+        raise OSError(f"cannot bind gRPC to {address}")
+    server.start()
+    return server, port
+

@@ -1,0 +1,173 @@
+"""TF Serving's REST API (api_rest.md) over the standard library's threading HTTP server.
+
+    GET  /v1/models/{name}[/versions/{v}|/labels/{l}]            model status
+    GET  /v1/models/{name}[/versions/{v}|/labels/{l}]/metadata   signature defs
+    POST /v1/models/{name}[/versions/{v}|/labels/{l}]:predict    row or columnar tensors
+    POST /v1/models/{name}[/versions/{v}|/labels/{l}]:classify   tf.Examples as JSON
+    POST /v1/models/{name}[/versions/{v}|/labels/{l}]:regress
+
+Every failure is answered with JSON `{"error": "..."}` and TF Serving's HTTP
+status for its canonical code (400 for bad requests, 404 for unknown models
+and versions); nothing a client sends takes the server down.
+"""
+
+import http.server
+import json
+import logging
+import re
+
+from google.protobuf import json_format
+from tensorflow_serving.apis import get_model_metadata_pb2
+
+from serving import rest_json
+from serving.errors import ServingError
+
+log = logging.getLogger("recipes-model-server")
+MAX_BODY_BYTES = 64 * 1024 * 1024
+_PATH = re.compile(
+    r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>-?\d+)|/labels/(?P<label>[^/:]+))?"
+    r"(?P<rest>/metadata|:predict|:classify|:regress)?/?$"
+)
+
+
+def status_body(manager, name, version):
+    return {
+        "model_version_status": [
+            {
+                "version": str(v),
+                "state": status.state,
+                "status": {"error_code": status.error_code, "error_message": status.error_message},
+            }
+            for v, status in manager.status(name, version)
+        ]
+    }
+
+
+def metadata_body(manager, name, version, label):
+    version, signature_defs = manager.signature_defs(name, version, label)
+    signature_map = get_model_metadata_pb2.SignatureDefMap()
+    for key, value in signature_defs.items():
+        signature_map.signature_def[key].CopyFrom(value)
+    return {
+        "model_spec": {"name": name, "signature_name": "", "version": str(version)},
+        "metadata": {
+            "signature_def": json_format.MessageToDict(
+                signature_map, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+            )
+        },
+    }
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    server_version = "recipes-model-server"
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format, *args):  # noqa: A002 - the signature of BaseHTTPRequestHandler
+        log.debug("%s %s", self.address_string(), format % args)
+
+    def _send(self, status, body):
+        data = json.dumps(body, indent=4).encode("utf-8") + b"\n"
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _route(self):
+        match = _PATH.match(self.path.split("?")[0])
+        if not match:
+            raise ServingError("NOT_FOUND", f"Malformed request: {self.command} {self.path}")
+        version = int(match["version"]) if match["version"] is not None else None
+        return match["name"], version, match["label"], match["rest"] or ""
+
+    def _handle(self, answer):
+        try:
+            self._send(200, answer())
+        except ServingError as error:
+            self._send(error.http_status, {"error": error.message})
+        except Exception as error:  # a bug must answer 500, never kill the server
+            log.exception("request failed")
+            self._send(500, {"error": f"internal error: {type(error).__name__}: {error}"})
+
+    def do_GET(self):  # noqa: N802 - http.server's naming
+        def answer():
+            name, version, label, rest = self._route()
+            if rest == "/metadata":
+                return metadata_body(self.server.service.manager, name, version, label)
+            if rest:
+                raise ServingError("INVALID_ARGUMENT", f"{rest[1:]} needs POST")
+            if label is not None:
+                version = self.server.service.manager.resolve(name, None, label)
+            return status_body(self.server.service.manager, name, version)
+
+        self._handle(answer)
+
+    def _body(self):
+        length = self.headers.get("Content-Length")
+        if length is None or not length.isdigit():
+            raise ServingError("INVALID_ARGUMENT", "the request needs a Content-Length header")
+        if int(length) > self.server.max_body_bytes:
+            remaining = int(length)
+            while remaining > 0:  # drained, never stored, so that the client reads the answer
+                remaining -= len(self.rfile.read(min(remaining, 1 << 20)) or b"x" * remaining)
+            raise ServingError(
+                "INVALID_ARGUMENT",
+                f"request body of {int(length)} bytes exceeds the limit of {self.server.max_body_bytes} bytes",
+            )
+        raw = self.rfile.read(int(length))
+        try:
+            return json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise ServingError("INVALID_ARGUMENT", f"JSON Parse error: {error}") from None
+
+    def do_POST(self):  # noqa: N802
+        def answer():
+            name, version, label, rest = self._route()
+            body = self._body()
+            if not isinstance(body, dict):
+                raise ServingError("INVALID_ARGUMENT", "the request body must be a JSON object")
+            signature_name = body.get("signature_name", "")
+            if not isinstance(signature_name, str):
+                raise ServingError("INVALID_ARGUMENT", "'signature_name' must be a string")
+            service = self.server.service
+            if rest == ":predict":
+                servable = service.manager.acquire(name, version, label)
+                try:
+                    _, signature = servable.signature(signature_name)
+                    input_names = set(signature.inputs)
+                finally:
+                    service.manager.release(servable)
+                inputs, request_format = rest_json.parse_predict(body, input_names)
+                _, _, outputs = service.predict(name, version, label, signature_name, inputs)
+                return rest_json.format_predict(outputs, request_format)
+            if rest == ":classify":
+                _, _, classes, scores = service.classify(name, version, label, signature_name, rest_json.parse_examples(body))
+                rows = len(scores if scores is not None else classes)
+                width = (scores if scores is not None else classes).shape[1]
+                return {
+                    "results": [
+                        [
+                            [classes[i][j].decode("utf-8", "replace") if classes is not None else "",
+                             float(scores[i][j]) if scores is not None else 0.0]
+                            for j in range(width)
+                        ]
+                        for i in range(rows)
+                    ]
+                }  # fmt: skip
+            if rest == ":regress":
+                _, _, values = service.regress(name, version, label, signature_name, rest_json.parse_examples(body))
+                return {"results": [float(v) for v in values]}
+            raise ServingError("INVALID_ARGUMENT", f"POST needs :predict, :classify or :regress; received {self.path}")
+
+        self._handle(answer)
+
+
+class RestServer(http.server.ThreadingHTTPServer):
+    """A threading HTTP server answering TF Serving's REST API for a `Service`."""
+
+    daemon_threads = True
+
+    def __init__(self, address, service, max_body_bytes=MAX_BODY_BYTES):
+        self.service = service
+        self.max_body_bytes = max_body_bytes
+        super().__init__(address, Handler)

@@ -1,0 +1,137 @@
+"""One loaded SavedModel version, run the way TF Serving runs it.
+
+TF Serving loads a SavedModel's MetaGraph into a session and runs a
+SignatureDef by feeding its input tensors by name and fetching its outputs.
+It does not check a request's shape against the SignatureDef (its REST test
+sends `[2.0, 3.0, 4.0]` to an `x` declared `[-1, 1]` and expects
+`[3.0, 3.5, 4.0]`), and it serves TF1 graph exports as well as TF2 ones.
+`tf.saved_model.load` offers neither: it checks shapes and fails on old TF1
+exports such as TF Serving's own `saved_model_half_plus_three`. So each
+version is loaded with the TF1 loader into its own graph and session, as
+TensorFlow Serving's C++ `LoadSavedModel` does.
+
+Each SignatureDef gets a callable built with the session's
+`_make_callable_from_options` (TensorFlow's CallableOptions API, the one
+`Session.run` uses underneath, without the Python-side static shape check
+that TF Serving does not have either).
+"""
+
+import threading
+
+import numpy as np
+import tensorflow as tf
+from tensorflow.core.protobuf import config_pb2
+
+from serving.errors import ServingError
+
+SERVE_TAG = "serve"
+_INIT_SIGNATURE = "__saved_model_init_op"
+
+
+class Servable:
+    """A loaded SavedModel version: its SignatureDefs, and a way to run them.
+
+    Args:
+        name: Model name.
+        version: Int version.
+        path: The version folder.
+    """
+
+    def __init__(self, name, version, path):
+        self.name = name
+        self.version = version
+        self.path = path
+        self._graph = tf.Graph()
+        self._session = tf.compat.v1.Session(graph=self._graph)
+        with self._graph.as_default():
+            meta_graph = tf.compat.v1.saved_model.loader.load(self._session, [SERVE_TAG], path)
+        self.signature_defs = {
+            key: value for key, value in meta_graph.signature_def.items() if key != _INIT_SIGNATURE
+        }
+        self._callables = {}
+        self._lock = threading.Lock()
+
+    def signature(self, signature_name):
+        """The SignatureDef proto named `signature_name` ("" means `serving_default`)."""
+        signature_name = signature_name or "serving_default"
+        if signature_name not in self.signature_defs:
+            raise ServingError(
+                "INVALID_ARGUMENT",
+                f"Serving signature key \"{signature_name}\" not found.",
+            )
+        return signature_name, self.signature_defs[signature_name]
+
+    def _callable(self, signature_name, input_names, output_names):
+        key = (signature_name, input_names, output_names)
+        with self._lock:
+            if key not in self._callables:
+                signature = self.signature_defs[signature_name]
+                options = config_pb2.CallableOptions(
+                    feed=[signature.inputs[name].name for name in input_names],
+                    fetch=[signature.outputs[name].name for name in output_names],
+                )
+                self._callables[key] = self._session._make_callable_from_options(options)
+            return self._callables[key]
+
+    def run(self, signature_name, inputs, output_filter=()):
+        """Runs a signature on NumPy inputs keyed by the signature's input names.
+
+        Args:
+            signature_name: The SignatureDef key; "" means `serving_default`.
+            inputs: Dict from input name to array; exactly the signature's inputs.
+            output_filter: Names of the outputs to compute, defaults to all.
+
+        Returns:
+            `(signature_name, outputs)`: the resolved name and a dict from
+            output name to array.
+        """
+        signature_name, signature = self.signature(signature_name)
+        expected, received = set(signature.inputs), set(inputs)
+        if expected != received:
+            missing, extra = sorted(expected - received), sorted(received - expected)
+            raise ServingError(
+                "INVALID_ARGUMENT",
+                f"input names of signature \"{signature_name}\" are {sorted(expected)}; "
+                + (f"missing {missing}" if missing else "")
+                + ("; " if missing and extra else "")
+                + (f"unexpected {extra}" if extra else ""),
+            )
+        outputs = list(output_filter) or sorted(signature.outputs)
+        unknown = [name for name in outputs if name not in signature.outputs]
+        if unknown:
+            raise ServingError(
+                "INVALID_ARGUMENT",
+                f"output_filter names {unknown} are not outputs of signature \"{signature_name}\"; "
+                f"its outputs are {sorted(signature.outputs)}",
+            )
+        input_names = tuple(sorted(inputs))
+        values = [self._as_dtype(signature_name, name, inputs[name]) for name in input_names]
+        try:
+            results = self._callable(signature_name, input_names, tuple(outputs))(*values)
+        except tf.errors.OpError as error:
+            raise ServingError(error.error_code, error.message.split("\n\t [[")[0]) from None
+        return signature_name, dict(zip(outputs, results))
+
+    def _as_dtype(self, signature_name, name, value):
+        dtype = tf.dtypes.as_dtype(self.signature_defs[signature_name].inputs[name].dtype)
+        array = np.asarray(value)
+        if dtype == tf.string:
+            if array.dtype.kind not in "SOU":
+                raise ServingError(
+                    "INVALID_ARGUMENT",
+                    f"input \"{name}\" expects strings (DT_STRING); received {array.dtype.name} values",
+                )
+            return array.astype(object)
+        if array.dtype.kind in "SOU":
+            raise ServingError(
+                "INVALID_ARGUMENT", f"input \"{name}\" expects {dtype.name} numbers; received strings"
+            )
+        try:
+            return array.astype(dtype.as_numpy_dtype, casting="same_kind" if dtype.is_floating else "safe")
+        except TypeError:
+            raise ServingError(
+                "INVALID_ARGUMENT", f"input \"{name}\" expects {dtype.name}; received {array.dtype.name} values"
+            ) from None
+
+    def close(self):
+        self._session.close()

@@ -1,0 +1,58 @@
+"""The serving operations, independent of the protocol: REST and gRPC both call these.
+
+This is where a request meets a model version; a batching scheduler goes
+between `predict` and `Servable.run`.
+"""
+
+import numpy as np
+
+from serving.errors import ServingError
+
+CLASSIFY_METHOD = "tensorflow/serving/classify"
+REGRESS_METHOD = "tensorflow/serving/regress"
+
+
+class Service:
+    """Predict, classify, regress and metadata over the versions a `ModelManager` serves."""
+
+    def __init__(self, manager):
+        self.manager = manager
+
+    def _run(self, name, version, label, signature_name, inputs, output_filter=(), method=None):
+        servable = self.manager.acquire(name, version, label)
+        try:
+            if method is not None:
+                resolved, signature = servable.signature(signature_name)
+                if signature.method_name != method:
+                    kind = "classification" if method == CLASSIFY_METHOD else "regression"
+                    raise ServingError(
+                        "INVALID_ARGUMENT",
+                        f"Expected {kind} signature method_name to be {method}. Was: {signature.method_name}",
+                    )
+                if len(signature.inputs) != 1:
+                    raise ServingError("INVALID_ARGUMENT", f"signature \"{resolved}\" must have one input of serialized tf.Examples")
+                inputs = {next(iter(signature.inputs)): inputs}
+            resolved, outputs = servable.run(signature_name, inputs, output_filter)
+            return servable.version, resolved, outputs
+        finally:
+            self.manager.release(servable)
+
+    def predict(self, name, version=None, label=None, signature_name="", inputs=None, output_filter=()):
+        """Returns `(version, signature_name, outputs)`."""
+        return self._run(name, version, label, signature_name, inputs or {}, output_filter)
+
+    def classify(self, name, version=None, label=None, signature_name="", examples=None):
+        """Returns `(version, signature_name, classes or None, scores or None)` for serialized tf.Examples."""
+        version, resolved, outputs = self._run(name, version, label, signature_name, examples, method=CLASSIFY_METHOD)
+        classes, scores = outputs.get("classes"), outputs.get("scores")
+        if classes is None and scores is None:
+            raise ServingError("INVALID_ARGUMENT", f"classification signature \"{resolved}\" has neither 'classes' nor 'scores'")
+        return version, resolved, classes, scores
+
+    def regress(self, name, version=None, label=None, signature_name="", examples=None):
+        """Returns `(version, signature_name, values)` with one float per tf.Example."""
+        version, resolved, outputs = self._run(name, version, label, signature_name, examples, method=REGRESS_METHOD)
+        if "outputs" not in outputs:
+            raise ServingError("INVALID_ARGUMENT", f"regression signature \"{resolved}\" has no 'outputs'")
+        values = np.asarray(outputs["outputs"], dtype=np.float32)
+        return version, resolved, values.reshape(len(examples), -1)[:, 0]
