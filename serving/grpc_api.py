@@ -160,10 +160,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
                 f"Metadata field {list(request.metadata_field)} is not supported; the only one is signature_def",
             )
         name, version, label = _spec(request.model_spec)
-        version, signature_defs = self.service.manager.signature_defs(name, version, label)
-        signature_map = get_model_metadata_pb2.SignatureDefMap()
-        for key, value in signature_defs.items():
-            signature_map.signature_def[key].CopyFrom(value)
+        version, signature_map = self.service.metadata(name, version, label)
         response = get_model_metadata_pb2.GetModelMetadataResponse()
         _fill_spec(response.model_spec, name, version, "")
         response.metadata["signature_def"].Pack(signature_map)

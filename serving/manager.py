@@ -7,7 +7,8 @@ N = 1; `all`; `specific`); a new version is loaded, warmed up and made
 available *before* the version it replaces is unloaded, and an unloaded
 version is closed only once the requests using it have finished, so no
 request fails during a swap. A version that fails to load is reported in
-the status (state END with the error) and not served.
+the status (state END with the error) and not served; the policy then
+falls back to the next version it allows.
 """
 
 import dataclasses
@@ -161,11 +162,15 @@ class ModelManager:
             configs = dict(self.configs)
         for config in configs.values():
             available = versions_on_disk(config.base_path)
-            failed = {v for (n, v), s in self._status.items() if n == config.name and s.error_code != "OK"}
-            wanted = _wanted(config.policy, set(available) - failed)
-            for version in sorted(wanted):
-                if (config.name, version) not in self._loaded:
+            while True:  # a version that fails to load makes way for the next one the policy allows
+                with self._lock:
+                    failed = {v for (n, v), s in self._status.items() if n == config.name and s.error_code != "OK"}
+                wanted = _wanted(config.policy, set(available) - failed)
+                missing = [v for v in sorted(wanted) if (config.name, v) not in self._loaded]
+                for version in missing:
                     self._load(config.name, version, available[version])
+                if all((config.name, v) in self._loaded for v in missing):
+                    break
             with self._lock:
                 serving_now = {v for (n, v) in self._loaded if n == config.name}
             for version in serving_now - wanted:

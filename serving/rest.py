@@ -17,7 +17,6 @@ import logging
 import re
 
 from google.protobuf import json_format
-from tensorflow_serving.apis import get_model_metadata_pb2
 
 from serving import rest_json
 from serving.errors import ServingError
@@ -43,11 +42,8 @@ def status_body(manager, name, version):
     }
 
 
-def metadata_body(manager, name, version, label):
-    version, signature_defs = manager.signature_defs(name, version, label)
-    signature_map = get_model_metadata_pb2.SignatureDefMap()
-    for key, value in signature_defs.items():
-        signature_map.signature_def[key].CopyFrom(value)
+def metadata_body(service, name, version, label):
+    version, signature_map = service.metadata(name, version, label)
     return {
         "model_spec": {"name": name, "signature_name": "", "version": str(version)},
         "metadata": {
@@ -93,7 +89,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         def answer():
             name, version, label, rest = self._route()
             if rest == "/metadata":
-                return metadata_body(self.server.service.manager, name, version, label)
+                return metadata_body(self.server.service, name, version, label)
             if rest:
                 raise ServingError("INVALID_ARGUMENT", f"{rest[1:]} needs POST")
             if label is not None:

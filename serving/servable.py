@@ -25,7 +25,6 @@ from tensorflow.core.protobuf import config_pb2
 from serving.errors import ServingError
 
 SERVE_TAG = "serve"
-_INIT_SIGNATURE = "__saved_model_init_op"
 
 
 class Servable:
@@ -45,9 +44,7 @@ class Servable:
         self._session = tf.compat.v1.Session(graph=self._graph)
         with self._graph.as_default():
             meta_graph = tf.compat.v1.saved_model.loader.load(self._session, [SERVE_TAG], path)
-        self.signature_defs = {
-            key: value for key, value in meta_graph.signature_def.items() if key != _INIT_SIGNATURE
-        }
+        self.signature_defs = dict(meta_graph.signature_def)  # all, as TF Serving's metadata lists them
         self._callables = {}
         self._lock = threading.Lock()
 

@@ -5,6 +5,7 @@ between `predict` and `Servable.run`.
 """
 
 import numpy as np
+from tensorflow_serving.apis import get_model_metadata_pb2
 
 from serving.errors import ServingError
 
@@ -56,3 +57,16 @@ class Service:
             raise ServingError("INVALID_ARGUMENT", f"regression signature \"{resolved}\" has no 'outputs'")
         values = np.asarray(outputs["outputs"], dtype=np.float32)
         return version, resolved, values.reshape(len(examples), -1)[:, 0]
+
+    def metadata(self, name, version=None, label=None):
+        """Returns `(version, SignatureDefMap)` as TF Serving's GetModelMetadata reports it.
+
+        Like TF Serving, the SignatureDefs' `defaults` (default input values
+        that TF2 records for `tf.function` arguments) are left out.
+        """
+        version, signature_defs = self.manager.signature_defs(name, version, label)
+        signature_map = get_model_metadata_pb2.SignatureDefMap()
+        for key, value in signature_defs.items():
+            signature_map.signature_def[key].CopyFrom(value)
+            signature_map.signature_def[key].ClearField("defaults")
+        return version, signature_map
