@@ -373,3 +373,36 @@ def test_command_line_serves_and_stops_on_sigterm(tmp_path):
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=30) == 0
     assert "Shutting down" in process.stderr.read()
+
+
+# -- clients ----------------------------------------------------------------------------------------
+
+
+def test_clients_chunk_and_keep_keys(server):
+    from serving.client import ClientError, GrpcClient, RestClient
+
+    texts = ["A gripping thriller.", "Dull.", "Funny and warm.", "Too long by half.", "A masterpiece."]
+    keys = [f"order-{i}" for i in range(5)]
+    rest = RestClient(f"http://127.0.0.1:{server.rest_port}", model="text", chunk_size=2)
+    grpc_client = GrpcClient(f"127.0.0.1:{server.grpc_port}", model="text", chunk_size=2)
+    try:
+        by_rest = rest.predict({"text": texts}, keys=keys)
+        by_grpc = grpc_client.predict({"text": texts}, keys=keys)
+        expected = server.text_model.predict(np.array(texts, dtype=object), verbose=0)
+        for answers in (by_rest, by_grpc):
+            assert [a["key"] for a in answers] == keys
+            np.testing.assert_allclose([a["probabilities"] for a in answers], expected, atol=1e-6)
+            assert [a["label"] for a in answers] == [["rotten", "fresh"][i] for i in expected.argmax(axis=1)]
+        plain = RestClient(f"http://127.0.0.1:{server.rest_port}", model="default")
+        assert plain.predict({"x": [[1.0], [2.0]]}) == [{"y": [2.5]}, {"y": [3.0]}]
+        assert GrpcClient(f"127.0.0.1:{server.grpc_port}", model="default", version=123).predict({"x": [[1.0]]}) == [{"y": [2.5]}]
+        with pytest.raises(ClientError) as raised:
+            RestClient(f"http://127.0.0.1:{server.rest_port}", model="nope").predict({"x": [1.0]})
+        assert raised.value.code == 404
+        with pytest.raises(ClientError) as raised:
+            grpc_client.predict({"text": [""]}, keys=["k"])
+        assert raised.value.code == "INVALID_ARGUMENT" and "empty strings" in raised.value.message
+        with pytest.raises(ValueError, match="one value per row"):
+            rest.predict({"text": texts}, keys=keys[:2])
+    finally:
+        grpc_client.close()
