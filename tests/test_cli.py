@@ -32,6 +32,9 @@ def test_demo_trains_and_exports_the_four_baselines(tmp_path):
         assert os.listdir(tmp_path / "exports" / task) == ["1"]
         assert os.path.exists(tmp_path / "exports" / task / "1" / "assets.extra" / "tf_serving_warmup_requests")
     assert "Summary" in result.stdout
+    for task in scores:  # then served by recipes-model-server, queried with keyed raw inputs
+        for protocol in ("rest", "grpc"):
+            assert re.search(rf"^{protocol[:4].upper() if protocol == 'rest' else 'gRPC'}\s+{task}\s+key={protocol}-{task}-0001\s+label='", result.stdout, re.M), result.stdout
 
 
 def test_train_regressor_reports_error_against_the_mean(tmp_path):
