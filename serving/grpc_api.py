@@ -82,8 +82,10 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     def Predict(self, request, context):  # noqa: N802 - the proto's names
         name, version, label = _spec(request.model_spec)
         inputs = {key: tf.make_ndarray(proto) for key, proto in request.inputs.items()}
+        remaining = context.time_remaining()  # the client's deadline; without one gRPC reports ~forever
         version, signature_name, outputs = self.service.predict(
-            name, version, label, request.model_spec.signature_name, inputs, tuple(request.output_filter)
+            name, version, label, request.model_spec.signature_name, inputs, tuple(request.output_filter),
+            timeout_ms=max(1, int(remaining * 1000)) if remaining is not None and remaining < 86_400 else None,
         )
         response = predict_pb2.PredictResponse()
         _fill_spec(response.model_spec, name, version, signature_name)

@@ -134,10 +134,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 finally:
                     service.manager.release(servable)
                 inputs, request_format = rest_json.parse_predict(body, input_names)
-                _, _, outputs = service.predict(name, version, label, signature_name, inputs)
+                _, _, outputs = service.predict(
+                    name, version, label, signature_name, inputs, timeout_ms=self.server.timeout_ms
+                )
                 return rest_json.format_predict(outputs, request_format)
             if rest == ":classify":
-                _, _, classes, scores = service.classify(name, version, label, signature_name, rest_json.parse_examples(body))
+                _, _, classes, scores = service.classify(
+                    name, version, label, signature_name, rest_json.parse_examples(body), self.server.timeout_ms
+                )
                 rows = len(scores if scores is not None else classes)
                 width = (scores if scores is not None else classes).shape[1]
                 return {
@@ -151,7 +155,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     ]
                 }  # fmt: skip
             if rest == ":regress":
-                _, _, values = service.regress(name, version, label, signature_name, rest_json.parse_examples(body))
+                _, _, values = service.regress(
+                    name, version, label, signature_name, rest_json.parse_examples(body), self.server.timeout_ms
+                )
                 return {"results": [float(v) for v in values]}
             raise ServingError("INVALID_ARGUMENT", f"POST needs :predict, :classify or :regress; received {self.path}")
 
@@ -163,7 +169,8 @@ class RestServer(http.server.ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, address, service, max_body_bytes=MAX_BODY_BYTES):
+    def __init__(self, address, service, max_body_bytes=MAX_BODY_BYTES, timeout_ms=30_000):
         self.service = service
         self.max_body_bytes = max_body_bytes
+        self.timeout_ms = timeout_ms  # --rest_api_timeout_in_ms: a longer model run answers 504
         super().__init__(address, Handler)

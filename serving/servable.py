@@ -58,8 +58,8 @@ class Servable:
             )
         return signature_name, self.signature_defs[signature_name]
 
-    def _callable(self, signature_name, input_names, output_names):
-        key = (signature_name, input_names, output_names)
+    def _callable(self, signature_name, input_names, output_names, timeout_ms):
+        key = (signature_name, input_names, output_names, timeout_ms)
         with self._lock:
             if key not in self._callables:
                 signature = self.signature_defs[signature_name]
@@ -67,16 +67,19 @@ class Servable:
                     feed=[signature.inputs[name].name for name in input_names],
                     fetch=[signature.outputs[name].name for name in output_names],
                 )
+                if timeout_ms:
+                    options.run_options.timeout_in_ms = timeout_ms  # TensorFlow cancels the run: DEADLINE_EXCEEDED
                 self._callables[key] = self._session._make_callable_from_options(options)
             return self._callables[key]
 
-    def run(self, signature_name, inputs, output_filter=()):
+    def run(self, signature_name, inputs, output_filter=(), timeout_ms=None):
         """Runs a signature on NumPy inputs keyed by the signature's input names.
 
         Args:
             signature_name: The SignatureDef key; "" means `serving_default`.
             inputs: Dict from input name to array; exactly the signature's inputs.
             output_filter: Names of the outputs to compute, defaults to all.
+            timeout_ms: Optional int; a longer run fails with DEADLINE_EXCEEDED.
 
         Returns:
             `(signature_name, outputs)`: the resolved name and a dict from
@@ -104,7 +107,7 @@ class Servable:
         input_names = tuple(sorted(inputs))
         values = [self._as_dtype(signature_name, name, inputs[name]) for name in input_names]
         try:
-            results = self._callable(signature_name, input_names, tuple(outputs))(*values)
+            results = self._callable(signature_name, input_names, tuple(outputs), timeout_ms)(*values)
         except tf.errors.OpError as error:
             raise ServingError(error.error_code, error.message.split("\n\t [[")[0]) from None
         return signature_name, dict(zip(outputs, results))

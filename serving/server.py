@@ -52,6 +52,8 @@ def build_parser():
          help="seconds between re-reads of --model_config_file; 0 (default) reads it once")  # fmt: skip
     flag("--file_system_poll_wait_seconds", type=int, default=1,
          help="seconds between scans for new versions (default: 1); 0 scans once")  # fmt: skip
+    flag("--rest_api_timeout_in_ms", type=int, default=30000,
+         help="REST requests whose model run takes longer fail with 504 (default: 30000)")  # fmt: skip
     flag("--enable_model_warmup", type=_bool, default=True,
          help="replay assets.extra/tf_serving_warmup_requests on load (default: true)")  # fmt: skip
     flag("--bind_address", default="127.0.0.1",
@@ -90,10 +92,11 @@ class ModelServer:
         poll_seconds: `--file_system_poll_wait_seconds`.
         enable_warmup: `--enable_model_warmup`.
         max_body_bytes: REST request body limit.
+        rest_timeout_ms: `--rest_api_timeout_in_ms`.
     """
 
     def __init__(self, configs, grpc_port=8500, rest_port=8501, host="127.0.0.1", poll_seconds=1,
-                 enable_warmup=True, max_body_bytes=64 * 1024 * 1024):  # fmt: skip
+                 enable_warmup=True, max_body_bytes=64 * 1024 * 1024, rest_timeout_ms=30_000):  # fmt: skip
         from serving.grpc_api import serve_grpc
         from serving.manager import ModelManager
         from serving.rest import RestServer
@@ -107,7 +110,7 @@ class ModelServer:
             self.grpc_server, self.grpc_port = serve_grpc(f"{host}:{grpc_port}", self.service, self.reload_config)
             log.info("Running gRPC ModelServer at %s:%d ...", host, self.grpc_port)
         if rest_port is not None:
-            self.rest_server = RestServer((host, rest_port), self.service, max_body_bytes)
+            self.rest_server = RestServer((host, rest_port), self.service, max_body_bytes, rest_timeout_ms)
             self.rest_port = self.rest_server.server_address[1]
             threading.Thread(target=self.rest_server.serve_forever, name="rest", daemon=True).start()
             log.info("Exporting HTTP/REST API at:%s:%d ...", host, self.rest_port)
@@ -165,6 +168,7 @@ def main(argv=None):
         poll_seconds=args.file_system_poll_wait_seconds,
         enable_warmup=args.enable_model_warmup,
         max_body_bytes=args.rest_api_max_body_bytes,
+        rest_timeout_ms=args.rest_api_timeout_in_ms,
     )
     stopped = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -19,7 +19,7 @@ class Service:
     def __init__(self, manager):
         self.manager = manager
 
-    def _run(self, name, version, label, signature_name, inputs, output_filter=(), method=None):
+    def _run(self, name, version, label, signature_name, inputs, output_filter=(), method=None, timeout_ms=None):
         servable = self.manager.acquire(name, version, label)
         try:
             if method is not None:
@@ -33,26 +33,30 @@ class Service:
                 if len(signature.inputs) != 1:
                     raise ServingError("INVALID_ARGUMENT", f"signature \"{resolved}\" must have one input of serialized tf.Examples")
                 inputs = {next(iter(signature.inputs)): inputs}
-            resolved, outputs = servable.run(signature_name, inputs, output_filter)
+            resolved, outputs = servable.run(signature_name, inputs, output_filter, timeout_ms)
             return servable.version, resolved, outputs
         finally:
             self.manager.release(servable)
 
-    def predict(self, name, version=None, label=None, signature_name="", inputs=None, output_filter=()):
-        """Returns `(version, signature_name, outputs)`."""
-        return self._run(name, version, label, signature_name, inputs or {}, output_filter)
+    def predict(self, name, version=None, label=None, signature_name="", inputs=None, output_filter=(), timeout_ms=None):
+        """Returns `(version, signature_name, outputs)`; a run longer than `timeout_ms` fails with DEADLINE_EXCEEDED."""
+        return self._run(name, version, label, signature_name, inputs or {}, output_filter, timeout_ms=timeout_ms)
 
-    def classify(self, name, version=None, label=None, signature_name="", examples=None):
+    def classify(self, name, version=None, label=None, signature_name="", examples=None, timeout_ms=None):
         """Returns `(version, signature_name, classes or None, scores or None)` for serialized tf.Examples."""
-        version, resolved, outputs = self._run(name, version, label, signature_name, examples, method=CLASSIFY_METHOD)
+        version, resolved, outputs = self._run(
+            name, version, label, signature_name, examples, method=CLASSIFY_METHOD, timeout_ms=timeout_ms
+        )
         classes, scores = outputs.get("classes"), outputs.get("scores")
         if classes is None and scores is None:
             raise ServingError("INVALID_ARGUMENT", f"classification signature \"{resolved}\" has neither 'classes' nor 'scores'")
         return version, resolved, classes, scores
 
-    def regress(self, name, version=None, label=None, signature_name="", examples=None):
+    def regress(self, name, version=None, label=None, signature_name="", examples=None, timeout_ms=None):
         """Returns `(version, signature_name, values)` with one float per tf.Example."""
-        version, resolved, outputs = self._run(name, version, label, signature_name, examples, method=REGRESS_METHOD)
+        version, resolved, outputs = self._run(
+            name, version, label, signature_name, examples, method=REGRESS_METHOD, timeout_ms=timeout_ms
+        )
         if "outputs" not in outputs:
             raise ServingError("INVALID_ARGUMENT", f"regression signature \"{resolved}\" has no 'outputs'")
         values = np.asarray(outputs["outputs"], dtype=np.float32)

@@ -193,6 +193,18 @@ def test_rest_malformed_json_and_oversized_body(server):
     assert _rest(server, "POST", "/v1/models/default:predict", {"instances": [1.0]})[0] == 200  # still serving
 
 
+def test_rest_api_timeout_answers_504_and_keeps_serving(server):
+    body = {"instances": [{"text": "a long and winding review " * 40, "key": str(i)} for i in range(5000)]}
+    timeout = server.rest_server.timeout_ms
+    server.rest_server.timeout_ms = 1  # --rest_api_timeout_in_ms=1
+    try:
+        status, answer = _rest(server, "POST", "/v1/models/text:predict", body)
+    finally:
+        server.rest_server.timeout_ms = timeout
+    assert status == 504 and "Timed out" in answer["error"], answer
+    assert _rest(server, "POST", "/v1/models/text:predict", {"instances": [{"text": "fine", "key": "k"}]})[0] == 200
+
+
 # -- gRPC -------------------------------------------------------------------------------------------
 
 
