@@ -27,6 +27,13 @@ def _vectorizer(train_texts, **kwargs):
     return vectorizer
 
 
+def _token_ids(train_texts, max_tokens, sequence_length):
+    """The raw `text` input and its token ids, `sequence_length` per text (padded with 0 or cut)."""
+    vectorizer = _vectorizer(train_texts, max_tokens=max_tokens, output_sequence_length=sequence_length, name="tokens")
+    text = keras.Input(shape=(), dtype="string", name="text")
+    return text, vectorizer(text)
+
+
 def bag_of_words_classifier(
     train_texts,
     num_classes,
@@ -120,11 +127,8 @@ def lstm_classifier(
         probabilities. The exported signature refuses empty strings.
     """
     class_names = resolve_class_names(num_classes, class_names)
-    vectorizer = _vectorizer(
-        train_texts, max_tokens=max_tokens, output_sequence_length=sequence_length, name="tokens"
-    )
-    text = keras.Input(shape=(), dtype="string", name="text")
-    x = keras.layers.Embedding(max_tokens, embedding_dim, mask_zero=True)(vectorizer(text))
+    text, tokens = _token_ids(train_texts, max_tokens, sequence_length)
+    x = keras.layers.Embedding(max_tokens, embedding_dim, mask_zero=True)(tokens)
     x = keras.layers.Bidirectional(keras.layers.LSTM(units))(x)
     x = keras.layers.Dropout(dropout)(x)
     return classify(x, text, class_names, learning_rate, name)
@@ -187,11 +191,7 @@ def transformer_classifier(
         probabilities. The exported signature refuses empty strings.
     """
     class_names = resolve_class_names(num_classes, class_names)
-    vectorizer = _vectorizer(
-        train_texts, max_tokens=max_tokens, output_sequence_length=sequence_length, name="tokens"
-    )
-    text = keras.Input(shape=(), dtype="string", name="text")
-    tokens = vectorizer(text)
+    text, tokens = _token_ids(train_texts, max_tokens, sequence_length)
     x = keras.layers.Embedding(max_tokens, embedding_dim, mask_zero=True)(tokens)
     x = PositionEmbedding(sequence_length)(x)
     attended = keras.layers.MultiHeadAttention(num_heads, embedding_dim // num_heads, dropout=dropout)(x, x)

@@ -52,6 +52,13 @@ def _columns(inputs, keys):
     return columns, next(iter(lengths.values()))
 
 
+def _check_arguments(version, label, chunk_size):
+    if version is not None and label is not None:
+        raise ValueError(f"give `version` or `label`, not both. Received: version={version!r}, label={label!r}")
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        raise ValueError(f"`chunk_size` must be an int >= 1. Received: chunk_size={chunk_size!r}")
+
+
 def _chunks(columns, rows, chunk_size):
     for start in range(0, rows, chunk_size):
         yield {name: values[start : start + chunk_size] for name, values in columns.items()}
@@ -98,10 +105,7 @@ class RestClient:
 
     def __init__(self, url="http://127.0.0.1:8501", model="default", version=None, label=None,
                  signature_name="serving_default", timeout=30, chunk_size=256):  # fmt: skip
-        if version is not None and label is not None:
-            raise ValueError(f"give `version` or `label`, not both. Received: version={version!r}, label={label!r}")
-        if chunk_size < 1:
-            raise ValueError(f"`chunk_size` must be >= 1. Received: chunk_size={chunk_size!r}")
+        _check_arguments(version, label, chunk_size)
         self.url = url.rstrip("/")
         self.model_path = f"/v1/models/{model}" + (
             f"/versions/{version}" if version is not None else f"/labels/{label}" if label is not None else ""
@@ -157,10 +161,7 @@ class GrpcClient:
         import grpc
         from tensorflow_serving.apis import prediction_service_pb2_grpc
 
-        if version is not None and label is not None:
-            raise ValueError(f"give `version` or `label`, not both. Received: version={version!r}, label={label!r}")
-        if chunk_size < 1:
-            raise ValueError(f"`chunk_size` must be >= 1. Received: chunk_size={chunk_size!r}")
+        _check_arguments(version, label, chunk_size)
         self.channel = grpc.insecure_channel(
             target, options=[("grpc.max_receive_message_length", 2**31 - 1), ("grpc.max_send_message_length", 2**31 - 1)]
         )
