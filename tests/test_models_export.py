@@ -91,10 +91,10 @@ def trained(tmp_path_factory):
         else:
             x, y = data()
             model = build(x, y)
-        history = model.fit(x, y, batch_size=32, epochs=1, steps_per_epoch=4, verbose=0)
+        trained = recipes.fit(model, (x, y), batch_size=32, total_examples=128, num_checkpoints=1, verbose=0)
         sample = _rows(x, ROWS)
         path = serving.export_model(model, root / name, warmup_inputs=_rows(x, 2))
-        results[name] = dict(model=model, x=x, sample=sample, path=path, loss=history.history["loss"][-1])
+        results[name] = dict(model=model, x=x, sample=sample, path=path, loss=trained.history["loss"][-1])
     return results
 
 
