@@ -72,18 +72,12 @@ class Servable:
                 self._callables[key] = self._session._make_callable_from_options(options)
             return self._callables[key]
 
-    def run(self, signature_name, inputs, output_filter=(), timeout_ms=None):
-        """Runs a signature on NumPy inputs keyed by the signature's input names.
-
-        Args:
-            signature_name: The SignatureDef key; "" means `serving_default`.
-            inputs: Dict from input name to array; exactly the signature's inputs.
-            output_filter: Names of the outputs to compute, defaults to all.
-            timeout_ms: Optional int; a longer run fails with DEADLINE_EXCEEDED.
+    def prepare(self, signature_name, inputs, output_filter=()):
+        """Checks a request against a signature and casts its inputs to the signature's dtypes.
 
         Returns:
-            `(signature_name, outputs)`: the resolved name and a dict from
-            output name to array.
+            `(signature_name, inputs, output_names)`: the resolved name, the
+            cast inputs and the outputs to fetch.
         """
         signature_name, signature = self.signature(signature_name)
         expected, received = set(signature.inputs), set(inputs)
@@ -96,7 +90,7 @@ class Servable:
                 + ("; " if missing and extra else "")
                 + (f"unexpected {extra}" if extra else ""),
             )
-        outputs = list(output_filter) or sorted(signature.outputs)
+        outputs = tuple(output_filter) or tuple(sorted(signature.outputs))
         unknown = [name for name in outputs if name not in signature.outputs]
         if unknown:
             raise ServingError(
@@ -104,13 +98,31 @@ class Servable:
                 f"output_filter names {unknown} are not outputs of signature \"{signature_name}\"; "
                 f"its outputs are {sorted(signature.outputs)}",
             )
+        cast = {name: self._as_dtype(signature_name, name, value) for name, value in inputs.items()}
+        return signature_name, cast, outputs
+
+    def execute(self, signature_name, inputs, output_names, timeout_ms=None):
+        """Runs prepared inputs; a run longer than `timeout_ms` fails with DEADLINE_EXCEEDED."""
         input_names = tuple(sorted(inputs))
-        values = [self._as_dtype(signature_name, name, inputs[name]) for name in input_names]
         try:
-            results = self._callable(signature_name, input_names, tuple(outputs), timeout_ms)(*values)
+            results = self._callable(signature_name, input_names, output_names, timeout_ms)(
+                *[inputs[name] for name in input_names]
+            )
         except tf.errors.OpError as error:
             raise ServingError(error.error_code, error.message.split("\n\t [[")[0]) from None
-        return signature_name, dict(zip(outputs, results))
+        return dict(zip(output_names, results))
+
+    def run(self, signature_name, inputs, output_filter=(), timeout_ms=None):
+        """`prepare` then `execute`: returns `(signature_name, outputs)`.
+
+        Args:
+            signature_name: The SignatureDef key; "" means `serving_default`.
+            inputs: Dict from input name to array; exactly the signature's inputs.
+            output_filter: Names of the outputs to compute, defaults to all.
+            timeout_ms: Optional int; a longer run fails with DEADLINE_EXCEEDED.
+        """
+        signature_name, inputs, outputs = self.prepare(signature_name, inputs, output_filter)
+        return signature_name, self.execute(signature_name, inputs, outputs, timeout_ms)
 
     def _as_dtype(self, signature_name, name, value):
         dtype = tf.dtypes.as_dtype(self.signature_defs[signature_name].inputs[name].dtype)

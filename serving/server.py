@@ -56,6 +56,9 @@ def build_parser():
          help="REST requests whose model run takes longer fail with 504 (default: 30000)")  # fmt: skip
     flag("--enable_model_warmup", type=_bool, default=True,
          help="replay assets.extra/tf_serving_warmup_requests on load (default: true)")  # fmt: skip
+    flag("--enable_batching", type=_bool, default=False, help="batch requests dynamically (default: false)")
+    flag("--batching_parameters_file", default="",
+         help="text-format BatchingParameters; TF Serving's defaults without it")  # fmt: skip
     flag("--bind_address", default="127.0.0.1",
          help="address to listen on (ours, not TF Serving's: it listens on all; default: 127.0.0.1)")  # fmt: skip
     flag("--rest_api_max_body_bytes", type=int, default=64 * 1024 * 1024,
@@ -93,17 +96,21 @@ class ModelServer:
         enable_warmup: `--enable_model_warmup`.
         max_body_bytes: REST request body limit.
         rest_timeout_ms: `--rest_api_timeout_in_ms`.
+        batching: Optional `serving.batching.BatchingParameters` (`--enable_batching`).
     """
 
     def __init__(self, configs, grpc_port=8500, rest_port=8501, host="127.0.0.1", poll_seconds=1,
-                 enable_warmup=True, max_body_bytes=64 * 1024 * 1024, rest_timeout_ms=30_000):  # fmt: skip
+                 enable_warmup=True, max_body_bytes=64 * 1024 * 1024, rest_timeout_ms=30_000,
+                 batching=None):  # fmt: skip
+        from serving.batching import BatchScheduler
         from serving.grpc_api import serve_grpc
         from serving.manager import ModelManager
         from serving.rest import RestServer
         from serving.service import Service
 
         self.manager = ModelManager(configs, poll_seconds=poll_seconds, enable_warmup=enable_warmup).start()
-        self.service = Service(self.manager)
+        self.scheduler = BatchScheduler(batching) if batching is not None else None
+        self.service = Service(self.manager, self.scheduler)
         self.grpc_server = self.rest_server = None
         self.grpc_port = self.rest_port = None
         if grpc_port is not None:
@@ -134,6 +141,8 @@ class ModelServer:
             self.rest_server.server_close()
         if self.grpc_server:
             self.grpc_server.stop(grace=2).wait()
+        if self.scheduler:
+            self.scheduler.stop()
         self.manager.stop()
 
 
@@ -160,6 +169,19 @@ def main(argv=None):
     else:
         print("recipes-model-server: error: --model_base_path or --model_config_file is required", file=sys.stderr)
         return 2
+    batching = None
+    if args.enable_batching:
+        from serving.batching import BatchingParameters
+
+        try:
+            batching = (
+                BatchingParameters.from_text(open(args.batching_parameters_file).read())
+                if args.batching_parameters_file
+                else BatchingParameters()
+            )
+        except (OSError, ValueError) as error:
+            print(f"recipes-model-server: error: --batching_parameters_file: {error}", file=sys.stderr)
+            return 2
     server = ModelServer(
         configs,
         grpc_port=args.port,
@@ -169,6 +191,7 @@ def main(argv=None):
         enable_warmup=args.enable_model_warmup,
         max_body_bytes=args.rest_api_max_body_bytes,
         rest_timeout_ms=args.rest_api_timeout_in_ms,
+        batching=batching,
     )
     stopped = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):

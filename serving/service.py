@@ -14,10 +14,16 @@ REGRESS_METHOD = "tensorflow/serving/regress"
 
 
 class Service:
-    """Predict, classify, regress and metadata over the versions a `ModelManager` serves."""
+    """Predict, classify, regress and metadata over the versions a `ModelManager` serves.
 
-    def __init__(self, manager):
+    Args:
+        manager: The `ModelManager`.
+        scheduler: Optional `serving.batching.BatchScheduler` (`--enable_batching`).
+    """
+
+    def __init__(self, manager, scheduler=None):
         self.manager = manager
+        self.scheduler = scheduler
 
     def _run(self, name, version, label, signature_name, inputs, output_filter=(), method=None, timeout_ms=None):
         servable = self.manager.acquire(name, version, label)
@@ -33,7 +39,11 @@ class Service:
                 if len(signature.inputs) != 1:
                     raise ServingError("INVALID_ARGUMENT", f"signature \"{resolved}\" must have one input of serialized tf.Examples")
                 inputs = {next(iter(signature.inputs)): inputs}
-            resolved, outputs = servable.run(signature_name, inputs, output_filter, timeout_ms)
+            resolved, inputs, output_names = servable.prepare(signature_name, inputs, output_filter)
+            if self.scheduler is None:
+                outputs = servable.execute(resolved, inputs, output_names, timeout_ms)
+            else:
+                outputs = self.scheduler.run(servable, resolved, inputs, output_names, timeout_ms)
             return servable.version, resolved, outputs
         finally:
             self.manager.release(servable)

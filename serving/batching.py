@@ -1,0 +1,224 @@
+"""Dynamic batching with TF Serving's parameters (tensorflow_serving/batching/README.md).
+
+Requests to the same model version and signature, with inputs that can be
+concatenated, are queued together; a batch thread takes up to
+`max_batch_size` rows from a queue once it holds that many or its oldest
+request has waited `batch_timeout_micros`, runs them as one batch, and
+hands each request its own rows back. A request is never split, so its rows
+stay together and in order. Batches are padded up to the next of
+`allowed_batch_sizes` (by repeating the last row) and the padding is sliced
+off. A queue holding `max_enqueued_batches` full batches refuses more
+(UNAVAILABLE: REST 503), and a request larger than `max_batch_size` is
+refused as TF Serving refuses it (INVALID_ARGUMENT). Requests whose inputs
+differ in their non-batch shapes or dtypes wait in different queues: they
+are batched apart, not failed.
+"""
+
+import collections
+import dataclasses
+import math
+import os
+import re
+import threading
+import time
+
+import numpy as np
+
+from serving.errors import ServingError
+
+_SCALAR = re.compile(r"^\s*(\w+)\s*\{\s*value\s*:\s*(\d+)\s*\}\s*$")
+_PLAIN = re.compile(r"^\s*(\w+)\s*:\s*(\w+)\s*$")
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchingParameters:
+    """TF Serving's `BatchingParameters`, with its defaults.
+
+    Attributes:
+        max_batch_size: Largest batch, in rows (default 1000).
+        batch_timeout_micros: Longest wait for a batch to fill (default 0).
+        max_enqueued_batches: Full batches a queue may hold (default 10).
+        num_batch_threads: Threads running batches (default: the number of cores).
+        allowed_batch_sizes: Sizes batches are padded up to; the last must be
+            `max_batch_size` (default: none, no padding).
+        pad_variable_length_inputs: Accepted as in TF Serving's file format;
+            inputs of different shapes are batched apart instead of padded.
+    """
+
+    max_batch_size: int = 1000
+    batch_timeout_micros: int = 0
+    max_enqueued_batches: int = 10
+    num_batch_threads: int = dataclasses.field(default_factory=lambda: os.cpu_count() or 1)
+    allowed_batch_sizes: tuple = ()
+    pad_variable_length_inputs: bool = False
+
+    def __post_init__(self):
+        for name in ("max_batch_size", "max_enqueued_batches", "num_batch_threads"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"batching parameter {name} must be >= 1; received {getattr(self, name)}")
+        if self.batch_timeout_micros < 0:
+            raise ValueError(f"batch_timeout_micros must be >= 0; received {self.batch_timeout_micros}")
+        sizes = list(self.allowed_batch_sizes)
+        if sizes and (sizes != sorted(set(sizes)) or sizes[-1] != self.max_batch_size):
+            raise ValueError(
+                "allowed_batch_sizes must increase and end with max_batch_size "
+                f"({self.max_batch_size}); received {sizes}"
+            )
+
+    @classmethod
+    def from_text(cls, text):
+        """Parses TF Serving's text format (`max_batch_size { value: 128 }`, `allowed_batch_sizes: 64`)."""
+        fields, sizes = {}, []
+        names = {f.name for f in dataclasses.fields(cls)} | {"thread_pool_name"}
+        for number, line in enumerate(text.splitlines(), start=1):
+            line = line.split("#", 1)[0].strip()
+            if not line:
+                continue
+            match = _SCALAR.match(line) or _PLAIN.match(line)
+            if not match or match.group(1) not in names:
+                raise ValueError(f"batching parameters line {number}: cannot read {line!r}")
+            name, value = match.groups()
+            if name == "allowed_batch_sizes":
+                sizes.append(int(value))
+            elif name == "pad_variable_length_inputs":
+                fields[name] = value == "true"
+            elif name != "thread_pool_name":
+                fields[name] = int(value)
+        return cls(**fields, allowed_batch_sizes=tuple(sizes))
+
+
+class _Task:
+    def __init__(self, inputs, rows):
+        self.inputs = inputs
+        self.rows = rows
+        self.enqueued = time.monotonic()
+        self.done = threading.Event()
+        self.outputs = None
+        self.error = None
+
+
+class BatchScheduler:
+    """Queues per (servable, signature, inputs, outputs, shapes) and a pool of batch threads.
+
+    Args:
+        parameters: `BatchingParameters`.
+    """
+
+    def __init__(self, parameters):
+        self.parameters = parameters
+        self.batches_run = 0
+        self.rows_run = 0
+        self._queues = collections.OrderedDict()  # key -> deque of _Task
+        self._runners = {}  # key -> (servable, signature_name, output_names, timeout_ms)
+        self._condition = threading.Condition()
+        self._stopped = False
+        self._threads = [
+            threading.Thread(target=self._work, name=f"batch-{i}", daemon=True)
+            for i in range(parameters.num_batch_threads)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def run(self, servable, signature_name, inputs, output_names, timeout_ms=None):
+        """Runs `inputs` (checked and cast by `Servable.prepare`) in a batch; returns this request's outputs."""
+        rows = {name: (np.shape(value)[0] if np.ndim(value) else None) for name, value in inputs.items()}
+        if None in rows.values() or len(set(rows.values())) != 1:
+            if None in rows.values():  # scalars cannot be batched: run alone
+                return servable.execute(signature_name, inputs, output_names, timeout_ms)
+            raise ServingError("INVALID_ARGUMENT", f"inputs must have the same number of rows to be batched; received {rows}")
+        size = next(iter(rows.values()))
+        if size > self.parameters.max_batch_size:
+            raise ServingError(
+                "INVALID_ARGUMENT",
+                f"Task size {size} is larger than maximum input batch size {self.parameters.max_batch_size}",
+            )
+        shapes = tuple(sorted((n, np.shape(v)[1:], np.asarray(v).dtype.str) for n, v in inputs.items()))
+        key = (id(servable), signature_name, tuple(output_names), timeout_ms, shapes)
+        task = _Task(inputs, size)
+        with self._condition:
+            queue = self._queues.setdefault(key, collections.deque())
+            queued_rows = sum(t.rows for t in queue)
+            if math.ceil((queued_rows + size) / self.parameters.max_batch_size) > self.parameters.max_enqueued_batches:
+                raise ServingError("UNAVAILABLE", "The batch scheduling queue to which this task was submitted is full")
+            self._runners[key] = (servable, signature_name, tuple(output_names), timeout_ms)
+            queue.append(task)
+            self._condition.notify()
+        task.done.wait()
+        if task.error is not None:
+            raise task.error
+        return task.outputs
+
+    def _ready_key(self, now):
+        """A queue whose batch is full or whose oldest task has waited long enough, and the wait otherwise."""
+        timeout = self.parameters.batch_timeout_micros / 1e6
+        soonest = None
+        for key, queue in self._queues.items():
+            if not queue:
+                continue
+            if sum(t.rows for t in queue) >= self.parameters.max_batch_size or now - queue[0].enqueued >= timeout:
+                return key, None
+            wait = queue[0].enqueued + timeout - now
+            soonest = wait if soonest is None else min(soonest, wait)
+        return None, soonest
+
+    def _work(self):
+        while True:
+            with self._condition:
+                while True:
+                    if self._stopped:
+                        return
+                    key, wait = self._ready_key(time.monotonic())
+                    if key is not None:
+                        break
+                    self._condition.wait(wait)
+                queue, batch, rows = self._queues[key], [], 0
+                while queue and rows + queue[0].rows <= self.parameters.max_batch_size:
+                    task = queue.popleft()
+                    batch.append(task)
+                    rows += task.rows
+                servable, signature_name, output_names, timeout_ms = self._runners[key]
+                if queue:
+                    self._queues.move_to_end(key)  # round robin: other queues go first next time
+                else:
+                    del self._queues[key], self._runners[key]
+            self._run_batch(servable, signature_name, output_names, timeout_ms, batch, rows)
+
+    def _padded_size(self, rows):
+        for size in self.parameters.allowed_batch_sizes:
+            if size >= rows:
+                return size
+        return rows
+
+    def _run_batch(self, servable, signature_name, output_names, timeout_ms, batch, rows):
+        try:
+            inputs = {name: np.concatenate([t.inputs[name] for t in batch]) for name in batch[0].inputs}
+            padded = self._padded_size(rows)
+            if padded > rows:
+                inputs = {n: np.concatenate([v, np.repeat(v[-1:], padded - rows, axis=0)]) for n, v in inputs.items()}
+            outputs = servable.execute(signature_name, inputs, output_names, timeout_ms)
+            for name, value in outputs.items():
+                if np.ndim(value) == 0 or np.shape(value)[0] != padded:
+                    raise ServingError(
+                        "INVALID_ARGUMENT",
+                        f"output \"{name}\" has shape {np.shape(value)}, not one row per input row: "
+                        "this signature cannot be batched",
+                    )
+            start = 0
+            for task in batch:
+                task.outputs = {name: value[start : start + task.rows] for name, value in outputs.items()}
+                start += task.rows
+            with self._condition:
+                self.batches_run += 1
+                self.rows_run += rows
+        except Exception as error:  # every request of the batch gets the error; the thread goes on
+            for task in batch:
+                task.error = error if isinstance(error, ServingError) else ServingError("INTERNAL", str(error))
+        for task in batch:
+            task.done.set()
+
+    def stop(self):
+        with self._condition:
+            self._stopped = True
+            self._condition.notify_all()
+        for thread in self._threads:
+            thread.join()
