@@ -102,10 +102,12 @@ class BatchScheduler:
 
     Args:
         parameters: `BatchingParameters`.
+        metrics: Optional `serving.metrics.Metrics`, for the batch size histogram.
     """
 
-    def __init__(self, parameters):
+    def __init__(self, parameters, metrics=None):
         self.parameters = parameters
+        self.metrics = metrics
         self.batches_run = 0
         self.rows_run = 0
         self._queues = collections.OrderedDict()  # key -> deque of _Task
@@ -210,6 +212,8 @@ class BatchScheduler:
             with self._condition:
                 self.batches_run += 1
                 self.rows_run += rows
+            if self.metrics is not None:
+                self.metrics.observe_batch(servable.name, rows)
         except Exception as error:  # every request of the batch gets the error; the thread goes on
             for task in batch:
                 task.error = error if isinstance(error, ServingError) else ServingError("INTERNAL", str(error))

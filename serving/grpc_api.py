@@ -6,6 +6,8 @@ INVALID_ARGUMENT, FAILED_PRECONDITION, ...) and a message naming the problem.
 
 import concurrent.futures
 import logging
+import re
+import time
 
 import grpc
 import numpy as np
@@ -43,13 +45,23 @@ def _fill_spec(target, name, version, signature_name):
 
 
 def _abort_on_error(method):
+    api = re.sub(r"(?<!^)(?=[A-Z])", "_", method.__name__).lower()  # GetModelMetadata -> get_model_metadata
+
     def wrapper(self, request, context):
+        started, status = time.perf_counter(), "OK"
         try:
             return method(self, request, context)
         except ServingError as error:
+            status = error.code
             context.abort(getattr(grpc.StatusCode, error.code), error.message)
         except ValueError as error:  # a tensor proto numpy cannot read
+            status = "INVALID_ARGUMENT"
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+        finally:
+            metrics = getattr(self, "metrics", None)
+            model_spec = getattr(request, "model_spec", None)
+            if metrics is not None and model_spec is not None:
+                metrics.observe_request(model_spec.name, api, "GRPC", status, time.perf_counter() - started)
 
     wrapper.__name__ = method.__name__
     return wrapper
@@ -75,8 +87,9 @@ def _examples(request_input):
 
 
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
-    def __init__(self, service):
+    def __init__(self, service, metrics=None):
         self.service = service
+        self.metrics = metrics
 
     @_abort_on_error
     def Predict(self, request, context):  # noqa: N802 - the proto's names
@@ -194,13 +207,13 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
         return model_management_pb2.ReloadConfigResponse(status=status_pb2.StatusProto(error_code=0))
 
 
-def serve_grpc(address, service, reload_config, max_workers=16):
+def serve_grpc(address, service, reload_config, max_workers=16, metrics=None):
     """Starts a gRPC server on `address` ("127.0.0.1:8500"); returns it and its port."""
     server = grpc.server(
         concurrent.futures.ThreadPoolExecutor(max_workers=max_workers),
         options=[("grpc.max_receive_message_length", 2**31 - 1), ("grpc.max_send_message_length", 2**31 - 1)],
     )
-    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionService(service), server)
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionService(service, metrics), server)
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(service, reload_config), server)
     port = server.add_insecure_port(address)
     if port == 0:

@@ -15,6 +15,7 @@ import http.server
 import json
 import logging
 import re
+import time
 
 from google.protobuf import json_format
 
@@ -76,16 +77,31 @@ class Handler(http.server.BaseHTTPRequestHandler):
         version = int(match["version"]) if match["version"] is not None else None
         return match["name"], version, match["label"], match["rest"] or ""
 
-    def _handle(self, answer):
+    def _handle(self, answer, api=None):
+        started, status = time.perf_counter(), "OK"
         try:
             self._send(200, answer())
         except ServingError as error:
+            status = error.code
             self._send(error.http_status, {"error": error.message})
         except Exception as error:  # a bug must answer 500, never kill the server
+            status = "INTERNAL"
             log.exception("request failed")
             self._send(500, {"error": f"internal error: {type(error).__name__}: {error}"})
+        match = _PATH.match(self.path.split("?")[0])
+        if self.server.metrics is not None and api and match:
+            self.server.metrics.observe_request(match["name"], api, "REST", status, time.perf_counter() - started)
 
     def do_GET(self):  # noqa: N802 - http.server's naming
+        if self.server.metrics is not None and self.path.split("?")[0] == self.server.metrics_path:
+            data = self.server.metrics.render()
+            self.send_response(200)
+            self.send_header("Content-Type", self.server.metrics.content_type)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return
+
         def answer():
             name, version, label, rest = self._route()
             if rest == "/metadata":
@@ -161,7 +177,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return {"results": [float(v) for v in values]}
             raise ServingError("INVALID_ARGUMENT", f"POST needs :predict, :classify or :regress; received {self.path}")
 
-        self._handle(answer)
+        match = _PATH.match(self.path.split("?")[0])
+        self._handle(answer, api=(match["rest"] or ":")[1:] if match else None)
 
 
 class RestServer(http.server.ThreadingHTTPServer):
@@ -169,8 +186,11 @@ class RestServer(http.server.ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, address, service, max_body_bytes=MAX_BODY_BYTES, timeout_ms=30_000):
+    def __init__(self, address, service, max_body_bytes=MAX_BODY_BYTES, timeout_ms=30_000, metrics=None,
+                 metrics_path=None):  # fmt: skip
         self.service = service
         self.max_body_bytes = max_body_bytes
         self.timeout_ms = timeout_ms  # --rest_api_timeout_in_ms: a longer model run answers 504
+        self.metrics = metrics
+        self.metrics_path = metrics_path
         super().__init__(address, Handler)

@@ -59,6 +59,8 @@ def build_parser():
     flag("--enable_batching", type=_bool, default=False, help="batch requests dynamically (default: false)")
     flag("--batching_parameters_file", default="",
          help="text-format BatchingParameters; TF Serving's defaults without it")  # fmt: skip
+    flag("--monitoring_config_file", default="",
+         help="text-format MonitoringConfig; prometheus_config { enable: true } serves metrics on the REST port")  # fmt: skip
     flag("--bind_address", default="127.0.0.1",
          help="address to listen on (ours, not TF Serving's: it listens on all; default: 127.0.0.1)")  # fmt: skip
     flag("--rest_api_max_body_bytes", type=int, default=64 * 1024 * 1024,
@@ -97,27 +99,35 @@ class ModelServer:
         max_body_bytes: REST request body limit.
         rest_timeout_ms: `--rest_api_timeout_in_ms`.
         batching: Optional `serving.batching.BatchingParameters` (`--enable_batching`).
+        metrics_path: Optional path of the Prometheus endpoint on the REST
+            port (`--monitoring_config_file`); `None` turns metrics off.
     """
 
     def __init__(self, configs, grpc_port=8500, rest_port=8501, host="127.0.0.1", poll_seconds=1,
                  enable_warmup=True, max_body_bytes=64 * 1024 * 1024, rest_timeout_ms=30_000,
-                 batching=None):  # fmt: skip
+                 batching=None, metrics_path=None):  # fmt: skip
         from serving.batching import BatchScheduler
         from serving.grpc_api import serve_grpc
         from serving.manager import ModelManager
+        from serving.metrics import Metrics
         from serving.rest import RestServer
         from serving.service import Service
 
         self.manager = ModelManager(configs, poll_seconds=poll_seconds, enable_warmup=enable_warmup).start()
-        self.scheduler = BatchScheduler(batching) if batching is not None else None
+        self.metrics = Metrics() if metrics_path else None
+        self.scheduler = BatchScheduler(batching, self.metrics) if batching is not None else None
         self.service = Service(self.manager, self.scheduler)
         self.grpc_server = self.rest_server = None
         self.grpc_port = self.rest_port = None
         if grpc_port is not None:
-            self.grpc_server, self.grpc_port = serve_grpc(f"{host}:{grpc_port}", self.service, self.reload_config)
+            self.grpc_server, self.grpc_port = serve_grpc(
+                f"{host}:{grpc_port}", self.service, self.reload_config, metrics=self.metrics
+            )
             log.info("Running gRPC ModelServer at %s:%d ...", host, self.grpc_port)
         if rest_port is not None:
-            self.rest_server = RestServer((host, rest_port), self.service, max_body_bytes, rest_timeout_ms)
+            self.rest_server = RestServer(
+                (host, rest_port), self.service, max_body_bytes, rest_timeout_ms, self.metrics, metrics_path
+            )
             self.rest_port = self.rest_server.server_address[1]
             threading.Thread(target=self.rest_server.serve_forever, name="rest", daemon=True).start()
             log.info("Exporting HTTP/REST API at:%s:%d ...", host, self.rest_port)
@@ -182,6 +192,15 @@ def main(argv=None):
         except (OSError, ValueError) as error:
             print(f"recipes-model-server: error: --batching_parameters_file: {error}", file=sys.stderr)
             return 2
+    metrics_path = None
+    if args.monitoring_config_file:
+        from serving.metrics import read_monitoring_config
+
+        try:
+            metrics_path = read_monitoring_config(open(args.monitoring_config_file).read())
+        except (OSError, ValueError) as error:
+            print(f"recipes-model-server: error: --monitoring_config_file: {error}", file=sys.stderr)
+            return 2
     server = ModelServer(
         configs,
         grpc_port=args.port,
@@ -192,6 +211,7 @@ def main(argv=None):
         max_body_bytes=args.rest_api_max_body_bytes,
         rest_timeout_ms=args.rest_api_timeout_in_ms,
         batching=batching,
+        metrics_path=metrics_path,
     )
     stopped = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):

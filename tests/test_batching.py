@@ -116,3 +116,33 @@ def test_inputs_of_other_shapes_are_batched_apart_not_failed(exported):
         server.stop()
     expected = [[[2.5], [3.0]], [2.5, 3.0, 3.5], [[3.5]]] * 4
     assert answers == [(200, {"predictions": e}) for e in expected]
+
+
+def test_prometheus_metrics_under_tf_serving_names(exported):
+    from serving.metrics import read_monitoring_config
+
+    assert read_monitoring_config(open(os.path.join(DEPLOY, "monitoring.config")).read()) == "/monitoring/prometheus/metrics"
+    assert read_monitoring_config("prometheus_config { enable: false }") is None
+    with pytest.raises(ValueError, match="prometheus_config"):
+        read_monitoring_config("prometheus { enable: true }")
+
+    _, base, _ = exported
+    server = ModelServer(
+        [ModelConfig("text", base)], grpc_port=0, rest_port=0, poll_seconds=0,
+        batching=BatchingParameters(max_batch_size=8, num_batch_threads=1), metrics_path="/monitoring/prometheus/metrics",
+    )  # fmt: skip
+    try:
+        RestClient(f"http://127.0.0.1:{server.rest_port}", model="text").predict({"text": ["good", "bad"]}, keys=["a", "b"])
+        GrpcClient(f"127.0.0.1:{server.grpc_port}", model="text").predict({"text": ["fine"]}, keys=["c"])
+        assert _rest(server, "POST", "/v1/models/text:predict", {"instances": [{"text": "", "key": "d"}]})[0] == 400
+        import urllib.request
+
+        with urllib.request.urlopen(f"http://127.0.0.1:{server.rest_port}/monitoring/prometheus/metrics") as response:
+            text_format = response.read().decode()
+    finally:
+        server.stop()
+    assert ':tensorflow:serving:request_count_total{model_name="text",status="OK"} 2.0' in text_format
+    assert ':tensorflow:serving:request_count_total{model_name="text",status="INVALID_ARGUMENT"} 1.0' in text_format
+    assert ':tensorflow:serving:request_latency_count{API="predict",entrypoint="REST",model_name="text"} 2.0' in text_format
+    assert ':tensorflow:serving:request_latency_count{API="predict",entrypoint="GRPC",model_name="text"} 1.0' in text_format
+    assert ':tensorflow:serving:batching_session:batch_size_sum{model_name="text"} 3.0' in text_format
