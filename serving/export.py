@@ -18,11 +18,11 @@ import numpy as np
 import tensorflow as tf
 
 from recipes.layers import DecodeImages, class_names_of
+from serving.manager import WARMUP_FILE
 
 KEYED_SIGNATURE = "serving_default"
 UNKEYED_SIGNATURE = "without_key"
 KEY = "key"
-WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 _VERSION = re.compile(r"^\d+$")
 
 

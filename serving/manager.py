@@ -24,7 +24,7 @@ from serving.servable import Servable
 
 log = logging.getLogger("recipes-model-server")
 _VERSION = re.compile(r"^\d+$")
-WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
+WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")  # TF Serving's path; export writes it
 # ModelVersionStatus.State values of tensorflow_serving/apis/get_model_status.proto
 START, LOADING, AVAILABLE, UNLOADING, END = "START", "LOADING", "AVAILABLE", "UNLOADING", "END"
 

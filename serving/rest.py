@@ -143,13 +143,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 raise ServingError("INVALID_ARGUMENT", "'signature_name' must be a string")
             service = self.server.service
             if rest == ":predict":
-                servable = service.manager.acquire(name, version, label)
-                try:
-                    _, signature = servable.signature(signature_name)
-                    input_names = set(signature.inputs)
-                finally:
-                    service.manager.release(servable)
-                inputs, request_format = rest_json.parse_predict(body, input_names)
+                inputs, request_format = rest_json.parse_predict(body)
                 _, _, outputs = service.predict(
                     name, version, label, signature_name, inputs, timeout_ms=self.server.timeout_ms
                 )

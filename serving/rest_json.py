@@ -60,8 +60,16 @@ def to_array(value, where):
     return array
 
 
-def parse_predict(body, input_names):
-    """The inputs of a predict request body and its format, `"row"` or `"columnar"`."""
+UNNAMED = None  # the key of a value given without an input name: the signature's only input
+
+
+def parse_predict(body):
+    """The inputs of a predict request body and its format, `"row"` or `"columnar"`.
+
+    A value given without a name (a plain `inputs` value, or instances that
+    are not JSON objects) comes back under `UNNAMED`; `Servable.prepare`
+    gives it the name of the signature's only input.
+    """
     if not isinstance(body, dict):
         raise ServingError("INVALID_ARGUMENT", "the request body must be a JSON object")
     if ("instances" in body) == ("inputs" in body):
@@ -71,7 +79,7 @@ def parse_predict(body, input_names):
         value = body["inputs"]
         if isinstance(value, dict) and not _is_b64(value):
             return {name: to_array(v, f"input \"{name}\"") for name, v in value.items()}, "columnar"
-        return {_only_input(input_names): to_array(value, "inputs")}, "columnar"
+        return {UNNAMED: to_array(value, "inputs")}, "columnar"
     instances = body["instances"]
     if not isinstance(instances, list) or not instances:
         raise ServingError("INVALID_ARGUMENT", "'instances' must be a non-empty list")
@@ -79,7 +87,7 @@ def parse_predict(body, input_names):
     if any(named) and not all(named):
         raise ServingError("INVALID_ARGUMENT", "instances mix named (JSON object) and unnamed values")
     if not named[0]:
-        return {_only_input(input_names): to_array(instances, "instances")}, "row"
+        return {UNNAMED: to_array(instances, "instances")}, "row"
     keys = set(instances[0])
     for index, instance in enumerate(instances):
         if set(instance) != keys:
@@ -88,15 +96,6 @@ def parse_predict(body, input_names):
                 f"instance {index} has inputs {sorted(instance)}; instance 0 has {sorted(keys)}: every instance needs the same inputs",
             )
     return {name: to_array([i[name] for i in instances], f"input \"{name}\"") for name in keys}, "row"
-
-
-def _only_input(input_names):
-    if len(input_names) != 1:
-        raise ServingError(
-            "INVALID_ARGUMENT",
-            f"the signature has {len(input_names)} inputs {sorted(input_names)}: name them (a JSON object per instance)",
-        )
-    return next(iter(input_names))
 
 
 def _json_value(value, name):

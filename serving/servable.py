@@ -75,11 +75,22 @@ class Servable:
     def prepare(self, signature_name, inputs, output_filter=()):
         """Checks a request against a signature and casts its inputs to the signature's dtypes.
 
+        An input under the key `None` (sent without a name) is taken as the
+        signature's only input.
+
         Returns:
             `(signature_name, inputs, output_names)`: the resolved name, the
             cast inputs and the outputs to fetch.
         """
         signature_name, signature = self.signature(signature_name)
+        if None in inputs:  # a value sent without a name (REST's unnamed instances) is the only input's
+            if len(inputs) != 1 or len(signature.inputs) != 1:
+                raise ServingError(
+                    "INVALID_ARGUMENT",
+                    f"signature \"{signature_name}\" has {len(signature.inputs)} inputs {sorted(signature.inputs)}: "
+                    "name them (a JSON object per instance)",
+                )
+            inputs = {next(iter(signature.inputs)): inputs[None]}
         expected, received = set(signature.inputs), set(inputs)
         if expected != received:
             missing, extra = sorted(expected - received), sorted(received - expected)

@@ -172,6 +172,7 @@ def test_rest_keyed_predictions_of_our_export(server):
         ("/v1/models/default:predict", {"signature_name": "serving_default"}, 400, "Missing 'inputs' or 'instances'"),
         ("/v1/models/default:predict", [1, 2], 400, "JSON object"),
         ("/v1/models/text:predict", {"instances": [{"text": "", "key": "k"}]}, 400, "empty strings"),
+        ("/v1/models/text:predict", {"instances": ["no names"]}, 400, "has 2 inputs ['key', 'text']: name them"),
         ("/v1/models/default:explain", {"instances": [1.0]}, 404, "Malformed request"),
     ],
 )

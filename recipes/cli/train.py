@@ -9,6 +9,7 @@ version to `EXPORT_DIR/NAME/`.
 
 import dataclasses
 import os
+import shutil
 
 import numpy as np
 
@@ -156,8 +157,6 @@ def train_and_export(args):
     passes = args.passes if args.passes is not None else DEFAULT_PASSES[args.task]
     recipes.set_seed(args.seed)
     if not args.resume and os.path.isdir(run_dir):
-        import shutil
-
         shutil.rmtree(run_dir)  # a new run unless --resume
     model, split, how = TASKS[args.task](args, recipes)
     x_train, y_train = split.train
