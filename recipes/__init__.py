@@ -9,6 +9,7 @@ import importlib
 __version__ = "0.1.0"
 
 _EXPORTS = {
+    "predict_file": "recipes.batch_predict",
     "BestKCheckpoint": "recipes.callbacks",
     "EpochBackup": "recipes.callbacks",
     "ResumableEarlyStopping": "recipes.callbacks",
