@@ -38,7 +38,7 @@ test: setup
 
 bench: setup
 	$(BIN)/python benchmarks/bench_fit.py
-	$(BIN)/python benchmarks/bench_serving.py
+	$(BIN)/python benchmarks/bench_signatures.py
 	$(BIN)/python benchmarks/bench_server.py
 
 clean:

@@ -132,13 +132,16 @@ class RestClient:
         columns, rows = _columns(inputs, keys)
         answers = []
         for chunk in _chunks(columns, rows, self.chunk_size):
-            body = {"signature_name": self.signature_name, "inputs": {n: _json_value(v) for n, v in chunk.items()}}
-            outputs = self._call(":predict", body)["outputs"]
+            outputs = self._call(":predict", self.predict_body(chunk))["outputs"]
             if not isinstance(outputs, dict):  # TF Serving leaves out the name of a single output
                 outputs = {self._single_output_name(): outputs}
             size = len(next(iter(chunk.values())))
             answers.extend({name: values[i] for name, values in outputs.items()} for i in range(size))
         return answers
+
+    def predict_body(self, columns):
+        """The JSON body (columnar `inputs`) of a predict request for `columns`, a dict of equal-length lists."""
+        return {"signature_name": self.signature_name, "inputs": {n: _json_value(v) for n, v in columns.items()}}
 
     def _single_output_name(self):
         if not hasattr(self, "_output_name"):
@@ -175,31 +178,37 @@ class GrpcClient:
         """Predictions for raw inputs (a dict from input name to one value per row); one dict per row."""
         import grpc
         import tensorflow as tf
-        from tensorflow_serving.apis import predict_pb2
 
         columns, rows = _columns(inputs, keys)
         answers = []
         for chunk in _chunks(columns, rows, self.chunk_size):
-            request = predict_pb2.PredictRequest()
-            request.model_spec.name = self.model
-            request.model_spec.signature_name = self.signature_name
-            if self.version is not None:
-                request.model_spec.version.value = self.version
-            if self.label is not None:
-                request.model_spec.version_label = self.label
-            for name, values in chunk.items():
-                array = np.asarray(values)
-                if array.dtype.kind == "U":
-                    array = np.char.encode(array, "utf-8").astype(object)
-                request.inputs[name].CopyFrom(tf.make_tensor_proto(array))
             try:
-                response = self.stub.Predict(request, timeout=self.timeout)
+                response = self.stub.Predict(self.predict_request(chunk), timeout=self.timeout)
             except grpc.RpcError as error:
                 raise ClientError(error.code().name, error.details()) from None
             outputs = {name: tf.make_ndarray(proto) for name, proto in response.outputs.items()}
             size = len(next(iter(chunk.values())))
             answers.extend({name: _plain(values[i]) for name, values in sorted(outputs.items())} for i in range(size))
         return answers
+
+    def predict_request(self, columns):
+        """The `PredictRequest` for `columns`, a dict from input name to equal-length values."""
+        import tensorflow as tf
+        from tensorflow_serving.apis import predict_pb2
+
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = self.model
+        request.model_spec.signature_name = self.signature_name
+        if self.version is not None:
+            request.model_spec.version.value = self.version
+        if self.label is not None:
+            request.model_spec.version_label = self.label
+        for name, values in columns.items():
+            array = np.asarray(values)
+            if array.dtype.kind == "U":
+                array = np.char.encode(array, "utf-8").astype(object)
+            request.inputs[name].CopyFrom(tf.make_tensor_proto(array))
+        return request
 
     def close(self):
         self.channel.close()

@@ -52,11 +52,14 @@ def build_parser():
          help="seconds between re-reads of --model_config_file; 0 (default) reads it once")  # fmt: skip
     flag("--file_system_poll_wait_seconds", type=int, default=1,
          help="seconds between scans for new versions (default: 1); 0 scans once")  # fmt: skip
+    flag("--grpc_max_threads", type=int, default=4 * (os.cpu_count() or 1),
+         help="threads answering gRPC calls; more calls wait (default: 4 x cores, as TF Serving)")  # fmt: skip
     flag("--rest_api_timeout_in_ms", type=int, default=30000,
          help="REST requests whose model run takes longer fail with 504 (default: 30000)")  # fmt: skip
-    flag("--enable_model_warmup", type=_bool, default=True,
+    flag("--enable_model_warmup", type=_bool, nargs="?", const=True, default=True,
          help="replay assets.extra/tf_serving_warmup_requests on load (default: true)")  # fmt: skip
-    flag("--enable_batching", type=_bool, default=False, help="batch requests dynamically (default: false)")
+    flag("--enable_batching", type=_bool, nargs="?", const=True, default=False,
+         help="batch requests dynamically (default: false)")  # fmt: skip
     flag("--batching_parameters_file", default="",
          help="text-format BatchingParameters; TF Serving's defaults without it")  # fmt: skip
     flag("--monitoring_config_file", default="",
@@ -99,13 +102,15 @@ class ModelServer:
         max_body_bytes: REST request body limit.
         rest_timeout_ms: `--rest_api_timeout_in_ms`.
         batching: Optional `serving.batching.BatchingParameters` (`--enable_batching`).
+        grpc_max_threads: `--grpc_max_threads`; requests beyond it wait for a
+            thread, so batching sees at most this many gRPC requests at once.
         metrics_path: Optional path of the Prometheus endpoint on the REST
             port (`--monitoring_config_file`); `None` turns metrics off.
     """
 
     def __init__(self, configs, grpc_port=8500, rest_port=8501, host="127.0.0.1", poll_seconds=1,
                  enable_warmup=True, max_body_bytes=64 * 1024 * 1024, rest_timeout_ms=30_000,
-                 batching=None, metrics_path=None):  # fmt: skip
+                 batching=None, metrics_path=None, grpc_max_threads=4 * (os.cpu_count() or 1)):  # fmt: skip
         from serving.batching import BatchScheduler
         from serving.grpc_api import serve_grpc
         from serving.manager import ModelManager
@@ -121,7 +126,7 @@ class ModelServer:
         self.grpc_port = self.rest_port = None
         if grpc_port is not None:
             self.grpc_server, self.grpc_port = serve_grpc(
-                f"{host}:{grpc_port}", self.service, self.reload_config, metrics=self.metrics
+                f"{host}:{grpc_port}", self.service, self.reload_config, grpc_max_threads, metrics=self.metrics
             )
             log.info("Running gRPC ModelServer at %s:%d ...", host, self.grpc_port)
         if rest_port is not None:
@@ -212,6 +217,7 @@ def main(argv=None):
         rest_timeout_ms=args.rest_api_timeout_in_ms,
         batching=batching,
         metrics_path=metrics_path,
+        grpc_max_threads=args.grpc_max_threads,
     )
     stopped = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -13,6 +13,8 @@ import sys
 SUBCOMMANDS = {
     "demo": ("demo", "train and export the four baselines on real data (the main job)"),
     "train": ("train", "train one baseline (text, audio, vision, tabular) on real data and export it"),
+    "predict": ("predict", "offline batch prediction of an exported model over a CSV or JSON Lines file, resumable"),
+    "tune-batching": ("tune_batching", "sweep TF Serving's batching parameters under load; write the best as a file"),
 }
 
 

@@ -12,7 +12,7 @@
    weighting, which is the rest of its preprocessing.)
 
 Both sides of a ratio are timed alternately in one run, medians of several
-rounds. Usage: python benchmarks/bench_serving.py [--seconds 1.0]
+rounds. Usage: python benchmarks/bench_signatures.py [--seconds 1.0]
 """
 
 import argparse

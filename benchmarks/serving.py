@@ -1,0 +1,247 @@
+"""Batched mode under load: what dynamic batching buys at 64 concurrent clients.
+
+An LSTM text classifier (raw review strings in) and a CNN image classifier
+(PNG bytes in) are trained briefly on their real data sets and exported
+with keys. Four servers run side by side, each in its own process:
+
+- `recipes-model-server --enable_batching` with the shipped CPU parameters
+  (`serving/deploy/batching_parameters.txt`: 2 batch threads, timeout 0)
+  and Prometheus metrics on, for the batch size the scheduler forms;
+- the same server without batching;
+- a naive peer: `http.server` calling `model.predict` on the Keras model
+  for each request, what tutorials do.
+
+Each side gets 64 concurrent clients sending single-row keyed requests, over
+gRPC and REST (the naive peer speaks only REST), in alternating rounds; every
+answer is checked to carry its own key. The in-process limit is the serving
+signature called in a loop on batches of the mean size the scheduler
+formed. Prints requests/s, p50/p99 latency, the ratios with their goals, and
+each server's peak memory.
+
+Usage: python benchmarks/serving.py [--clients 64] [--seconds 4] [--rounds 2]
+"""
+
+import os
+import sys
+
+# This file is named after what it measures; run as a script, its folder comes first on sys.path and this module
+# would shadow the `serving` package.
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != os.path.dirname(os.path.abspath(__file__))]
+
+import argparse  # noqa: E402
+import base64  # noqa: E402
+import http.server  # noqa: E402
+import json  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+import recipes  # noqa: E402
+import serving  # noqa: E402
+from serving.load import ServerProcess, run_load  # noqa: E402
+
+DEPLOY = os.path.join(os.path.dirname(serving.__file__), "deploy")
+GOALS = {"batched / unbatched": 3.0, "batched / naive peer": 10.0, "batched / in-process limit": 0.5}
+
+
+def _train(root):
+    """Trains and exports the two models; returns {name: (Keras path, serving inputs of 512 rows)}."""
+    from models import text, vision
+
+    recipes.set_seed(0)
+    reviews = recipes.datasets.load_rotten_tomatoes()
+    texts, labels = reviews.text.to_numpy()[:2000], reviews.label.to_numpy()[:2000]
+    lstm = text.lstm_classifier(texts, 2, class_names=["rotten", "fresh"])
+    lstm.fit(texts, labels, epochs=1, batch_size=64, verbose=0)
+    images, image_labels = recipes.datasets.load_fashion_mnist("test")
+    cnn = vision.cnn_classifier((28, 28), 10)
+    cnn.fit(images[:2000], image_labels[:2000], epochs=1, batch_size=64, verbose=0)
+
+    built = {}
+    for name, model, x in (("text", lstm, texts[:512]), ("image", cnn, images[:512])):
+        serving.export_model(model, os.path.join(root, "models", name))
+        keras_path = os.path.join(root, f"{name}.keras")
+        model.save(keras_path)
+        inputs = serving.to_serving_inputs(model, x)
+        built[name] = (keras_path, {input_name: list(values) for input_name, values in inputs.items()})
+    with open(os.path.join(root, "models.config"), "w") as config:
+        entries = "".join(
+            f'  config {{ name: "{name}" base_path: "{os.path.join(root, "models", name)}" model_platform: "tensorflow" }}\n'
+            for name in built
+        )
+        config.write(f"model_config_list {{\n{entries}}}\n")
+    return built
+
+
+def naive_peer(port, keras_paths):
+    """A tutorial's model server: one `model.predict` per request, in a thread per connection."""
+    import keras
+
+    import recipes.layers  # noqa: F401 - registers the custom layers the saved models use
+
+    models = {name: keras.models.load_model(path) for name, path in keras_paths.items()}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):  # noqa: N802 - http.server's name
+            name = self.path.split("/")[3].split(":")[0]
+            inputs = json.loads(self.rfile.read(int(self.headers["Content-Length"])))["inputs"]
+            keys = inputs.pop("key")
+            (values,) = inputs.values()
+            if name == "image":
+                x = np.stack([tf.io.decode_png(base64.b64decode(v["b64"]))[..., 0].numpy() for v in values])
+            else:
+                x = np.asarray(values, dtype=object)
+            probabilities = models[name].predict(x, verbose=0)
+            data = json.dumps({"outputs": {"key": keys, "probabilities": probabilities.tolist()}}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    http.server.ThreadingHTTPServer.request_queue_size = 128  # Flask's (werkzeug's) listen backlog
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    print("naive peer ready", file=sys.stderr, flush=True)
+    server.serve_forever()
+
+
+def _start_naive_peer(built):
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    paths = json.dumps({name: keras_path for name, (keras_path, _) in built.items()})
+    process = subprocess.Popen(
+        [sys.executable, os.path.abspath(__file__), "--naive-peer", str(port), paths],
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    for line in process.stderr:
+        if "naive peer ready" in line:
+            break
+    threading.Thread(target=process.stderr.read, daemon=True).start()  # keep draining its log
+    return process, f"127.0.0.1:{port}"
+
+
+def _peak_memory_bytes(pid):
+    with open(f"/proc/{pid}/status") as status:
+        return int(next(line for line in status if line.startswith("VmHWM")).split()[1]) * 1024
+
+
+def _in_process_limit(export_dir, inputs, batch_size, seconds):
+    """Rows/s of the keyed serving signature called in a loop on batches of `batch_size` rows."""
+    path = os.path.join(export_dir, max(os.listdir(export_dir), key=int))
+    signature = tf.saved_model.load(path).signatures["serving_default"]
+    arguments = {name: tf.constant(list(np.resize(np.asarray(values, dtype=object), batch_size))
+                                   if isinstance(values[0], (bytes, str)) else np.resize(values, batch_size))
+                 for name, values in inputs.items()}  # fmt: skip
+    arguments["key"] = tf.constant([f"k{i}" for i in range(batch_size)])
+    for _ in range(5):
+        signature(**arguments)
+    calls, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        signature(**arguments)
+        calls += 1
+    return calls * batch_size / (time.perf_counter() - start)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clients", type=int, default=64, help="concurrent clients (default 64)")
+    parser.add_argument("--seconds", type=float, default=4.0, help="measured seconds per run (default 4)")
+    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds (default 2)")
+    parser.add_argument("--naive-peer", nargs=2, metavar=("PORT", "PATHS"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.naive_peer:
+        return naive_peer(int(args.naive_peer[0]), json.loads(args.naive_peer[1]))
+
+    root = tempfile.mkdtemp(prefix="bench-batching-")
+    built = _train(root)
+    common = [f"--model_config_file={os.path.join(root, 'models.config')}", f"--grpc_max_threads={args.clients}",
+              f"--monitoring_config_file={os.path.join(DEPLOY, 'monitoring.config')}"]  # fmt: skip
+    batched = ServerProcess(
+        common + ["--enable_batching", f"--batching_parameters_file={os.path.join(DEPLOY, 'batching_parameters.txt')}"]
+    )
+    unbatched = ServerProcess(common)
+    naive_process, naive_address = _start_naive_peer(built)
+
+    results = {}  # (model, protocol, side) -> list of LoadReport
+    batch_sizes = {}  # (model, protocol) -> [(batches, rows)]
+    try:
+        for name, (_, inputs) in built.items():
+            for protocol in ("grpc", "rest"):
+                sides = {"batched": batched, "unbatched": unbatched}
+                if protocol == "rest":
+                    sides["naive peer"] = naive_address
+                for _ in range(args.rounds):
+                    for side, server in sides.items():
+                        address = server if isinstance(server, str) else getattr(server, f"{protocol}_address")
+                        before = batched.batch_totals(name) if side == "batched" else None
+                        report = run_load(address, name, inputs, protocol=protocol, concurrency=args.clients,
+                                          seconds=args.seconds)  # fmt: skip
+                        if side == "batched":
+                            after = batched.batch_totals(name)
+                            batch_sizes.setdefault((name, protocol), []).append(
+                                (after[0] - before[0], after[1] - before[1])
+                            )
+                        if report.errors:
+                            print(f"  {name} {protocol} {side}: failed requests {report.errors}", flush=True)
+                        results.setdefault((name, protocol, side), []).append(report)
+                        print(f"  {name:<6}{protocol:<6}{side:<12}{report.throughput:>9,.0f} requests/s", flush=True)
+        memory = {"batched": batched.peak_memory_bytes(), "unbatched": unbatched.peak_memory_bytes(),
+                  "naive peer": _peak_memory_bytes(naive_process.pid)}  # fmt: skip
+    finally:
+        batched.stop()
+        unbatched.stop()
+        naive_process.terminate()
+        naive_process.wait()
+
+    print(f"\n{args.clients} concurrent clients, single-row keyed requests, {args.rounds} x {args.seconds:g} s per side")
+    print(f"{'model':<7}{'protocol':<10}{'side':<20}{'requests/s':>12}{'p50 ms':>9}{'p99 ms':>9}{'mean batch':>12}")
+    ratios = []
+    for name, (_, inputs) in built.items():
+        for protocol in ("grpc", "rest"):
+            throughput = {}
+            for side in ("batched", "unbatched", "naive peer"):
+                reports = results.get((name, protocol if side != "naive peer" else "rest", side))
+                if not reports:
+                    continue
+                throughput[side] = statistics.median(r.throughput for r in reports)
+                latencies = np.concatenate([r.latencies for r in reports])
+                mean_batch = ""
+                if side == "batched":
+                    batches = sum(b for b, _ in batch_sizes[(name, protocol)])
+                    rows = sum(r for _, r in batch_sizes[(name, protocol)])
+                    mean = rows / max(batches, 1)
+                    mean_batch = f"{mean:.1f}"
+                if side != "naive peer" or protocol == "rest":
+                    print(f"{name:<7}{protocol:<10}{side:<20}{throughput[side]:>12,.0f}"
+                          f"{np.percentile(latencies, 50) * 1e3:>9.1f}{np.percentile(latencies, 99) * 1e3:>9.1f}"
+                          f"{mean_batch:>12}")  # fmt: skip
+            limit = _in_process_limit(os.path.join(root, "models", name), inputs, max(1, round(mean)), args.seconds)
+            print(f"{name:<7}{protocol:<10}{'in-process limit':<20}{limit:>12,.0f}{'':>18}{round(mean):>12}")
+            ratios.append((name, protocol, "batched / unbatched", throughput["batched"] / throughput["unbatched"]))
+            ratios.append((name, protocol, "batched / naive peer", throughput["batched"] / throughput["naive peer"]))
+            ratios.append((name, protocol, "batched / in-process limit", throughput["batched"] / limit))
+
+    print(f"\n{'model':<7}{'protocol':<10}{'ratio':<30}{'value':>8}  goal")
+    for name, protocol, ratio, value in ratios:
+        verdict = "meets" if value >= GOALS[ratio] else "MISSES"
+        print(f"{name:<7}{protocol:<10}{ratio:<30}{value:>8.2f}  {verdict} >= {GOALS[ratio]:g}")
+    print("\nPeak server memory (VmHWM): " + ", ".join(f"{side} {b / 2**20:,.0f} MiB" for side, b in memory.items()))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
