@@ -9,9 +9,16 @@ stay together and in order. Batches are padded up to the next of
 `allowed_batch_sizes` (by repeating the last row) and the padding is sliced
 off. A queue holding `max_enqueued_batches` full batches refuses more
 (UNAVAILABLE: REST 503), and a request larger than `max_batch_size` is
-refused as TF Serving refuses it (INVALID_ARGUMENT). Requests whose inputs
-differ in their non-batch shapes or dtypes wait in different queues: they
-are batched apart, not failed.
+refused as TF Serving refuses it (INVALID_ARGUMENT).
+
+With `pad_variable_length_inputs`, requests whose inputs differ only in the
+sizes of their non-batch axes (sequences of other lengths) share a batch:
+each input is padded, as TF Serving pads it, to the batch's largest size on
+every axis but the first, with the request's own first value, and the
+outputs are not cut back (a model taking padded sequences must not be
+changed by the padding, e.g. by masking it). Without it, TF Serving fails
+such requests; here they wait in different queues: batched apart, not
+failed. Inputs of other dtypes or ranks are always batched apart.
 """
 
 import collections
@@ -41,8 +48,8 @@ class BatchingParameters:
         num_batch_threads: Threads running batches (default: the number of cores).
         allowed_batch_sizes: Sizes batches are padded up to; the last must be
             `max_batch_size` (default: none, no padding).
-        pad_variable_length_inputs: Accepted as in TF Serving's file format;
-            inputs of different shapes are batched apart instead of padded.
+        pad_variable_length_inputs: Pad inputs whose non-batch axes differ in
+            size to the largest in the batch (default false: batch them apart).
     """
 
     max_batch_size: int = 1000
@@ -134,7 +141,10 @@ class BatchScheduler:
                 "INVALID_ARGUMENT",
                 f"Task size {size} is larger than maximum input batch size {self.parameters.max_batch_size}",
             )
-        shapes = tuple(sorted((n, np.shape(v)[1:], np.asarray(v).dtype.str) for n, v in inputs.items()))
+        if self.parameters.pad_variable_length_inputs:  # same rank and dtype: padded to one shape in the batch
+            shapes = tuple(sorted((n, np.ndim(v), np.asarray(v).dtype.str) for n, v in inputs.items()))
+        else:
+            shapes = tuple(sorted((n, np.shape(v)[1:], np.asarray(v).dtype.str) for n, v in inputs.items()))
         key = (id(servable), signature_name, tuple(output_names), timeout_ms, shapes)
         task = _Task(inputs, size)
         with self._condition:
@@ -192,6 +202,10 @@ class BatchScheduler:
         return rows
 
     def _run_batch(self, servable, signature_name, output_names, timeout_ms, batch, rows):
+        if self.parameters.pad_variable_length_inputs:
+            batch, rows = self._pad_variable_lengths(batch)
+            if not batch:
+                return
         try:
             inputs = {name: np.concatenate([t.inputs[name] for t in batch]) for name in batch[0].inputs}
             padded = self._padded_size(rows)
@@ -219,6 +233,33 @@ class BatchScheduler:
                 task.error = error if isinstance(error, ServingError) else ServingError("INTERNAL", str(error))
         for task in batch:
             task.done.set()
+
+    @staticmethod
+    def _pad_variable_lengths(batch):
+        """Pads each task's inputs to the batch's largest non-batch sizes with the task's first value.
+
+        A task whose input has no value to pad with, when padding is needed, is
+        failed alone, with TF Serving's message; the rest of the batch runs.
+        """
+        largest = {name: np.max([np.shape(t.inputs[name]) for t in batch], axis=0) for name in batch[0].inputs}
+        kept = []
+        for task in batch:
+            padded = {}
+            for name, value in task.inputs.items():
+                missing = [(0, 0)] + [(0, int(m - n)) for m, n in zip(largest[name][1:], np.shape(value)[1:])]
+                if not any(after for _, after in missing):
+                    padded[name] = value
+                elif np.size(value) == 0:
+                    message = f"input \"{name}\": Got empty tensor in batch of non-empty tensors."
+                    task.error = ServingError("INVALID_ARGUMENT", message)
+                    task.done.set()
+                    break
+                else:
+                    padded[name] = np.pad(value, missing, constant_values=np.ravel(value)[0])
+            else:
+                task.inputs = padded
+                kept.append(task)
+        return kept, sum(t.rows for t in kept)
 
     def stop(self):
         with self._condition:

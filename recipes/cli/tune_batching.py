@@ -109,9 +109,11 @@ def run(args):
     flags = [f"--model_name={name}", f"--model_base_path={base_path}", f"--grpc_max_threads={args.clients}"]
     rows = []
 
-    def measure(label, parameters):
-        extra = []
-        if parameters is not None:
+    def measure(size=None, timeout_ms=0.0):
+        label, parameters, extra = "no batching", None, []
+        if size is not None:
+            label = f"size {size}, {timeout_ms:g} ms"
+            parameters = parameters_text(size, timeout_ms, args.threads, args.clients)
             path = os.path.join(args.output_dir, "candidate_batching_parameters.txt")
             with open(path, "w") as f:
                 f.write(parameters)
@@ -125,20 +127,18 @@ def run(args):
             server.stop()
         if report.errors:
             raise ValueError(f"{label}: requests failed: {report.errors}")
-        row = {"label": label, "parameters": parameters, "throughput": report.throughput,
-               "p50_ms": report.p50_ms, "p99_ms": report.p99_ms}  # fmt: skip
+        row = {"label": label, "size": size, "timeout_ms": timeout_ms if size else None, "parameters": parameters,
+               "throughput": report.throughput, "p50_ms": report.p50_ms, "p99_ms": report.p99_ms}  # fmt: skip
         rows.append(row)
         print(f"{label:<24}{row['throughput']:>12,.0f}{row['p50_ms']:>10.1f}{row['p99_ms']:>10.1f}", flush=True)
         return row
 
     print(f"{args.clients} clients, single-row keyed requests over {args.protocol}, {args.seconds:g} s each")
     print(f"{'configuration':<24}{'requests/s':>12}{'p50 ms':>10}{'p99 ms':>10}", flush=True)
-    unbatched = measure("no batching", None)
-    sized = [measure(f"size {size}, 0 ms", parameters_text(size, 0, args.threads, args.clients))
-             for size in args.max_batch_sizes]  # fmt: skip
-    size = int(_best(sized, args.latency_budget_ms)["label"].split()[1].rstrip(","))
-    timed = [measure(f"size {size}, {timeout:g} ms", parameters_text(size, timeout, args.threads, args.clients))
-             for timeout in args.timeouts_ms if timeout > 0]  # fmt: skip
+    unbatched = measure()
+    sized = [measure(size) for size in args.max_batch_sizes]
+    size = _best(sized, args.latency_budget_ms)["size"]
+    timed = [measure(size, timeout) for timeout in args.timeouts_ms if timeout > 0]
     best = _best(sized + timed, args.latency_budget_ms)
 
     budget = "" if args.latency_budget_ms is None else f", p99 budget {args.latency_budget_ms:g} ms"
@@ -150,8 +150,10 @@ def run(args):
         f.write(f"# {note}\n" + best["parameters"])
     os.remove(os.path.join(args.output_dir, "candidate_batching_parameters.txt"))
     with open(os.path.join(args.output_dir, "batching_sweep.csv"), "w") as f:
-        f.write("configuration,requests_per_s,p50_ms,p99_ms\n")
-        f.writelines(f"{r['label']},{r['throughput']:.1f},{r['p50_ms']:.2f},{r['p99_ms']:.2f}\n" for r in rows)
+        f.write("max_batch_size,batch_timeout_ms,requests_per_s,p50_ms,p99_ms\n")  # empty: no batching
+        for r in rows:
+            size, timeout = ("", "") if r["size"] is None else (r["size"], f"{r['timeout_ms']:g}")
+            f.write(f"{size},{timeout},{r['throughput']:.1f},{r['p50_ms']:.2f},{r['p99_ms']:.2f}\n")
     plot = os.path.join(args.output_dir, "batching_sweep.png")
     _plot(rows, plot, f"{name}: {args.clients} {args.protocol} clients")
     if not _within(best, args.latency_budget_ms):

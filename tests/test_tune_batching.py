@@ -1,0 +1,75 @@
+"""`recipes tune-batching` and the load generator under it, against real server processes."""
+
+import json
+
+import numpy as np
+import pytest
+
+import recipes
+import serving
+from models import text
+from recipes.cli import main
+from serving.batching import BatchingParameters
+from serving.load import ServerProcess, run_load
+
+
+@pytest.fixture(scope="module")
+def text_export(tmp_path_factory):
+    recipes.set_seed(0)
+    reviews = recipes.datasets.load_rotten_tomatoes()[:300]
+    model = text.bag_of_words_classifier(reviews.text, 2, class_names=["rotten", "fresh"], max_tokens=2000)
+    model.fit(reviews.text.to_numpy(), reviews.label.to_numpy(), epochs=1, verbose=0)
+    root = tmp_path_factory.mktemp("tune")
+    serving.export_model(model, root / "text")
+    rows = root / "reviews.jsonl"
+    rows.write_text("".join(json.dumps({"id": f"r{i}", "text": t}) + "\n" for i, t in enumerate(reviews.text[:50])))
+    return str(root / "text"), str(rows), list(reviews.text[:50])
+
+
+def test_load_reports_keyed_answers_over_both_protocols(text_export):
+    base, _, texts = text_export
+    server = ServerProcess([f"--model_base_path={base}", "--model_name=text"])
+    try:
+        for protocol in ("grpc", "rest"):
+            address = server.grpc_address if protocol == "grpc" else server.rest_address
+            report = run_load(address, "text", {"text": texts}, protocol=protocol, concurrency=4,
+                              rows_per_request=3, seconds=0.5, warmup_seconds=0.2)  # fmt: skip
+            assert report.errors == {} and report.requests > 0
+            assert 0 < report.p50_ms <= report.p99_ms
+        report = run_load(server.grpc_address, "nope", {"text": texts}, concurrency=2, seconds=0.3, warmup_seconds=0)
+        assert report.requests == 0 and set(report.errors) == {"NOT_FOUND"}
+        assert server.peak_memory_bytes() > 50 * 2**20
+    finally:
+        server.stop()
+    with pytest.raises(ValueError, match="protocol"):
+        run_load("127.0.0.1:1", "text", {"text": texts}, protocol="http")
+    with pytest.raises(ValueError, match="without 'key'"):
+        run_load("127.0.0.1:1", "text", {"text": texts, "key": texts})
+
+
+def test_tune_batching_sweeps_and_writes_parameters_the_server_reads(text_export, tmp_path, capsys):
+    base, rows, _ = text_export
+    out = tmp_path / "batching"
+    status = main(["tune-batching", "--model", base, "--input", rows, "--key", "id", "--output-dir", str(out),
+                   "--clients", "8", "--seconds", "0.5", "--max-batch-sizes", "2", "8", "--timeouts-ms", "1"])  # fmt: skip
+    assert status == 0
+    printed = capsys.readouterr().out
+    for label in ("no batching", "size 2, 0 ms", "size 8, 0 ms", "ms", "chose size"):
+        assert label in printed
+    chosen = BatchingParameters.from_text((out / "batching_parameters.txt").read_text())
+    assert chosen.max_batch_size in (2, 8) and chosen.num_batch_threads >= 1
+    table = (out / "batching_sweep.csv").read_text().splitlines()
+    assert table[0] == "max_batch_size,batch_timeout_ms,requests_per_s,p50_ms,p99_ms"
+    assert [line.split(",")[:2] for line in table[1:]] == [["", ""], ["2", "0"], ["8", "0"], [str(chosen.max_batch_size), "1"]]
+    assert all(float(line.split(",")[2]) > 0 for line in table[1:])
+    assert (out / "batching_sweep.png").read_bytes()[:4] == b"\x89PNG"
+    assert sorted(p.name for p in out.iterdir()) == ["batching_parameters.txt", "batching_sweep.csv", "batching_sweep.png"]
+
+
+def test_tune_batching_refuses_bad_arguments(text_export, tmp_path, capsys):
+    base, rows, _ = text_export
+    assert main(["tune-batching", "--model", base, "--input", rows, "--clients", "0"]) == 2
+    assert "--clients must be >= 1; received 0" in capsys.readouterr().err
+    assert main(["tune-batching", "--model", str(tmp_path), "--input", rows]) == 2
+    assert "SavedModel" in capsys.readouterr().err
+    np.testing.assert_equal(list(tmp_path.iterdir()), [])
