@@ -6,12 +6,14 @@ INVALID_ARGUMENT, FAILED_PRECONDITION, ...) and a message naming the problem.
 
 import concurrent.futures
 import logging
+import math
 import re
 import time
 
 import grpc
 import numpy as np
 import tensorflow as tf
+from tensorflow.core.framework import types_pb2
 from tensorflow.core.protobuf import error_codes_pb2
 from tensorflow_serving.apis import (
     classification_pb2,
@@ -27,9 +29,11 @@ from tensorflow_serving.apis import (
 )
 
 
+from serving import tensors
 from serving.errors import ServingError
 
 log = logging.getLogger("recipes-model-server")
+MAX_MESSAGE_BYTES = 2**31 - 1  # the largest request; no request tensor may expand to more
 
 
 def _spec(model_spec):
@@ -57,6 +61,10 @@ def _abort_on_error(method):
         except ValueError as error:  # a tensor proto numpy cannot read
             status = "INVALID_ARGUMENT"
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+        except Exception as error:  # a bug answers INTERNAL, as REST answers 500, never gRPC's UNKNOWN
+            status = "INTERNAL"
+            log.exception("request failed")
+            context.abort(grpc.StatusCode.INTERNAL, f"internal error: {type(error).__name__}: {error}")
         finally:
             metrics = getattr(self, "metrics", None)
             model_spec = getattr(request, "model_spec", None)
@@ -65,6 +73,38 @@ def _abort_on_error(method):
 
     wrapper.__name__ = method.__name__
     return wrapper
+
+
+def _input_array(name, proto):
+    """A request's TensorProto as a NumPy array, read as TensorFlow's `Tensor::FromProto` reads it.
+
+    A dtype that cannot travel in a request, a shape that is not fully
+    defined, or one too large for what a request can carry (a few values with
+    a huge shape expand to fill it) fails as TF Serving fails it, with
+    "tensor parsing error", before anything is allocated.
+    """
+
+    def refuse(problem):
+        raise ServingError("INVALID_ARGUMENT", f"tensor parsing error: {name}: {problem}")
+
+    try:
+        dtype = tf.dtypes.as_dtype(proto.dtype)
+    except TypeError:
+        refuse(f"unknown dtype {proto.dtype}")
+    if dtype._is_ref_dtype or dtype in (tf.resource, tf.variant):
+        refuse(f"dtype {types_pb2.DataType.Name(proto.dtype)} cannot be sent in a request")
+    dims = [d.size for d in proto.tensor_shape.dim]
+    if proto.tensor_shape.unknown_rank:
+        refuse("the shape has an unknown rank")
+    if any(d < 0 for d in dims):
+        refuse(f"shape {dims}: every dimension must be >= 0")
+    elements = math.prod(dims)
+    if elements * (8 if dtype == tf.string else dtype.size) > MAX_MESSAGE_BYTES:  # 8: a pointer per string
+        refuse(f"shape {dims} holds {elements} elements, more than a request of {MAX_MESSAGE_BYTES} bytes can carry")
+    try:
+        return tensors.to_array(proto)
+    except Exception as error:  # values that do not fit the dtype or the shape
+        refuse(f"{types_pb2.DataType.Name(proto.dtype)} values do not make a tensor of shape {dims}: {error}")
 
 
 def _examples(request_input):
@@ -94,16 +134,18 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     @_abort_on_error
     def Predict(self, request, context):  # noqa: N802 - the proto's names
         name, version, label = _spec(request.model_spec)
-        inputs = {key: tf.make_ndarray(proto) for key, proto in request.inputs.items()}
+        inputs = {key: _input_array(key, proto) for key, proto in request.inputs.items()}
         remaining = context.time_remaining()  # the client's deadline; without one gRPC reports ~forever
+        # In whole seconds: gRPC ends the call at the deadline anyway, and requests with equal timeouts share
+        # one session callable and one batching queue (to the millisecond, every request would get its own).
         version, signature_name, outputs = self.service.predict(
             name, version, label, request.model_spec.signature_name, inputs, tuple(request.output_filter),
-            timeout_ms=max(1, int(remaining * 1000)) if remaining is not None and remaining < 86_400 else None,
+            timeout_ms=max(1, math.ceil(remaining)) * 1000 if remaining is not None and remaining < 86_400 else None,
         )
         response = predict_pb2.PredictResponse()
         _fill_spec(response.model_spec, name, version, signature_name)
         for key, value in outputs.items():
-            response.outputs[key].CopyFrom(tf.make_tensor_proto(value))
+            response.outputs[key].CopyFrom(tensors.to_proto(value))
         return response
 
     def _classify(self, request):
@@ -211,7 +253,8 @@ def serve_grpc(address, service, reload_config, max_workers=16, metrics=None):
     """Starts a gRPC server on `address` ("127.0.0.1:8500"); returns it and its port."""
     server = grpc.server(
         concurrent.futures.ThreadPoolExecutor(max_workers=max_workers),
-        options=[("grpc.max_receive_message_length", 2**31 - 1), ("grpc.max_send_message_length", 2**31 - 1)],
+        options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)],  # fmt: skip
     )
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionService(service, metrics), server)
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(service, reload_config), server)

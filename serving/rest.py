@@ -28,6 +28,7 @@ _PATH = re.compile(
     r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>-?\d+)|/labels/(?P<label>[^/:]+))?"
     r"(?P<rest>/metadata|:predict|:classify|:regress)?/?$"
 )
+_LENGTH = re.compile(r"[0-9]{1,18}")  # ASCII digits only: str.isdigit() also takes "²", which int() refuses
 
 
 def status_body(manager, name, version):
@@ -58,6 +59,7 @@ def metadata_body(service, name, version, label):
 class Handler(http.server.BaseHTTPRequestHandler):
     server_version = "recipes-model-server"
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in two writes: Nagle would hold the body ~40 ms
 
     def log_message(self, format, *args):  # noqa: A002 - the signature of BaseHTTPRequestHandler
         log.debug("%s %s", self.address_string(), format % args)
@@ -66,15 +68,33 @@ class Handler(http.server.BaseHTTPRequestHandler):
         data = json.dumps(body, indent=4).encode("utf-8") + b"\n"
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
+        if self.close_connection:
+            self.send_header("Connection", "close")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+    def send_error(self, code, message=None, explain=None):
+        """http.server's own refusals (a bad request line or headers, another method) answer JSON too."""
+        if code == http.HTTPStatus.NOT_IMPLEMENTED:  # a method other than GET and POST, answered as a malformed path
+            code, message = http.HTTPStatus.NOT_FOUND, f"Malformed request: {self.command} {self.path}"
+            if "Content-Length" in self.headers:
+                try:
+                    self._body()  # read and dropped, so that closing the connection does not reset it
+                except ServingError:
+                    pass
+        self.close_connection = True
+        self._send(code, {"error": message or http.HTTPStatus(code).phrase})
 
     def _route(self):
         match = _PATH.match(self.path.split("?")[0])
         if not match:
             raise ServingError("NOT_FOUND", f"Malformed request: {self.command} {self.path}")
-        version = int(match["version"]) if match["version"] is not None else None
+        version = match["version"]
+        if version is not None:
+            if len(version) > 20 or not -(2**63) <= int(version) < 2**63:  # int() refuses 4300+ digits
+                raise ServingError("INVALID_ARGUMENT", f"Failed to convert version: {version} to numeric.")
+            version = int(version)
         return match["name"], version, match["label"], match["rest"] or ""
 
     def _handle(self, answer, api=None):
@@ -103,6 +123,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return
 
         def answer():
+            if "Content-Length" in self.headers or "Transfer-Encoding" in self.headers:
+                self._body()  # read and dropped: left unread, it would be taken for the next request
             name, version, label, rest = self._route()
             if rest == "/metadata":
                 return metadata_body(self.server.service, name, version, label)
@@ -116,8 +138,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def _body(self):
         length = self.headers.get("Content-Length")
-        if length is None or not length.isdigit():
-            raise ServingError("INVALID_ARGUMENT", "the request needs a Content-Length header")
+        if length is None or not _LENGTH.fullmatch(length):
+            self.close_connection = True  # the body, if any, is left unread
+            raise ServingError("INVALID_ARGUMENT", "the request needs a Content-Length header of at most 18 digits")
         if int(length) > self.server.max_body_bytes:
             remaining = int(length)
             while remaining > 0:  # drained, never stored, so that the client reads the answer
@@ -126,16 +149,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 "INVALID_ARGUMENT",
                 f"request body of {int(length)} bytes exceeds the limit of {self.server.max_body_bytes} bytes",
             )
-        raw = self.rfile.read(int(length))
-        try:
-            return json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise ServingError("INVALID_ARGUMENT", f"JSON Parse error: {error}") from None
+        return self.rfile.read(int(length))
 
     def do_POST(self):  # noqa: N802
         def answer():
+            raw = self._body()  # read first, so that the connection stays in step whatever the answer
             name, version, label, rest = self._route()
-            body = self._body()
+            try:
+                body = json.loads(raw)
+            except (ValueError, RecursionError) as error:  # also bad UTF-8, and integers of 4300+ digits
+                raise ServingError("INVALID_ARGUMENT", f"JSON Parse error: {error}") from None
             if not isinstance(body, dict):
                 raise ServingError("INVALID_ARGUMENT", "the request body must be a JSON object")
             signature_name = body.get("signature_name", "")
@@ -179,6 +202,8 @@ class RestServer(http.server.ThreadingHTTPServer):
     """A threading HTTP server answering TF Serving's REST API for a `Service`."""
 
     daemon_threads = True
+    # socketserver listens with a backlog of 5: many clients connecting at once would be reset.
+    request_queue_size = 1024
 
     def __init__(self, address, service, max_body_bytes=MAX_BODY_BYTES, timeout_ms=30_000, metrics=None,
                  metrics_path=None):  # fmt: skip

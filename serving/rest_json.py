@@ -18,11 +18,23 @@ import tensorflow as tf
 from serving.errors import ServingError
 
 
+MAX_DIMS = 64  # NumPy's limit on dimensions: deeper lists are refused before recursing into them
+
+
 def _is_b64(value):
     return isinstance(value, dict) and set(value) == {"b64"}
 
 
-def _decode(value, where):
+def _utf8(text, where):
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:  # JSON escapes such as "\\ud800" decode to lone surrogates
+        raise ServingError(
+            "INVALID_ARGUMENT", f"{where}: a string holds an unpaired UTF-16 surrogate escape and is not valid UTF-8"
+        ) from None
+
+
+def _decode(value, where, depth=0):
     """Replaces `{"b64": ...}` with bytes and strings with UTF-8 bytes, recursively."""
     if _is_b64(value):
         if not isinstance(value["b64"], str):
@@ -32,9 +44,11 @@ def _decode(value, where):
         except (binascii.Error, ValueError):
             raise ServingError("INVALID_ARGUMENT", f"{where}: invalid base64 data in {{\"b64\": ...}}") from None
     if isinstance(value, list):
-        return [_decode(v, where) for v in value]
+        if depth >= MAX_DIMS:
+            raise ServingError("INVALID_ARGUMENT", f"{where}: lists nested deeper than {MAX_DIMS} dimensions")
+        return [_decode(v, where, depth + 1) for v in value]
     if isinstance(value, str):
-        return value.encode("utf-8")
+        return _utf8(value, where)
     if isinstance(value, dict):
         raise ServingError("INVALID_ARGUMENT", f"{where}: a JSON object is not a tensor value (only {{\"b64\": ...}} is)")
     if value is None:
@@ -43,7 +57,11 @@ def _decode(value, where):
 
 
 def to_array(value, where):
-    """A NumPy array from a JSON tensor value; ragged lists and mixed types are errors."""
+    """A NumPy array from a JSON tensor value; ragged lists and mixed types are errors.
+
+    Strings become an object array of bytes: NumPy's fixed-width bytes would
+    drop trailing NUL bytes and turn numbers mixed in into strings.
+    """
     decoded = _decode(value, where)
     try:
         array = np.array(decoded)
@@ -51,13 +69,15 @@ def to_array(value, where):
         raise ServingError(
             "INVALID_ARGUMENT", f"{where}: the lists are ragged; every row must have the same shape"
         ) from None
-    if array.dtype.kind in "SU" or (array.dtype == object and array.size and isinstance(array.flat[0], bytes)):
-        if array.dtype.kind == "U" or (array.dtype == object and not all(isinstance(v, bytes) for v in array.flat)):
-            raise ServingError("INVALID_ARGUMENT", f"{where}: mixes strings with other types")
-        array = array.astype(object)
-    elif array.dtype == object:
-        raise ServingError("INVALID_ARGUMENT", f"{where}: mixes types or shapes")
-    return array
+    if array.dtype.kind in "biuf":
+        return array
+    array = np.array(decoded, dtype=object)
+    values = list(array.flat)
+    if all(isinstance(v, bytes) for v in values):
+        return array
+    if any(isinstance(v, bytes) for v in values):
+        raise ServingError("INVALID_ARGUMENT", f"{where}: mixes strings with other types")
+    raise ServingError("INVALID_ARGUMENT", f"{where}: an integer does not fit in 64 bits")
 
 
 UNNAMED = None  # the key of a value given without an input name: the signature's only input
@@ -143,12 +163,15 @@ def format_predict(outputs, request_format):
 def _feature(value, where):
     values = value if isinstance(value, list) else [value]
     values = [_decode(v, where) for v in values]
-    if all(isinstance(v, bytes) for v in values):
-        return tf.train.Feature(bytes_list=tf.train.BytesList(value=values))
-    if all(isinstance(v, bool) is False and isinstance(v, int) for v in values):
-        return tf.train.Feature(int64_list=tf.train.Int64List(value=values))
-    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
-        return tf.train.Feature(float_list=tf.train.FloatList(value=values))
+    try:
+        if all(isinstance(v, bytes) for v in values):
+            return tf.train.Feature(bytes_list=tf.train.BytesList(value=values))
+        if all(isinstance(v, bool) is False and isinstance(v, int) for v in values):
+            return tf.train.Feature(int64_list=tf.train.Int64List(value=values))
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            return tf.train.Feature(float_list=tf.train.FloatList(value=values))
+    except (ValueError, OverflowError):  # protobuf's "Value out of range"
+        raise ServingError("INVALID_ARGUMENT", f"{where}: a number is out of the range of int64 or float") from None
     raise ServingError("INVALID_ARGUMENT", f"{where}: a feature must be a number, a string or a list of one type")
 
 
@@ -164,10 +187,10 @@ def parse_examples(body):
         if not isinstance(example, dict):
             raise ServingError("INVALID_ARGUMENT", f"example {index} must be a JSON object of features")
         features = {**context, **example}
-        proto = tf.train.Example(
-            features=tf.train.Features(
-                feature={name: _feature(value, f"example {index} feature \"{name}\"") for name, value in features.items()}
-            )
-        )
+        proto = tf.train.Example()
+        for name, value in features.items():
+            where = f"example {index} feature \"{name}\""
+            _utf8(name, where)  # a name with a lone surrogate cannot be a proto map key
+            proto.features.feature[name].CopyFrom(_feature(value, where))
         serialized.append(proto.SerializeToString())
     return np.array(serialized, dtype=object)

@@ -25,6 +25,7 @@ from tensorflow.core.protobuf import config_pb2
 from serving.errors import ServingError
 
 SERVE_TAG = "serve"
+MAX_CALLABLES = 64  # session callables kept per version, the oldest dropped first
 
 
 class Servable:
@@ -62,6 +63,8 @@ class Servable:
         key = (signature_name, input_names, output_names, timeout_ms)
         with self._lock:
             if key not in self._callables:
+                if len(self._callables) >= MAX_CALLABLES:  # clients choose timeouts and output filters: bounded
+                    del self._callables[next(iter(self._callables))]
                 signature = self.signature_defs[signature_name]
                 options = config_pb2.CallableOptions(
                     feed=[signature.inputs[name].name for name in input_names],
