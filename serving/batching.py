@@ -5,7 +5,8 @@ concatenated, are queued together; a batch thread takes up to
 `max_batch_size` rows from a queue once it holds that many or its oldest
 request has waited `batch_timeout_micros`, runs them as one batch, and
 hands each request its own rows back. A request is never split, so its rows
-stay together and in order. Batches are padded up to the next of
+stay together and in order; when a batch's run fails, each of its requests is
+run alone, so a bad request fails only itself. Batches are padded up to the next of
 `allowed_batch_sizes` (by repeating the last row) and the padding is sliced
 off. A queue holding `max_enqueued_batches` full batches refuses more
 (UNAVAILABLE: REST 503), and a request larger than `max_batch_size` is
@@ -136,6 +137,8 @@ class BatchScheduler:
                 return servable.execute(signature_name, inputs, output_names, timeout_ms)
             raise ServingError("INVALID_ARGUMENT", f"inputs must have the same number of rows to be batched; received {rows}")
         size = next(iter(rows.values()))
+        if size == 0:  # nothing to batch, and no row to pad with
+            return servable.execute(signature_name, inputs, output_names, timeout_ms)
         if size > self.parameters.max_batch_size:
             raise ServingError(
                 "INVALID_ARGUMENT",
@@ -207,32 +210,43 @@ class BatchScheduler:
             if not batch:
                 return
         try:
-            inputs = {name: np.concatenate([t.inputs[name] for t in batch]) for name in batch[0].inputs}
-            padded = self._padded_size(rows)
-            if padded > rows:
-                inputs = {n: np.concatenate([v, np.repeat(v[-1:], padded - rows, axis=0)]) for n, v in inputs.items()}
-            outputs = servable.execute(signature_name, inputs, output_names, timeout_ms)
-            for name, value in outputs.items():
-                if np.ndim(value) == 0 or np.shape(value)[0] != padded:
-                    raise ServingError(
-                        "INVALID_ARGUMENT",
-                        f"output \"{name}\" has shape {np.shape(value)}, not one row per input row: "
-                        "this signature cannot be batched",
-                    )
-            start = 0
-            for task in batch:
-                task.outputs = {name: value[start : start + task.rows] for name, value in outputs.items()}
-                start += task.rows
-            with self._condition:
-                self.batches_run += 1
-                self.rows_run += rows
-            if self.metrics is not None:
-                self.metrics.observe_batch(servable.name, rows)
-        except Exception as error:  # every request of the batch gets the error; the thread goes on
-            for task in batch:
-                task.error = error if isinstance(error, ServingError) else ServingError("INTERNAL", str(error))
+            self._execute(servable, signature_name, output_names, timeout_ms, batch, rows)
+        except Exception as error:
+            if len(batch) == 1 or (isinstance(error, ServingError) and error.code == "DEADLINE_EXCEEDED"):
+                for task in batch:
+                    task.error = error if isinstance(error, ServingError) else ServingError("INTERNAL", str(error))
+            else:  # one request's rows can fail a whole run: each request alone gets its own answer or error
+                for task in batch:
+                    try:
+                        self._execute(servable, signature_name, output_names, timeout_ms, [task], task.rows)
+                    except Exception as alone:
+                        task.error = alone if isinstance(alone, ServingError) else ServingError("INTERNAL", str(alone))
         for task in batch:
             task.done.set()
+
+    def _execute(self, servable, signature_name, output_names, timeout_ms, batch, rows):
+        """Runs the tasks as one batch, padded to an allowed size, and hands each task its own rows."""
+        inputs = {name: np.concatenate([t.inputs[name] for t in batch]) for name in batch[0].inputs}
+        padded = self._padded_size(rows)
+        if padded > rows:
+            inputs = {n: np.concatenate([v, np.repeat(v[-1:], padded - rows, axis=0)]) for n, v in inputs.items()}
+        outputs = servable.execute(signature_name, inputs, output_names, timeout_ms)
+        for name, value in outputs.items():
+            if np.ndim(value) == 0 or np.shape(value)[0] != padded:
+                raise ServingError(
+                    "INVALID_ARGUMENT",
+                    f"output \"{name}\" has shape {np.shape(value)}, not one row per input row: "
+                    "this signature cannot be batched",
+                )
+        start = 0
+        for task in batch:
+            task.outputs = {name: value[start : start + task.rows] for name, value in outputs.items()}
+            start += task.rows
+        with self._condition:
+            self.batches_run += 1
+            self.rows_run += rows
+        if self.metrics is not None:
+            self.metrics.observe_batch(servable.name, rows)
 
     @staticmethod
     def _pad_variable_lengths(batch):

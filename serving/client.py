@@ -205,8 +205,10 @@ class GrpcClient:
             request.model_spec.version_label = self.label
         for name, values in columns.items():
             array = np.asarray(values)
-            if array.dtype.kind == "U":
-                array = np.char.encode(array, "utf-8").astype(object)
+            if array.dtype.kind in "USO":  # exact bytes: NumPy's fixed-width strings drop trailing NULs
+                flat = np.asarray(values, dtype=object).ravel()
+                array = np.array([v.encode("utf-8") if isinstance(v, str) else v for v in flat], object)
+                array = array.reshape(np.shape(values))
             request.inputs[name].CopyFrom(tf.make_tensor_proto(array))
         return request
 

@@ -1,7 +1,14 @@
-"""Dynamic batching: keys never mix, padding changes nothing, a full queue says 503 and recovers."""
+"""Dynamic batching: keys never mix (client threads, client processes, a version swap), padding changes nothing,
+a full queue says 503 and recovers."""
 
 import concurrent.futures
+import json
 import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -16,7 +23,8 @@ from serving.manager import ModelConfig
 from serving.server import ModelServer
 
 pytestmark = pytest.mark.skipif(not os.path.isdir(TESTDATA), reason="../shared/tfserving_testdata is not here")
-DEPLOY = os.path.join(os.path.dirname(__file__), os.pardir, "serving", "deploy")
+HERE = os.path.dirname(__file__)
+DEPLOY = os.path.join(HERE, os.pardir, "serving", "deploy")
 
 
 @pytest.fixture(scope="module")
@@ -84,6 +92,178 @@ def test_keys_never_mix_across_concurrent_rest_and_grpc_clients(exported, allowe
     assert batches < len(jobs), "no two requests were ever batched together"
     if not allowed_batch_sizes:
         assert rows_run == total_rows
+
+
+def _keyed_jobs(rng, client, count, texts, max_rows):
+    """`count` keyed requests of 1..max_rows rows of `texts`, alternately over REST and gRPC, with unique keys."""
+    jobs = []
+    for request in range(count):
+        rows = rng.integers(0, len(texts), size=int(rng.integers(1, max_rows + 1)))
+        keys = [f"{client}-r{request}-{i}-é😀" for i in range(len(rows))]
+        jobs.append({"protocol": ("rest", "grpc")[request % 2], "rows": rows.tolist(), "keys": keys,
+                     "texts": [str(t) for t in texts[rows]]})  # fmt: skip
+    return jobs
+
+
+def _check_keyed(answer, job, expected):
+    assert [row["key"] for row in answer] == job["keys"], "keys mixed or out of order"
+    np.testing.assert_allclose([row["probabilities"] for row in answer], expected[job["rows"]], atol=1e-6)
+    assert [row["label"] for row in answer] == [["rotten", "fresh"][i] for i in expected[job["rows"]].argmax(axis=1)]
+
+
+def test_keys_never_mix_across_client_processes_and_threads(exported, tmp_path):
+    """Two client processes and the test's own threads, REST and gRPC, keyed rows of 1..12 into one batched server."""
+    model, base, texts = exported
+    texts = texts[:300]
+    expected = model.predict(texts.astype(object), verbose=0)  # unbatched: one Keras call on every row
+    parameters = BatchingParameters(max_batch_size=16, batch_timeout_micros=20_000, max_enqueued_batches=100,
+                                    num_batch_threads=2, allowed_batch_sizes=(4, 8, 16))  # fmt: skip
+    server = _serve(base, parameters)
+    rng = np.random.default_rng(1)
+    processes, jobs, logs = [], {}, {}
+    try:
+        for client in ("process-1", "process-2"):
+            jobs[client] = _keyed_jobs(rng, client, 16, texts, 12)
+            (tmp_path / f"{client}.json").write_text(json.dumps(jobs[client]))
+            logs[client] = tmp_path / f"{client}.log"
+            with open(logs[client], "w") as log:
+                processes.append(subprocess.Popen(
+                    [sys.executable, os.path.join(HERE, "_batched_client.py"), f"http://127.0.0.1:{server.rest_port}",
+                     f"127.0.0.1:{server.grpc_port}", str(tmp_path / f"{client}.json"), "3"],
+                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True,
+                ))  # fmt: skip
+        for client, process in zip(logs, processes):
+            assert process.stdout.readline().strip() == "ready", logs[client].read_text()[-3000:]
+        jobs["threads"] = _keyed_jobs(rng, "threads", 24, texts, 12)
+        for process in processes:
+            process.stdin.write("go\n")
+            process.stdin.flush()
+
+        def send(job):
+            client = (RestClient(f"http://127.0.0.1:{server.rest_port}", model="text") if job["protocol"] == "rest"
+                      else GrpcClient(f"127.0.0.1:{server.grpc_port}", model="text"))  # fmt: skip
+            return client.predict({"text": job["texts"]}, keys=job["keys"])
+
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            answers = {"threads": list(pool.map(send, jobs["threads"]))}
+        for client, process in zip(logs, processes):
+            out, _ = process.communicate(timeout=120)
+            assert process.returncode == 0, logs[client].read_text()[-3000:]
+            results = [json.loads(line) for line in out.splitlines()]
+            assert [r.get("error") for r in results] == [None] * len(jobs[client]), results
+            answers[client] = [r["answer"] for r in results]
+        batches = server.scheduler.batches_run
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        server.stop()
+    for client, client_jobs in jobs.items():
+        for job, answer in zip(client_jobs, answers[client], strict=True):
+            _check_keyed(answer, job, expected)
+    requests = sum(len(client_jobs) for client_jobs in jobs.values())
+    assert batches < requests, f"{batches} batches for {requests} requests: no two requests were batched together"
+
+
+def test_grpc_requests_with_deadlines_batch_together(exported):
+    """A deadline (here 30 s) reaches the server as whole seconds: timeouts to the millisecond made every request
+    a queue of its own, so that gRPC requests were never batched together."""
+    _, base, _ = exported
+    server = _serve(base, BatchingParameters(max_batch_size=64, batch_timeout_micros=100_000, num_batch_threads=1))
+    client = GrpcClient(f"127.0.0.1:{server.grpc_port}", model="default", timeout=30)
+    try:
+        with concurrent.futures.ThreadPoolExecutor(16) as pool:
+            answers = list(pool.map(lambda i: client.predict({"x": [[float(i)]]}), range(32)))
+        batches = server.scheduler.batches_run
+    finally:
+        client.close()
+        server.stop()
+    assert answers == [[{"y": [i / 2 + 2]}] for i in range(32)]
+    assert batches <= 8, f"{batches} batches for 32 concurrent requests"
+
+
+def test_version_swap_while_clients_run_with_batching_fails_no_request(exported, tmp_path):
+    """A new version appears while REST and gRPC clients send keyed rows to a batched server: no request fails, keys
+    never mix, and each client's answers come from version 1, then from version 2."""
+    model, base, texts = exported
+    texts = texts[:200]
+    swap = tmp_path / "text"
+    shutil.copytree(os.path.join(base, "1"), swap / "1")
+    recipes.set_seed(1)
+    newer = text.bag_of_words_classifier(texts, 2, class_names=["rotten", "fresh"], max_tokens=500)  # untrained
+    by_version = {1: model.predict(texts.astype(object), verbose=0), 2: newer.predict(texts.astype(object), verbose=0)}
+    assert not np.allclose(by_version[1], by_version[2], atol=1e-3)
+    parameters = BatchingParameters(max_batch_size=16, batch_timeout_micros=5_000, max_enqueued_batches=100,
+                                    num_batch_threads=2)  # fmt: skip
+    server = ModelServer([ModelConfig("text", str(swap))], grpc_port=0, rest_port=0, poll_seconds=0.2,
+                         batching=parameters)  # fmt: skip
+    answers, failures, stop = {c: [] for c in range(6)}, [], threading.Event()
+
+    def run(client_id):
+        client = (RestClient(f"http://127.0.0.1:{server.rest_port}", model="text") if client_id % 2
+                  else GrpcClient(f"127.0.0.1:{server.grpc_port}", model="text"))  # fmt: skip
+        rng = np.random.default_rng(client_id)
+        request = 0
+        while not stop.is_set():
+            job = _keyed_jobs(rng, f"client-{client_id}-{request}", 1, texts, 6)[0]
+            try:
+                answers[client_id].append((job, client.predict({"text": job["texts"]}, keys=job["keys"])))
+            except Exception as error:
+                failures.append(f"client {client_id}: {type(error).__name__}: {error}")
+            request += 1
+
+    threads = [threading.Thread(target=run, args=(c,)) for c in answers]
+    try:
+        for thread in threads:
+            thread.start()
+        time.sleep(1.0)
+        serving.export_model(newer, swap, version=2)  # written beside and renamed into place
+        deadline = time.monotonic() + 120
+        while server.manager.status("text")[0][0] != 2 or server.manager.status("text")[-1][1].state != "END":
+            assert time.monotonic() < deadline, server.manager.status("text")
+            time.sleep(0.1)
+        time.sleep(1.0)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+        batches = server.scheduler.batches_run
+        server.stop()
+    assert failures == []
+    for client_id, client_answers in answers.items():
+        versions = []
+        for job, answer in client_answers:
+            assert [row["key"] for row in answer] == job["keys"]
+            probabilities = np.array([row["probabilities"] for row in answer])
+            matches = [v for v, e in by_version.items() if np.allclose(probabilities, e[job["rows"]], atol=1e-6)]
+            assert len(matches) == 1, f"client {client_id}: rows from neither version, or from both in one answer"
+            versions += matches
+        assert versions[0] == 1 and versions[-1] == 2 and versions == sorted(versions), (client_id, versions)
+    requests = sum(len(a) for a in answers.values())
+    assert batches < requests, f"{batches} batches for {requests} requests"
+
+
+def test_a_bad_request_does_not_fail_the_requests_batched_with_it(exported):
+    _, base, _ = exported
+    server = _serve(base, BatchingParameters(max_batch_size=8, batch_timeout_micros=300_000, num_batch_threads=1))
+    bodies = [{"instances": [{"text": t, "key": k}]} for t, k in (("good", "a"), (" ", "bad"), ("fine", "c"))]
+    try:
+        with concurrent.futures.ThreadPoolExecutor(3) as pool:
+            answers = list(pool.map(lambda body: _rest(server, "POST", "/v1/models/text:predict", body), bodies))
+    finally:
+        server.stop()
+    assert [status for status, _ in answers] == [200, 400, 200], answers
+    assert "empty strings at rows:] [0]" in answers[1][1]["error"]
+
+
+def test_a_request_of_zero_rows_is_answered_with_padding(exported):
+    _, base, _ = exported
+    server = _serve(base, BatchingParameters(max_batch_size=8, allowed_batch_sizes=(4, 8), num_batch_threads=1))
+    try:
+        assert _rest(server, "POST", "/v1/models/default:predict", {"inputs": []}) == (200, {"outputs": []})
+    finally:
+        server.stop()
 
 
 def test_full_queue_answers_503_and_the_server_recovers(exported):
