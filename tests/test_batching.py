@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 import pytest
-from test_model_server import TESTDATA, _rest, _testdata
+from test_model_server import TESTDATA, _rest, _testdata, _wait_for_swap
 
 import recipes
 import serving
@@ -219,10 +219,7 @@ def test_version_swap_while_clients_run_with_batching_fails_no_request(exported,
             thread.start()
         time.sleep(1.0)
         serving.export_model(newer, swap, version=2)  # written beside and renamed into place
-        deadline = time.monotonic() + 120
-        while server.manager.status("text")[0][0] != 2 or server.manager.status("text")[-1][1].state != "END":
-            assert time.monotonic() < deadline, server.manager.status("text")
-            time.sleep(0.1)
+        _wait_for_swap(server.manager, "text", to_version=2, seconds=120)
         time.sleep(1.0)
     finally:
         stop.set()

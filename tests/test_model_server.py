@@ -313,6 +313,14 @@ def test_grpc_reload_config(server, stubs):
 # -- lifecycle --------------------------------------------------------------------------------------
 
 
+def _wait_for_swap(manager, name, to_version, seconds):
+    """Waits until `to_version` is the newest version of `name` and the version it replaced has ended."""
+    deadline = time.monotonic() + seconds
+    while manager.status(name)[0][0] != to_version or manager.status(name)[-1][1].state != "END":
+        assert time.monotonic() < deadline, manager.status(name)
+        time.sleep(0.1)
+
+
 def test_version_swap_while_clients_run_fails_no_request(tmp_path):
     base = tmp_path / "model"
     shutil.copytree(_testdata("saved_model_half_plus_two_cpu/00000123"), base / "1")
@@ -331,10 +339,7 @@ def test_version_swap_while_clients_run_fails_no_request(tmp_path):
         time.sleep(0.5)
         shutil.copytree(_testdata("saved_model_half_plus_three/00000123"), tmp_path / "staging")
         os.rename(tmp_path / "staging", base / "2")  # atomic, as serving.export_model writes
-        deadline = time.monotonic() + 60
-        while running.manager.status("swap")[0][0] != 2 or running.manager.status("swap")[-1][1].state != "END":
-            assert time.monotonic() < deadline, running.manager.status("swap")
-            time.sleep(0.1)
+        _wait_for_swap(running.manager, "swap", to_version=2, seconds=60)
         time.sleep(0.5)
     finally:
         stop.set()
