@@ -61,6 +61,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # headers and body go out in two writes: Nagle would hold the body ~40 ms
 
+    @property
+    def timeout(self):  # read by StreamRequestHandler.setup for the connection's socket timeout
+        return self.server.read_timeout_seconds
+
     def log_message(self, format, *args):  # noqa: A002 - the signature of BaseHTTPRequestHandler
         log.debug("%s %s", self.address_string(), format % args)
 
@@ -143,13 +147,26 @@ class Handler(http.server.BaseHTTPRequestHandler):
             raise ServingError("INVALID_ARGUMENT", "the request needs a Content-Length header of at most 18 digits")
         if int(length) > self.server.max_body_bytes:
             remaining = int(length)
-            while remaining > 0:  # drained, never stored, so that the client reads the answer
-                remaining -= len(self.rfile.read(min(remaining, 1 << 20)) or b"x" * remaining)
+            try:
+                while remaining > 0:  # drained, never stored, so that the client reads the answer
+                    remaining -= len(self.rfile.read(min(remaining, 1 << 20)) or b"x" * remaining)
+            except TimeoutError:
+                self.close_connection = True
             raise ServingError(
                 "INVALID_ARGUMENT",
                 f"request body of {int(length)} bytes exceeds the limit of {self.server.max_body_bytes} bytes",
             )
-        return self.rfile.read(int(length))
+        try:
+            body = self.rfile.read(int(length))
+        except TimeoutError:
+            body = b""
+        if len(body) < int(length):
+            self.close_connection = True
+            raise ServingError(
+                "INVALID_ARGUMENT",
+                f"the request body ended after {len(body)} of its {int(length)} bytes (Content-Length)",
+            )
+        return body
 
     def do_POST(self):  # noqa: N802
         def answer():
@@ -204,6 +221,9 @@ class RestServer(http.server.ThreadingHTTPServer):
     daemon_threads = True
     # socketserver listens with a backlog of 5: many clients connecting at once would be reset.
     request_queue_size = 1024
+    # A client that stops sending (a body shorter than its Content-Length, an idle keep-alive connection)
+    # frees its thread after this many seconds instead of holding it forever.
+    read_timeout_seconds = 60
 
     def __init__(self, address, service, max_body_bytes=MAX_BODY_BYTES, timeout_ms=30_000, metrics=None,
                  metrics_path=None):  # fmt: skip

@@ -194,6 +194,26 @@ def test_rest_malformed_json_and_oversized_body(server):
     assert _rest(server, "POST", "/v1/models/default:predict", {"instances": [1.0]})[0] == 200  # still serving
 
 
+def test_rest_body_shorter_than_its_content_length_is_refused_not_waited_for_forever(server):
+    def send_short_body(close_write):
+        with socket.create_connection(("127.0.0.1", server.rest_port), timeout=10) as connection:
+            connection.sendall(b"POST /v1/models/default:predict HTTP/1.1\r\nContent-Length: 100\r\n\r\n{\"inst")
+            if close_write:
+                connection.shutdown(socket.SHUT_WR)
+            return connection.recv(4096).decode()
+
+    answer = send_short_body(close_write=True)
+    assert answer.startswith("HTTP/1.1 400") and "ended after 6 of its 100 bytes" in answer
+    timeout = server.rest_server.read_timeout_seconds
+    server.rest_server.read_timeout_seconds = 1
+    try:
+        answer = send_short_body(close_write=False)  # the client stalls: its thread is freed after 1 s
+    finally:
+        server.rest_server.read_timeout_seconds = timeout
+    assert answer.startswith("HTTP/1.1 400") and "Connection: close" in answer
+    assert _rest(server, "POST", "/v1/models/default:predict", {"instances": [1.0]})[0] == 200  # still serving
+
+
 def test_rest_api_timeout_answers_504_and_keeps_serving(server):
     body = {"instances": [{"text": "a long and winding review " * 40, "key": str(i)} for i in range(5000)]}
     timeout = server.rest_server.timeout_ms
