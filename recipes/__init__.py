@@ -20,7 +20,7 @@ _EXPORTS = {
     "fit": "recipes.training",
     "virtual_steps_per_epoch": "recipes.training",
 }
-_SUBPACKAGES = ("datasets", "layers")
+_SUBPACKAGES = ("datasets", "debug", "layers")
 
 __all__ = sorted([*_EXPORTS, *_SUBPACKAGES])
 

@@ -1,0 +1,522 @@
+"""recipes.debug on real data: the overfit check's bug zoo, and diagnose on real and synthetic curves."""
+
+import functools
+import importlib
+import inspect
+import math
+import re
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+
+import recipes
+import recipes.debug
+from models import tabular, text, vision
+from recipes.debug import diagnose, overfit_check
+from recipes.debug.fitting import REMEDIES, VERDICTS
+
+DIGITS = dict(num_classes=10, per_class=30, epochs=30)  # 300 rows: about a second a check
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return recipes.datasets.load_digits()
+
+
+@pytest.fixture(scope="module")
+def reviews():
+    frame = recipes.datasets.load_rotten_tomatoes()
+    return frame.text.to_numpy(), frame.label.to_numpy()
+
+
+@pytest.fixture(scope="module")
+def weather():
+    return recipes.datasets.load_seattle_weather()
+
+
+# -- models, correct and planted with one bug each -----------------------------------------------------
+
+
+def linear_digits(learning_rate=1e-2):
+    return vision.linear_classifier((8, 8), 10, learning_rate=learning_rate)
+
+
+def digits_mlp(scaling):
+    """Flatten, scaling, Dense(64, relu), softmax, trained with SGD(0.1): a step size for inputs near [0, 1]."""
+
+    def build(images):
+        image = keras.Input((8, 8), dtype="uint8", name="image")
+        x = keras.layers.Flatten()(image)
+        if scaling == "rescaling":
+            x = keras.layers.Rescaling(1 / 255)(x)
+        elif scaling in ("normalization", "normalization never adapted"):
+            normalization = keras.layers.Normalization()
+            if scaling == "normalization":
+                normalization.adapt(images.reshape(len(images), -1).astype("float32"))
+            x = normalization(x)
+        x = keras.layers.Dense(64, activation="relu")(x)
+        model = keras.Model(image, keras.layers.Dense(10, activation="softmax")(x))
+        model.compile(optimizer=keras.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy")
+        return model
+
+    return build
+
+
+def categorical_loss_on_class_ids():
+    model = linear_digits()
+    model.compile(optimizer=model.optimizer, loss="categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def frozen_linear_digits():
+    model = linear_digits()
+    for layer in model.layers:
+        layer.trainable = False
+    model.compile(optimizer=model.optimizer, loss=model.loss, metrics=["accuracy"])
+    return model
+
+
+def unadapted_text_model():
+    """An embedding-bag text classifier whose TextVectorization was never adapted."""
+    texts = keras.Input(shape=(), dtype="string", name="text")
+    tokens = keras.layers.TextVectorization(max_tokens=5000, output_sequence_length=32, name="tokens")(texts)
+    x = keras.layers.GlobalAveragePooling1D()(keras.layers.Embedding(5000, 16)(tokens))
+    model = keras.Model(texts, keras.layers.Dense(2, activation="softmax")(x))
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    return model
+
+
+def shuffled(labels):
+    return np.random.default_rng(1).permutation(labels)
+
+
+# -- overfit_check: correct baselines pass -------------------------------------------------------------
+
+BASELINES = {
+    "linear classifier": linear_digits,
+    "MLP with Rescaling": digits_mlp("rescaling"),
+    "MLP with adapted Normalization": digits_mlp("normalization"),
+}
+
+
+@pytest.mark.parametrize("name", BASELINES)
+def test_overfit_check_passes_correct_digit_models(name, digits):
+    model_fn = BASELINES[name]
+    report = overfit_check(model_fn, *digits, **DIGITS)
+    assert report.verdict == "PASS", report.advice
+    assert report.reached >= 0.9 and report.causes == []
+    assert report.advice.startswith("PASS: accuracy")
+    assert report.num_rows == 300 and report.classes == list(range(10))
+    assert report.label_agreement > 0.9  # the nearest neighbour of a digit is the same digit
+    assert len(report.curve["accuracy"]) == len(report.curve["loss"]) == report.epochs < 30  # stops at the target
+
+
+def test_overfit_check_passes_bag_of_words_adapted_on_the_sample(reviews):
+    report = overfit_check(lambda texts: text.bag_of_words_classifier(texts, 2), *reviews, num_classes=2, per_class=50)
+    assert report.verdict == "PASS", report.advice
+    assert report.num_rows == 100 and report.label_agreement is None  # text: no neighbour check
+
+
+# -- overfit_check: the bug zoo ------------------------------------------------------------------------
+
+# name: (model_fn, how the labels are spoiled or None, the cause the check must name)
+BUGS = {
+    "shuffled labels": (linear_digits, shuffled, r"labels look unrelated to the inputs.*chance is 10%"),
+    "class ids with categorical_crossentropy": (
+        categorical_loss_on_class_ids,
+        None,
+        r"integer class ids but the loss is categorical_crossentropy",
+    ),
+    "one-hot labels with sparse_categorical_crossentropy": (
+        linear_digits,
+        lambda labels: keras.utils.to_categorical(labels, 10),
+        r"one-hot rows \(10 columns\) but the loss is sparse_categorical_crossentropy",
+    ),
+    "learning rate 0": (functools.partial(linear_digits, 0.0), None, r"learning rate is 0 \(Adam"),
+    "frozen layers": (frozen_linear_digits, None, r"no trainable weights: frozen layers .*'probabilities'"),
+    "Normalization never adapted": (
+        digits_mlp("normalization never adapted"),
+        None,
+        r"Normalization layer 'normalization\w*' was never adapted \(mean 0 and variance 1",
+    ),
+    "inputs not scaled": (
+        digits_mlp("none"),
+        None,
+        r"input 'image' \(uint8, values 0 to 255\) reaches the model unscaled",
+    ),
+}
+
+
+@pytest.mark.filterwarnings("ignore:The model does not have any trainable weights")
+@pytest.mark.parametrize("bug", BUGS)
+def test_overfit_check_fails_each_planted_bug_and_names_it(bug, digits):
+    model_fn, spoil, cause = BUGS[bug]
+    images, labels = digits
+    report = overfit_check(model_fn, images, spoil(labels) if spoil else labels, **DIGITS)
+    assert report.verdict == "FAIL", report.advice
+    assert report.advice.startswith("FAIL: ")
+    assert any(re.search(cause, found) for found in report.causes), report.causes
+    assert re.search(cause, report.advice)  # the advice names it too, before the rest of the checklist
+    print(f"\n[{bug}] {report.advice}")
+
+
+def test_overfit_check_says_why_keras_refused_the_labels(digits):
+    report = overfit_check(categorical_loss_on_class_ids, *digits, **DIGITS)
+    assert report.epochs == 0 and math.isnan(report.reached)
+    assert report.error.startswith("ValueError: Arguments `target` and `output` must have the same rank")
+
+
+def test_overfit_check_stops_after_an_epoch_that_changed_no_weight(digits):
+    report = overfit_check(functools.partial(linear_digits, 0.0), *digits, **DIGITS)
+    assert report.epochs == 1
+
+
+def test_overfit_check_names_unscaled_inputs_by_their_blow_up(digits):
+    report = overfit_check(digits_mlp("none"), *digits, **DIGITS)
+    assert report.reached <= 0.2  # chance: the network died
+    assert any("far above ln(10) = 2.30" in cause for cause in report.causes)
+    assert any(re.search(r"predicts class \d for all 300 rows", cause) for cause in report.causes)
+    # Found causes lead; the checklist goes on with the other items only.
+    found, rest = report.advice.index("Found: (1) input 'image'"), report.advice.index("Otherwise check, in order: (4)")
+    assert found < rest
+
+
+def test_overfit_check_names_a_text_vectorizer_never_adapted(reviews):
+    report = overfit_check(unadapted_text_model, *reviews, num_classes=2, per_class=30, epochs=5)
+    assert report.verdict == "FAIL"
+    assert report.causes[0].startswith("TextVectorization layer 'tokens' was never adapted (its vocabulary is empty")
+    assert report.error == "FailedPreconditionError: Table not initialized."
+
+
+# -- overfit_check: other data and the report ----------------------------------------------------------
+
+
+def test_overfit_check_regression_passes_on_r2(weather):
+    x = {name: weather[name].to_numpy("float32") for name in ("precipitation", "temp_min", "wind")}
+    x["date"] = weather.date.to_numpy()
+    y = weather.temp_max.to_numpy("float32")
+
+    def model_fn(x_sample, y_sample):  # the FeatureSpace adapts on the sampled rows
+        frame = pd.DataFrame({**x_sample, "temp_max": y_sample})
+        return tabular.regressor(frame, "temp_max", date_columns=["date"], hidden_units=(64, 64))
+
+    report = overfit_check(model_fn, x, y, per_class=30, epochs=30, task="regression")
+    assert report.verdict == "PASS", report.advice
+    assert report.metric == "r2" and report.classes is None and report.num_rows == 300
+    assert report.causes == []  # the FeatureSpace's adapted Normalization layers are not "frozen"
+
+
+def test_overfit_check_sample_is_repeatable_and_seeded(digits):
+    images, labels = digits
+    quick = dict(num_classes=3, per_class=5, epochs=1)
+    first = overfit_check(linear_digits, images, labels, **quick)
+    again = overfit_check(linear_digits, images, labels, **quick)
+    other = overfit_check(linear_digits, images, labels, seed=1, **quick)
+    np.testing.assert_array_equal(first.indices, again.indices)
+    assert first.curve == again.curve  # same sample, same initial weights, same shuffles
+    assert not np.array_equal(first.indices, other.indices)
+    assert len(first.classes) == 3 and first.num_rows == 15
+    assert sorted(np.bincount(labels[first.indices])[first.classes]) == [5, 5, 5]
+
+
+def test_overfit_check_passes_sample_inputs_and_labels_to_model_fn(digits):
+    seen = {}
+
+    def model_fn(images, labels):
+        seen["shapes"] = images.shape, labels.shape
+        return linear_digits()
+
+    overfit_check(model_fn, *digits, num_classes=2, per_class=4, epochs=1)
+    assert seen["shapes"] == ((8, 8, 8), (8,))
+
+
+def test_report_plot_writes_a_png(digits, tmp_path):
+    report = overfit_check(linear_digits, *digits, num_classes=3, per_class=5, epochs=2)
+    path = report.plot(tmp_path / "overfit.png")
+    with open(path, "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (dict(task="ranking"), r"`task` must be 'classification' or 'regression'. Received: task='ranking'"),
+        (dict(target=90), r"`target` must be a number in \(0, 1\] .* Received: target=90"),
+        (dict(per_class=0), r"`per_class` must be an int >= 1. Received: per_class=0"),
+        (dict(num_classes=1), r"`num_classes` must be None or an int >= 2. Received: num_classes=1"),
+    ],
+)
+def test_overfit_check_refuses_bad_arguments(digits, arguments, message):
+    with pytest.raises(ValueError, match=message):
+        overfit_check(linear_digits, *digits, **arguments)
+
+
+def test_overfit_check_refuses_bad_data_and_model_fns(digits):
+    images, labels = digits
+    with pytest.raises(ValueError, match=r"same number of rows.*'x': 1797.*'y': 10"):
+        overfit_check(linear_digits, images, labels[:10])
+    with pytest.raises(ValueError, match=r"integer class ids or one-hot rows.*task='regression'"):
+        overfit_check(linear_digits, images, labels + 0.5)
+    with pytest.raises(ValueError, match=r"must return a compiled model"):
+        overfit_check(lambda: keras.Sequential([keras.Input((8, 8)), keras.layers.Flatten()]), images, labels)
+    with pytest.raises(ValueError, match=r"Received a callable with 3 required positional parameters"):
+        overfit_check(lambda a, b, c: None, images, labels)
+
+
+# -- diagnose on real training runs --------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def digit_split(digits):
+    images, labels = digits
+    train, val = recipes.repeatable_split(np.arange(len(labels)), (0.67, 0.33))
+    return (images[train], labels[train]), (images[val], labels[val])
+
+
+def _digits_model(hidden, optimizer):
+    image = keras.Input((8, 8), dtype="uint8", name="image")
+    x = hidden(keras.layers.Flatten()(keras.layers.Rescaling(1 / 255)(image)))
+    model = keras.Model(image, keras.layers.Dense(10, activation="softmax")(x))
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def test_diagnose_good_run_from_a_fit_result(digit_split):
+    recipes.set_seed(0)
+    train, val = digit_split
+    result = recipes.fit(
+        linear_digits(),
+        train,
+        validation_data=val,
+        batch_size=32,
+        total_examples=8 * len(train[1]),
+        num_checkpoints=8,
+        verbose=0,
+    )
+    diagnosis = diagnose(result, target=0.95)
+    assert diagnosis.verdict == "good", diagnosis
+    assert diagnosis.metric == "accuracy" and diagnosis.epochs == 8
+    assert diagnosis.remedies[0].remedy == "test once on held-out data"
+    print(f"\n{diagnosis}")
+
+
+def test_diagnose_underfitting_of_a_one_unit_bottleneck(digit_split):
+    recipes.set_seed(0)
+    train, val = digit_split
+    model = _digits_model(keras.layers.Dense(1), keras.optimizers.Adam(0.05))  # every digit squeezed to one number
+    history = model.fit(*train, validation_data=val, epochs=10, batch_size=64, verbose=0)
+    diagnosis = diagnose(history, target=0.95)
+    assert diagnosis.verdict == "underfitting", diagnosis
+    bias = r"training accuracy 0\.\d+ is 0\.[4-7]\d+ below the target 0\.950 \(avoidable bias\)"
+    assert re.search(bias, str(diagnosis))
+    assert [r.remedy for r in diagnosis.remedies][:2] == ["bigger model", "longer training"]
+    print(f"\n{diagnosis}")
+
+
+def test_diagnose_overfitting_of_a_big_network_on_60_rows(digit_split):
+    recipes.set_seed(0)
+    (images, labels), (val_images, val_labels) = digit_split
+    model = _digits_model(keras.layers.Dense(256, activation="relu"), keras.optimizers.Adam(3e-3))
+    validation = (val_images[:300], val_labels[:300])
+    history = model.fit(images[:60], labels[:60], validation_data=validation, epochs=10, batch_size=16, verbose=0)
+    diagnosis = diagnose(history, target=0.95)
+    assert diagnosis.verdict == "overfitting", diagnosis
+    assert diagnosis.train >= 0.95 and diagnosis.train - diagnosis.validation > 0.1
+    assert [r.remedy for r in diagnosis.remedies] == [
+        "more data", "augmentation", "regularization", "early stopping", "smaller model"
+    ]  # fmt: skip
+    print(f"\n{diagnosis}")
+
+
+def test_diagnose_not_converged_with_a_tiny_learning_rate(digit_split):
+    recipes.set_seed(0)
+    train, val = digit_split
+    history = linear_digits(1e-4).fit(*train, validation_data=val, epochs=4, verbose=0)
+    diagnosis = diagnose(history, target=0.95)
+    assert diagnosis.verdict == "not converged", diagnosis
+    assert "the training loss was still falling" in diagnosis.evidence[0]
+    assert diagnosis.remedies[0].remedy == "more passes"
+
+
+def test_diagnose_diverged_regression_with_a_huge_learning_rate(weather):
+    recipes.set_seed(0)
+    frame = weather.drop(columns=["weather"])
+    train, val = recipes.split_by_date(weather.date, ["2015/01/01"])
+    model = tabular.regressor(frame.iloc[train], "temp_max", date_columns=["date"])
+    model.compile(optimizer=keras.optimizers.SGD(10.0), loss="mean_squared_error", metrics=["mean_absolute_error"])
+    history = model.fit(
+        *tabular.to_xy(model, frame.iloc[train], "temp_max"),
+        validation_data=tabular.to_xy(model, frame.iloc[val], "temp_max"),
+        epochs=3,
+        callbacks=[keras.callbacks.TerminateOnNaN()],
+        verbose=0,
+    )
+    diagnosis = diagnose(history)
+    assert diagnosis.verdict == "diverged", diagnosis
+    assert diagnosis.metric == "mean_absolute_error"
+    assert re.fullmatch(r"the training loss is (nan|inf) in epoch 1: training diverged", diagnosis.evidence[0])
+    assert [r.remedy for r in diagnosis.remedies] == ["lower learning rate", "check input scaling", "gradient clipping"]
+    print(f"\n{diagnosis}")
+
+
+# -- diagnose on synthetic curves: the edges of each rule -------------------------------------------------
+
+
+def curves(loss, val_loss=None, accuracy=None, val_accuracy=None):
+    history = {"loss": loss}
+    for name, values in (("val_loss", val_loss), ("accuracy", accuracy), ("val_accuracy", val_accuracy)):
+        if values is not None:
+            history[name] = values
+    return history
+
+
+FALLING = [2.0, 1.0, 0.6, 0.45, 0.4, 0.38, 0.37, 0.365]  # flattened: the last third brings 2% of the drop
+
+
+def test_diagnose_reads_nan_and_exploding_losses():
+    assert diagnose(curves([2.0, 1.0, float("nan")])).evidence == [
+        "the training loss is nan in epoch 3 after 1 in epoch 2: training diverged"
+    ]
+    exploded = diagnose(curves([2.0, 0.5, 0.6, 5.0]))
+    assert exploded.verdict == "diverged" and "10.0x its lowest 0.5 (epoch 2)" in exploded.evidence[0]
+    assert diagnose(curves([2.0, 0.5, 0.6, 1.9])).verdict != "diverged"  # worse, but not above where it started
+
+
+def test_diagnose_reads_a_blow_up_inside_the_first_epoch():
+    # A real Adam(learning_rate=1e3) run on the digits: huge but finite cross-entropy, then a dead network.
+    history = curves([19257724.0, 621.7, 414.9], [962.0, 483.1, 327.5], [0.169, 0.143, 0.138], [0.097, 0.147, 0.147])
+    diagnosis = diagnose(history)
+    assert diagnosis.verdict == "diverged"
+    assert "averaged 1.926e+07 over epoch 1, 20,018x the validation loss at its end (962)" in diagnosis.evidence[0]
+    regression = {"loss": [1e9, 1e6, 5e5], "val_loss": [1e6, 6e5, 4e5]}
+    regression.update(mae=[3e4, 900, 600], val_mae=[900, 700, 600])
+    assert diagnose(regression).verdict != "diverged"  # unscaled targets legitimately fall a thousandfold
+
+
+def test_diagnose_overfitting_when_validation_loss_rises():
+    history = curves(FALLING, [2.1, 1.1, 0.7, 0.6, 0.62, 0.66, 0.7, 0.75])
+    diagnosis = diagnose(history)
+    assert diagnosis.verdict == "overfitting"
+    assert diagnosis.evidence[0] == (
+        "the validation loss rose from its lowest 0.6 (epoch 4) to 0.75 (+25%) at epoch 8, "
+        "while the training loss fell from 0.45 to 0.365"
+    )
+    barely = curves(FALLING, [2.1, 1.1, 0.7, 0.45, 0.42, 0.43, 0.44, 0.45])  # +7% over 3 epochs: noise
+    assert diagnose(barely).verdict == "good"
+    # Only the loss logged: a validation loss 44% above the training loss is a large gap (RELATIVE_GAP).
+    gap = diagnose(curves(FALLING, [2.1, 1.1, 0.7, 0.6, 0.62, 0.63, 0.64, 0.65]))
+    assert gap.verdict == "overfitting" and gap.metric == "loss"
+    assert gap.evidence == ["validation loss 0.65 is 0.285 above training loss 0.365 (variance)"]
+
+
+def test_diagnose_fixes_the_larger_of_bias_and_variance_first():
+    val_loss = [2.1, 1.1, 0.7, 0.6, 0.58, 0.57, 0.56, 0.56]
+    both = dict(loss=FALLING, val_loss=val_loss, accuracy=[0.5] * 7 + [0.80])
+    assert diagnose(curves(**both, val_accuracy=[0.5] * 7 + [0.72]), target=0.95).verdict == "underfitting"
+    assert diagnose(curves(**both, val_accuracy=[0.5] * 7 + [0.60]), target=0.95).verdict == "overfitting"
+    close = diagnose(curves(**both, val_accuracy=[0.5] * 7 + [0.77]), target=0.83)
+    assert close.verdict == "good"  # within 0.05 of the target and of training: FRACTION_GAP
+    assert close.evidence == [
+        "training accuracy 0.800 is 0.030 below the target 0.830 (avoidable bias)",
+        "validation accuracy 0.770 is 0.030 below training accuracy 0.800 (variance)",
+    ]
+
+
+def test_diagnose_not_converged_when_still_falling_or_too_short():
+    linear = [2.0 - 0.2 * i for i in range(8)]
+    diagnosis = diagnose(curves(linear))
+    assert diagnosis.verdict == "not converged"
+    assert diagnosis.evidence[0] == (
+        "the training loss was still falling: 1 to 0.6 over the last 2 of 8 epochs, 29% of its whole drop"
+    )
+    assert diagnose(curves(linear, accuracy=[0.9] * 8), target=0.9).verdict == "good"  # target met: done
+    assert diagnose(curves([2.0, 1.0])).evidence[0] == "only 2 epoch(s): too few to see a trend"
+
+
+def test_diagnose_without_target_or_validation():
+    good = diagnose(curves(FALLING))
+    assert good.verdict == "good" and good.train == 0.365 and good.validation is None
+    assert good.evidence == [
+        "no validation curve, so overfitting cannot be seen (pass validation data)",
+        "no target given, so the bias is not judged (pass target=, e.g. human-level accuracy)",
+    ]
+    flat = diagnose(curves([2.3, 2.2, 2.15, 2.14, 2.14]))
+    assert flat.verdict == "underfitting" and flat.evidence[0].startswith("the training loss fell only 7%")
+
+
+def test_diagnose_a_minimised_metric_against_its_target():
+    history = {
+        "loss": FALLING,
+        "mean_absolute_error": [9, 6, 5, 4.4, 4.2, 4.1, 4.05, 4.0],
+        "val_mean_absolute_error": [9, 6, 5, 4.5, 4.3, 4.2, 4.15, 4.1],
+    }
+    diagnosis = diagnose(history, target=2.0)  # e.g. a forecaster's error of 2 degrees
+    assert diagnosis.verdict == "underfitting" and diagnosis.metric == "mean_absolute_error"
+    assert "training mean_absolute_error 4 is 2 above the target 2 (avoidable bias)" in diagnosis.evidence
+    assert diagnose(history, target=3.5).verdict == "good"  # 4.0 is within 20% (RELATIVE_GAP) of 3.5
+    assert diagnose(history, metric="val_loss").metric == "loss"
+
+
+def test_diagnose_refuses_what_it_cannot_read():
+    with pytest.raises(ValueError, match=r"must be a Keras History, a recipes.FitResult or a dict.*Received: list"):
+        diagnose([1.0, 0.5])
+    with pytest.raises(ValueError, match=r"non-empty 'loss' curve. Received keys \['accuracy'\]"):
+        diagnose({"accuracy": [0.5]})
+    with pytest.raises(ValueError, match=r"`target` must be in \[0, 1\] like 'accuracy' \(0.95, not 95\)"):
+        diagnose(curves(FALLING, accuracy=[0.9] * 8), target=95)
+    with pytest.raises(ValueError, match=r"`metric` 'auc' is not in the history; it has \['accuracy', 'loss'\]"):
+        diagnose(curves(FALLING, accuracy=[0.9] * 8), metric="auc")
+    with pytest.raises(ValueError, match=r"`history\['loss'\]` must be a list of numbers"):
+        diagnose({"loss": ["high"]})
+
+
+def _calls(text):
+    """`(dotted name, top-level keywords)` of each `name(...)` call in `text`, nested parentheses included."""
+    for match in re.finditer(r"\b((?:recipes|models|serving|keras|model)(?:\.\w+)+)\(", text):
+        depth, keywords, start = 1, [], match.end()
+        for i in range(start, len(text)):
+            depth += {"(": 1, ")": -1}.get(text[i], 0)
+            if depth == 0:
+                break
+            if depth == 1:
+                keyword = re.match(r"(?<![\w.])(\w+)=(?!=)", text[i:])
+                if keyword and (i == start or not (text[i - 1].isalnum() or text[i - 1] == "_")):
+                    keywords.append(keyword.group(1))
+        yield match.group(1), keywords
+
+
+def _resolve(path):
+    if path.startswith("model."):
+        return getattr(keras.Model, path.removeprefix("model."))
+    module_name, _, name = path.rpartition(".")
+    try:
+        return getattr(importlib.import_module(module_name), name)
+    except ModuleNotFoundError:  # keras.layers.Rescaling: a class in a module
+        owner, _, attribute = module_name.rpartition(".")
+        return getattr(getattr(importlib.import_module(owner), attribute), name)
+
+
+def test_every_remedy_names_calls_that_exist():
+    """Each `module.function(..., keyword=...)` of a remedy exists and takes that keyword."""
+    assert set(REMEDIES) == set(VERDICTS)
+    checked_keywords = 0
+    for remedy in (r for remedies in REMEDIES.values() for r in remedies):
+        calls = list(_calls(remedy.call))
+        assert calls, remedy
+        for path, keywords in calls:
+            parameters = inspect.signature(_resolve(path)).parameters
+            for keyword in keywords:
+                assert keyword in parameters, f"{path} takes no {keyword!r}: {remedy}"
+            checked_keywords += len(keywords)
+        outside = len(re.findall(r"\b\w+=(?!=)", remedy.call)) - sum(len(k) for _, k in calls)
+        loose = remedy.call.startswith(("learning_rate=3e-3", "learning_rate=1e-4"))  # then shown in a call
+        assert outside == (1 if loose else 0), f"a keyword outside any call: {remedy}"
+    assert checked_keywords >= 25
+
+
+def test_debug_package_exports_lazily():
+    assert set(dir(recipes.debug)) >= {"overfit_check", "diagnose", "OverfitReport", "Diagnosis", "Remedy"}
+    with pytest.raises(AttributeError, match="has no attribute 'nothing'"):
+        recipes.debug.nothing  # noqa: B018
