@@ -5,6 +5,9 @@
 - `diagnose(history, target=None)`: underfitting, overfitting, good, not converged or diverged, from the
   training and validation curves, with remedies in order and the package call for each
   (`recipes.debug.fitting`).
+- `mode_check(model, sample)`: inference that is not deterministic, BatchNormalization statistics that never
+  move, a custom training step that calls the model without `training=True`; each finding names the layer
+  and the fix (`recipes.debug.modes`).
 
 Names are imported on first use, as in `recipes`.
 """
@@ -19,6 +22,8 @@ _EXPORTS = {
     "Remedy": "recipes.debug.fitting",
     "VERDICTS": "recipes.debug.fitting",
     "diagnose": "recipes.debug.fitting",
+    "ModeReport": "recipes.debug.modes",
+    "mode_check": "recipes.debug.modes",
 }
 
 __all__ = sorted(_EXPORTS)
