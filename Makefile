@@ -40,7 +40,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_fit.py
 	$(BIN)/python benchmarks/bench_signatures.py
 	$(BIN)/python benchmarks/bench_server.py
-	$(BIN)/python benchmarks/serving.py
+	$(BIN)/python benchmarks/bench_batching.py
 
 clean:
 	rm -rf $(VENV) runs exports *.egg-info

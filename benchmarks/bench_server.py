@@ -13,11 +13,7 @@ Usage: python benchmarks/bench_server.py [--requests 300] [--rounds 3]
 import argparse
 import json
 import os
-import socket
-import subprocess
-import sys
 import tempfile
-import threading
 import time
 import urllib.request
 
@@ -30,24 +26,7 @@ import recipes  # noqa: E402
 import serving  # noqa: E402
 from models import text  # noqa: E402
 from serving.client import GrpcClient  # noqa: E402
-
-
-def _free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _start_server(base_path):
-    grpc_port, rest_port = _free_port(), _free_port()
-    command = [os.path.join(os.path.dirname(sys.executable), "recipes-model-server"), f"--port={grpc_port}",
-               f"--rest_api_port={rest_port}", "--model_name=text", f"--model_base_path={base_path}"]  # fmt: skip
-    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
-    for line in process.stderr:
-        if "Exporting HTTP/REST API" in line:
-            break
-    threading.Thread(target=process.stderr.read, daemon=True).start()  # keep draining its log
-    return process, grpc_port, rest_port
+from serving.load import ServerProcess  # noqa: E402
 
 
 def main():
@@ -65,9 +44,9 @@ def main():
     review = reviews.text[0]
 
     signature = tf.saved_model.load(path).signatures["serving_default"]
-    process, grpc_port, rest_port = _start_server(base_path)
-    grpc_client = GrpcClient(f"127.0.0.1:{grpc_port}", model="text")
-    rest_url = f"http://127.0.0.1:{rest_port}/v1/models/text:predict"
+    server = ServerProcess(["--model_name=text", f"--model_base_path={base_path}"])
+    grpc_client = GrpcClient(server.grpc_address, model="text")
+    rest_url = f"http://{server.rest_address}/v1/models/text:predict"
     body = json.dumps({"instances": [{"text": review, "key": "r-1"}]}).encode()
 
     def in_process():
@@ -94,8 +73,7 @@ def main():
                     latencies[name].append(time.perf_counter() - start)
     finally:
         grpc_client.close()
-        process.terminate()
-        process.wait(timeout=30)
+        server.stop()
 
     print(f"Text baseline, 1 review per request, {args.rounds} x {args.requests} sequential requests per side")
     print(f"{'side':<22}{'p50 ms':>10}{'p99 ms':>10}{'requests/s':>13}{'p50 / in-process':>19}")

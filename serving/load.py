@@ -1,6 +1,6 @@
 """Concurrent keyed load on a model server: throughput, latency, and a check that every answer has its key.
 
-Used by `recipes tune-batching` and `benchmarks/serving.py`. Each simulated
+Used by `recipes tune-batching` and `benchmarks/bench_batching.py`. Each simulated
 client is a thread with its own connection (a keep-alive HTTP/1.1
 connection for REST, one shared gRPC channel for gRPC), sending one request
 after the other, each with rows whose keys are unique to that client. All
@@ -77,6 +77,20 @@ class LoadReport:
         return float(np.percentile(self.latencies, 99) * 1e3) if self.requests else float("nan")
 
 
+def free_port():
+    """A TCP port of 127.0.0.1 free right now (`--rest_api_port=0` disables REST, as in TF Serving)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def peak_memory_bytes(pid):
+    """A process's peak resident memory (Linux `VmHWM`)."""
+    with open(f"/proc/{pid}/status") as status:
+        kib = re.search(r"VmHWM:\s+(\d+) kB", status.read())
+    return int(kib.group(1)) * 1024
+
+
 class ServerProcess:
     """`recipes-model-server` in a process of its own, on free ports of 127.0.0.1, until `stop()`.
 
@@ -90,9 +104,7 @@ class ServerProcess:
     """
 
     def __init__(self, flags, timeout=120.0):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            rest_port = probe.getsockname()[1]
+        rest_port = free_port()
         executable = os.path.join(os.path.dirname(sys.executable), "recipes-model-server")
         command = [executable, "--port=0", f"--rest_api_port={rest_port}", *flags]
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
@@ -114,10 +126,8 @@ class ServerProcess:
         self.rest_address = f"127.0.0.1:{rest_port}"
 
     def peak_memory_bytes(self):
-        """The process's peak resident memory (Linux `VmHWM`)."""
-        with open(f"/proc/{self.process.pid}/status") as status:
-            kib = re.search(r"VmHWM:\s+(\d+) kB", status.read())
-        return int(kib.group(1)) * 1024
+        """The server's peak resident memory (Linux `VmHWM`)."""
+        return peak_memory_bytes(self.process.pid)
 
     def metrics(self, path="/monitoring/prometheus/metrics"):
         """The Prometheus text the server exposes (needs `--monitoring_config_file`)."""

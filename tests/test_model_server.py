@@ -31,6 +31,7 @@ from tensorflow_serving.apis import (
 )
 from tensorflow_serving.config import model_server_config_pb2
 
+from serving.load import free_port
 from serving.manager import ModelConfig
 from serving.server import ModelServer
 
@@ -391,18 +392,16 @@ def test_command_line_serves_and_stops_on_sigterm(tmp_path):
         'model_config_list { config { name: "hp2" base_path: "%s" model_platform: "tensorflow" } }'
         % _testdata("saved_model_half_plus_two_cpu")
     )
-    with socket.socket() as probe:  # --rest_api_port=0 disables REST, as in TF Serving: find a free port
-        probe.bind(("127.0.0.1", 0))
-        free_port = probe.getsockname()[1]
+    rest_port_wanted = free_port()  # --rest_api_port=0 disables REST, as in TF Serving
     command = [os.path.join(os.path.dirname(sys.executable), "recipes-model-server"), "--port=0",
-               f"--rest_api_port={free_port}", f"--model_config_file={config}"]  # fmt: skip
+               f"--rest_api_port={rest_port_wanted}", f"--model_config_file={config}"]  # fmt: skip
     process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
     rest_port = None
     for line in process.stderr:
         if "Exporting HTTP/REST API at:" in line:
             rest_port = int(line.rsplit(":", 1)[1].split()[0])
             break
-    assert rest_port == free_port
+    assert rest_port == rest_port_wanted
     assert rest_port, "the server did not start"
     with urllib.request.urlopen(
         urllib.request.Request(f"http://127.0.0.1:{rest_port}/v1/models/hp2:predict", data=b'{"instances": [2.0]}'), timeout=30

@@ -18,25 +18,20 @@ signature called in a loop on batches of the mean size the scheduler
 formed. Prints requests/s, p50/p99 latency, the ratios with their goals, and
 each server's peak memory.
 
-Usage: python benchmarks/serving.py [--clients 64] [--seconds 4] [--rounds 2]
+Usage: python benchmarks/bench_batching.py [--clients 64] [--seconds 4] [--rounds 2]
 """
 
+import argparse
+import base64
+import http.server
+import json
 import os
+import statistics
+import subprocess
 import sys
-
-# This file is named after what it measures; run as a script, its folder comes first on sys.path and this module
-# would shadow the `serving` package.
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != os.path.dirname(os.path.abspath(__file__))]
-
-import argparse  # noqa: E402
-import base64  # noqa: E402
-import http.server  # noqa: E402
-import json  # noqa: E402
-import statistics  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import threading  # noqa: E402
-import time  # noqa: E402
+import tempfile
+import threading
+import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -45,7 +40,7 @@ import tensorflow as tf  # noqa: E402
 
 import recipes  # noqa: E402
 import serving  # noqa: E402
-from serving.load import ServerProcess, run_load  # noqa: E402
+from serving.load import ServerProcess, free_port, peak_memory_bytes, run_load  # noqa: E402
 
 DEPLOY = os.path.join(os.path.dirname(serving.__file__), "deploy")
 GOALS = {"batched / unbatched": 3.0, "batched / naive peer": 10.0, "batched / in-process limit": 0.5}
@@ -118,11 +113,7 @@ def naive_peer(port, keras_paths):
 
 
 def _start_naive_peer(built):
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     paths = json.dumps({name: keras_path for name, (keras_path, _) in built.items()})
     process = subprocess.Popen(
         [sys.executable, os.path.abspath(__file__), "--naive-peer", str(port), paths],
@@ -133,11 +124,6 @@ def _start_naive_peer(built):
             break
     threading.Thread(target=process.stderr.read, daemon=True).start()  # keep draining its log
     return process, f"127.0.0.1:{port}"
-
-
-def _peak_memory_bytes(pid):
-    with open(f"/proc/{pid}/status") as status:
-        return int(next(line for line in status if line.startswith("VmHWM")).split()[1]) * 1024
 
 
 def _in_process_limit(export_dir, inputs, batch_size, seconds):
@@ -201,7 +187,7 @@ def main():
                         results.setdefault((name, protocol, side), []).append(report)
                         print(f"  {name:<6}{protocol:<6}{side:<12}{report.throughput:>9,.0f} requests/s", flush=True)
         memory = {"batched": batched.peak_memory_bytes(), "unbatched": unbatched.peak_memory_bytes(),
-                  "naive peer": _peak_memory_bytes(naive_process.pid)}  # fmt: skip
+                  "naive peer": peak_memory_bytes(naive_process.pid)}  # fmt: skip
     finally:
         batched.stop()
         unbatched.stop()
