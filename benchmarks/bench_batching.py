@@ -206,6 +206,7 @@ def main():
                     continue
                 throughput[side] = statistics.median(r.throughput for r in reports)
                 latencies = np.concatenate([r.latencies for r in reports])
+                p50, p99 = np.percentile(latencies, [50, 99]) * 1e3 if len(latencies) else (np.nan, np.nan)
                 mean_batch = ""
                 if side == "batched":
                     batches = sum(b for b, _ in batch_sizes[(name, protocol)])
@@ -214,18 +215,21 @@ def main():
                     mean_batch = f"{mean:.1f}"
                 if side != "naive peer" or protocol == "rest":
                     print(f"{name:<7}{protocol:<10}{side:<20}{throughput[side]:>12,.0f}"
-                          f"{np.percentile(latencies, 50) * 1e3:>9.1f}{np.percentile(latencies, 99) * 1e3:>9.1f}"
+                          f"{p50:>9.1f}{p99:>9.1f}"
                           f"{mean_batch:>12}")  # fmt: skip
             limit = _in_process_limit(os.path.join(root, "models", name), inputs, max(1, round(mean)), args.seconds)
             print(f"{name:<7}{protocol:<10}{'in-process limit':<20}{limit:>12,.0f}{'':>18}{round(mean):>12}")
             ratios.append((name, protocol, "batched / unbatched", throughput["batched"] / throughput["unbatched"]))
-            ratios.append((name, protocol, "batched / naive peer", throughput["batched"] / throughput["naive peer"]))
+            naive = throughput["naive peer"]
+            ratios.append((name, protocol, "batched / naive peer", throughput["batched"] / naive if naive else np.inf))
             ratios.append((name, protocol, "batched / in-process limit", throughput["batched"] / limit))
 
     print(f"\n{'model':<7}{'protocol':<10}{'ratio':<30}{'value':>8}  goal")
     for name, protocol, ratio, value in ratios:
         verdict = "meets" if value >= GOALS[ratio] else "MISSES"
         print(f"{name:<7}{protocol:<10}{ratio:<30}{value:>8.2f}  {verdict} >= {GOALS[ratio]:g}")
+    if any(np.isinf(value) for *_, value in ratios):
+        print("inf: the naive peer answered no request within the measured window (try more --seconds)")
     print("\nPeak server memory (VmHWM): " + ", ".join(f"{side} {b / 2**20:,.0f} MiB" for side, b in memory.items()))
 
 
