@@ -30,6 +30,10 @@ EXPLODE_FACTOR = 2.0
 # Judged for classifiers only (a metric in [0, 1] that grows): their cross-entropy starts near ln(classes),
 # while a regression loss on unscaled targets can legitimately fall a thousandfold within its first epoch.
 SPIKE_FACTOR = 100.0
+# ... and only when that epoch's mean training loss is above ln 2, the cross-entropy of a coin flip: a run
+# that learns fast (separable data) also averages far more over its first epoch than the near-zero loss it
+# ends it with, but it averages less than a guess would.
+SPIKE_FLOOR = math.log(2.0)
 # Overfitting: the validation loss ended this fraction above its lowest value ...
 VAL_RISE = 0.10
 # ... which was reached at least this many epochs before the end (one bad epoch is noise) ...
@@ -181,8 +185,8 @@ def diagnose(history, target=None, metric=None):
 
     1. **diverged**: a training or validation loss is NaN or infinite, or the last training loss is above
        the first and more than `EXPLODE_FACTOR` (2) times the lowest, or an epoch's mean training loss
-       is more than `SPIKE_FACTOR` (100) times the validation loss at its end (a blow-up within the epoch;
-       judged when the metric is in [0, 1], i.e. for classifiers).
+       is more than `SPIKE_FACTOR` (100) times the validation loss at its end and above ln 2 (a blow-up
+       within the epoch; judged when the metric is in [0, 1], i.e. for classifiers).
     2. **overfitting**: the validation loss ended `VAL_RISE` (10%) or more above its lowest value, reached
        `RISE_EPOCHS` (2) or more epochs before the end, while the training loss kept falling.
     3. **overfitting**: the validation metric trails the training metric by more than the gap threshold
@@ -354,7 +358,7 @@ def _diverged(loss, val_loss, classifier):
     if classifier and val_loss is not None and len(val_loss) == len(loss):
         ratios = loss / np.maximum(np.abs(val_loss), 1e-12)
         spike = int(np.argmax(ratios))
-        if ratios[spike] > SPIKE_FACTOR:
+        if ratios[spike] > SPIKE_FACTOR and loss[spike] > SPIKE_FLOOR:
             return [
                 f"the training loss averaged {loss[spike]:,.4g} over epoch {spike + 1}, {ratios[spike]:,.0f}x the "
                 f"validation loss at its end ({val_loss[spike]:.4g}): the loss blew up within the epoch"
