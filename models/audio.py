@@ -2,7 +2,7 @@
 
 import keras
 
-from models.common import classify, resolve_class_names
+from models.common import classify, dtype_policy, resolve_class_names
 from recipes.layers import MFCC
 
 
@@ -23,6 +23,7 @@ def mfcc_lstm_classifier(
     dropout=0.2,
     learning_rate=3e-3,
     name="mfcc_lstm",
+    mixed_precision=False,
 ):
     """MFCC frames read by one LSTM layer: the classic small acoustic baseline.
 
@@ -48,6 +49,10 @@ def mfcc_lstm_classifier(
         dropout: Float, defaults to 0.2. Active in training only.
         learning_rate: Float, defaults to 0.003.
         name: Model name, defaults to `"mfcc_lstm"`.
+        mixed_precision: `False` (default), `True` or `"mixed_float16"`
+            (GPUs), or `"mixed_bfloat16"` (TPUs, recent CPUs): the layers
+            between the preprocessing and the output compute in 16 bits with
+            float32 variables (`models.common.dtype_policy`).
 
     Returns:
         A compiled `keras.Model` from a float input `waveform` `(batch,
@@ -55,9 +60,10 @@ def mfcc_lstm_classifier(
     """
     class_names = resolve_class_names(num_classes, class_names)
     waveform, mfccs = _waveform_features(num_samples, sample_rate, num_mfccs)
-    x = keras.layers.LSTM(units)(mfccs)
-    x = keras.layers.Dropout(dropout)(x)
-    return classify(x, waveform, class_names, learning_rate, name)
+    with dtype_policy(mixed_precision):
+        x = keras.layers.LSTM(units)(mfccs)
+        x = keras.layers.Dropout(dropout)(x)
+    return classify(x, waveform, class_names, learning_rate, name, mixed_precision)
 
 
 def mfcc_cnn_classifier(
@@ -70,23 +76,25 @@ def mfcc_cnn_classifier(
     dropout=0.2,
     learning_rate=3e-3,
     name="mfcc_cnn",
+    mixed_precision=False,
 ):
     """Two 1-D convolutions over MFCC frames, max-pooled over time.
 
-    Args: as `mfcc_lstm_classifier`, with `filters` (int, defaults to 64)
-    instead of `units`.
+    Args: as `mfcc_lstm_classifier` (`mixed_precision` included), with
+    `filters` (int, defaults to 64) instead of `units`.
 
     Returns:
         A compiled `keras.Model` from a float input `waveform` to class probabilities.
     """
     class_names = resolve_class_names(num_classes, class_names)
     waveform, mfccs = _waveform_features(num_samples, sample_rate, num_mfccs)
-    x = keras.layers.Conv1D(filters, 5, activation="relu", padding="same")(mfccs)
-    x = keras.layers.MaxPooling1D(2)(x)
-    x = keras.layers.Conv1D(filters, 5, activation="relu", padding="same")(x)
-    x = keras.layers.GlobalMaxPooling1D()(x)
-    x = keras.layers.Dropout(dropout)(x)
-    return classify(x, waveform, class_names, learning_rate, name)
+    with dtype_policy(mixed_precision):
+        x = keras.layers.Conv1D(filters, 5, activation="relu", padding="same")(mfccs)
+        x = keras.layers.MaxPooling1D(2)(x)
+        x = keras.layers.Conv1D(filters, 5, activation="relu", padding="same")(x)
+        x = keras.layers.GlobalMaxPooling1D()(x)
+        x = keras.layers.Dropout(dropout)(x)
+    return classify(x, waveform, class_names, learning_rate, name, mixed_precision)
 
 
 def mfcc_linear_classifier(

@@ -1,4 +1,6 @@
-"""What every factory shares: class names, the classification head, compiling."""
+"""What every factory shares: class names, the classification head, compiling, the mixed-precision switch."""
+
+import contextlib
 
 import keras
 
@@ -19,10 +21,60 @@ def resolve_class_names(num_classes, class_names=None):
     return class_names
 
 
-def classify(features, inputs, class_names, learning_rate, name):
-    """Adds the softmax head that carries the class names, and compiles the model."""
-    probabilities = ClassProbabilities(class_names, name="probabilities")(features)
-    model = keras.Model(inputs, probabilities, name=name)
+MIXED_POLICIES = {True: "mixed_float16", "mixed_float16": "mixed_float16", "mixed_bfloat16": "mixed_bfloat16"}
+
+
+@contextlib.contextmanager
+def dtype_policy(mixed_precision=False):
+    """Layers created inside compute in 16 bits (variables stay float32); `False` changes nothing.
+
+    Keras's mixed precision (https://keras.io/api/mixed_precision/): on GPUs
+    with tensor cores (compute capability 7.0+) `"mixed_float16"` trains 2-3x
+    faster and halves activation memory; a model compiled in this scope gets a
+    `keras.optimizers.LossScaleOptimizer`, so small float16 gradients do not
+    underflow. The factories keep their preprocessing and output layers
+    float32: FFTs and large raw values need the range, and softmax
+    probabilities and regression outputs the precision. The global Keras
+    policy is restored on exit (not thread-safe: build models in one thread).
+
+    Example:
+
+    ```python
+    from models.common import dtype_policy
+
+    with dtype_policy(True):
+        dense = keras.layers.Dense(8)  # dense.compute_dtype == "float16"
+    ```
+
+    Args:
+        mixed_precision: `False` (default), `True` or `"mixed_float16"`
+            (GPUs), or `"mixed_bfloat16"` (TPUs and CPUs with bfloat16).
+    """
+    if mixed_precision is False or mixed_precision is None:
+        yield
+        return
+    if mixed_precision not in MIXED_POLICIES:
+        raise ValueError(
+            "`mixed_precision` must be False, True, 'mixed_float16' or 'mixed_bfloat16'. "
+            f"Received: mixed_precision={mixed_precision!r}"
+        )
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(MIXED_POLICIES[mixed_precision])
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def classify(features, inputs, class_names, learning_rate, name, mixed_precision=False):
+    """Adds the softmax head that carries the class names, and compiles the model.
+
+    The head is float32 whatever the policy; with `mixed_precision` the model
+    is compiled with loss scaling.
+    """
+    probabilities = ClassProbabilities(class_names, name="probabilities", dtype="float32")(features)
+    with dtype_policy(mixed_precision):
+        model = keras.Model(inputs, probabilities, name=name)
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
         loss="sparse_categorical_crossentropy",

@@ -8,7 +8,7 @@ strings and carry their vocabulary.
 import keras
 import numpy as np
 
-from models.common import classify, resolve_class_names
+from models.common import classify, dtype_policy, resolve_class_names
 
 
 def _check_texts(texts):
@@ -107,6 +107,7 @@ def lstm_classifier(
     dropout=0.3,
     learning_rate=1e-3,
     name="lstm",
+    mixed_precision=False,
 ):
     """Word embeddings read by one bidirectional LSTM layer.
 
@@ -121,6 +122,10 @@ def lstm_classifier(
         dropout: Float, defaults to 0.3. Active in training only.
         learning_rate: Float, defaults to 0.001.
         name: Model name, defaults to `"lstm"`.
+        mixed_precision: `False` (default), `True` or `"mixed_float16"`
+            (GPUs), or `"mixed_bfloat16"` (TPUs, recent CPUs): the layers
+            between the preprocessing and the output compute in 16 bits with
+            float32 variables (`models.common.dtype_policy`).
 
     Returns:
         A compiled `keras.Model` from a string input `text` to class
@@ -128,10 +133,11 @@ def lstm_classifier(
     """
     class_names = resolve_class_names(num_classes, class_names)
     text, tokens = _token_ids(train_texts, max_tokens, sequence_length)
-    x = keras.layers.Embedding(max_tokens, embedding_dim, mask_zero=True)(tokens)
-    x = keras.layers.Bidirectional(keras.layers.LSTM(units))(x)
-    x = keras.layers.Dropout(dropout)(x)
-    return classify(x, text, class_names, learning_rate, name)
+    with dtype_policy(mixed_precision):
+        x = keras.layers.Embedding(max_tokens, embedding_dim, mask_zero=True)(tokens)
+        x = keras.layers.Bidirectional(keras.layers.LSTM(units))(x)
+        x = keras.layers.Dropout(dropout)(x)
+    return classify(x, text, class_names, learning_rate, name, mixed_precision)
 
 
 @keras.saving.register_keras_serializable(package="recipes")
@@ -167,6 +173,7 @@ def transformer_classifier(
     dropout=0.1,
     learning_rate=1e-3,
     name="transformer",
+    mixed_precision=False,
 ):
     """One transformer encoder block (self-attention + feed-forward) over word embeddings.
 
@@ -185,6 +192,10 @@ def transformer_classifier(
         dropout: Float, defaults to 0.1. Active in training only.
         learning_rate: Float, defaults to 0.001.
         name: Model name, defaults to `"transformer"`.
+        mixed_precision: `False` (default), `True` or `"mixed_float16"`
+            (GPUs), or `"mixed_bfloat16"` (TPUs, recent CPUs): the layers
+            between the preprocessing and the output compute in 16 bits with
+            float32 variables (`models.common.dtype_policy`).
 
     Returns:
         A compiled `keras.Model` from a string input `text` to class
@@ -192,12 +203,13 @@ def transformer_classifier(
     """
     class_names = resolve_class_names(num_classes, class_names)
     text, tokens = _token_ids(train_texts, max_tokens, sequence_length)
-    x = keras.layers.Embedding(max_tokens, embedding_dim, mask_zero=True)(tokens)
-    x = PositionEmbedding(sequence_length)(x)
-    attended = keras.layers.MultiHeadAttention(num_heads, embedding_dim // num_heads, dropout=dropout)(x, x)
-    x = keras.layers.LayerNormalization()(x + attended)
-    hidden = keras.layers.Dense(feed_forward_dim, activation="relu")(x)
-    x = keras.layers.LayerNormalization()(x + keras.layers.Dense(embedding_dim)(hidden))
-    x = keras.layers.GlobalAveragePooling1D()(x)
-    x = keras.layers.Dropout(dropout)(x)
-    return classify(x, text, class_names, learning_rate, name)
+    with dtype_policy(mixed_precision):
+        x = keras.layers.Embedding(max_tokens, embedding_dim, mask_zero=True)(tokens)
+        x = PositionEmbedding(sequence_length)(x)
+        attended = keras.layers.MultiHeadAttention(num_heads, embedding_dim // num_heads, dropout=dropout)(x, x)
+        x = keras.layers.LayerNormalization()(x + attended)
+        hidden = keras.layers.Dense(feed_forward_dim, activation="relu")(x)
+        x = keras.layers.LayerNormalization()(x + keras.layers.Dense(embedding_dim)(hidden))
+        x = keras.layers.GlobalAveragePooling1D()(x)
+        x = keras.layers.Dropout(dropout)(x)
+    return classify(x, text, class_names, learning_rate, name, mixed_precision)

@@ -66,9 +66,16 @@ class BestKCheckpoint(keras.callbacks.Callback):
             accuracy-like metrics, minimise the rest).
         keep_best: Int >= 1, defaults to 3. How many best checkpoints to keep
             besides the last one.
+        scratch_dir: Optional folder for the non-chief workers of a
+            multi-worker run. Such a worker reads the chief's record in
+            `directory` (so that every worker resumes, ranks and stops alike)
+            but writes nothing there: it saves each checkpoint to
+            `scratch_dir`, as every worker must save for the collective ops
+            that saving may run, and deletes it at once. Defaults to `None`
+            (this process owns `directory`).
     """
 
-    def __init__(self, directory, monitor="val_loss", mode="auto", keep_best=3):
+    def __init__(self, directory, monitor="val_loss", mode="auto", keep_best=3, scratch_dir=None):
         super().__init__()
         if not directory:
             raise ValueError(f"`directory` must be a folder path. Received: directory={directory!r}")
@@ -80,6 +87,7 @@ class BestKCheckpoint(keras.callbacks.Callback):
         self.monitor = monitor
         self.mode = resolve_mode(monitor, mode)
         self.keep_best = keep_best
+        self.scratch_dir = os.fspath(scratch_dir) if scratch_dir else None
         self.records = []
         self.finished = False
         self.final_epoch = None  # the epoch whose weights the model held when training ended
@@ -178,9 +186,12 @@ class BestKCheckpoint(keras.callbacks.Callback):
         return None
 
     def on_train_begin(self, logs=None):
-        os.makedirs(self.directory, exist_ok=True)
         self.finished = False
         self.final_epoch = None
+        if self.scratch_dir:
+            os.makedirs(self.scratch_dir, exist_ok=True)
+            return
+        os.makedirs(self.directory, exist_ok=True)
         self._remove_unrecorded_files()
 
     def on_epoch_end(self, epoch, logs=None):
@@ -194,7 +205,11 @@ class BestKCheckpoint(keras.callbacks.Callback):
         number = epoch + 1
         value = logs[self.monitor]
         name = f"epoch-{number:03d}-{self.monitor}={value:.4f}.keras"
-        self.model.save(os.path.join(self.directory, name))
+        if self.scratch_dir:
+            self.model.save(os.path.join(self.scratch_dir, name))
+            os.remove(os.path.join(self.scratch_dir, name))
+        else:
+            self.model.save(os.path.join(self.directory, name))
         # A record for this epoch or later comes from a run that crashed before its backup.
         self.records = [r for r in self.records if r["epoch"] < number]
         self.records.append({"epoch": number, "value": value, "logs": logs, "path": name})
@@ -203,6 +218,8 @@ class BestKCheckpoint(keras.callbacks.Callback):
         for record in self.records:
             if record["epoch"] not in keep:
                 record["path"] = None
+        if self.scratch_dir:
+            return  # the chief writes the state and deletes the files
         self._write_state()
         for path in doomed:  # after the state: a crash here leaves files the next start removes
             os.remove(os.path.join(self.directory, path))
@@ -211,7 +228,8 @@ class BestKCheckpoint(keras.callbacks.Callback):
         self.finished = True
         if self.final_epoch is None and self.records:
             self.final_epoch = self.records[-1]["epoch"]
-        self._write_state()
+        if not self.scratch_dir:
+            self._write_state()
 
     def get_config(self):
         return {
@@ -219,6 +237,7 @@ class BestKCheckpoint(keras.callbacks.Callback):
             "monitor": self.monitor,
             "mode": self.mode,
             "keep_best": self.keep_best,
+            "scratch_dir": self.scratch_dir,
         }
 
 
@@ -301,13 +320,18 @@ class EpochBackup(keras.callbacks.Callback):
 
     Args:
         directory: Folder for the backups, used by nothing else.
+        scratch_dir: Optional folder for the non-chief workers of a
+            multi-worker run: they `restore` the chief's backup from
+            `directory` but write theirs to `scratch_dir` (deleted at the end
+            of training) and leave `directory` alone. Defaults to `None`.
     """
 
-    def __init__(self, directory):
+    def __init__(self, directory, scratch_dir=None):
         super().__init__()
         if not directory:
             raise ValueError(f"`directory` must be a folder path. Received: directory={directory!r}")
         self.directory = os.fspath(directory)
+        self.scratch_dir = os.fspath(scratch_dir) if scratch_dir else None
 
     def _backups(self):
         """`(epoch, path)` of the complete backups on disk, newest first."""
@@ -337,8 +361,13 @@ class EpochBackup(keras.callbacks.Callback):
         return epoch
 
     def on_epoch_end(self, epoch, logs=None):
-        os.makedirs(self.directory, exist_ok=True)
         name = f"epoch-{epoch + 1:06d}.weights.h5"
+        if self.scratch_dir:
+            os.makedirs(self.scratch_dir, exist_ok=True)
+            self.model.save_weights(os.path.join(self.scratch_dir, name))
+            os.remove(os.path.join(self.scratch_dir, name))
+            return
+        os.makedirs(self.directory, exist_ok=True)
         partial = os.path.join(self.directory, f"partial-{name}")
         self.model.save_weights(partial)
         os.replace(partial, os.path.join(self.directory, name))
@@ -346,7 +375,7 @@ class EpochBackup(keras.callbacks.Callback):
             os.remove(older)
 
     def on_train_end(self, logs=None):
-        shutil.rmtree(self.directory, ignore_errors=True)
+        shutil.rmtree(self.scratch_dir or self.directory, ignore_errors=True)
 
     def get_config(self):
-        return {"directory": self.directory}
+        return {"directory": self.directory, "scratch_dir": self.scratch_dir}

@@ -6,14 +6,21 @@ examples the model should see in all, not from the size of the data set:
 data grows, training does not silently grow with it, and every virtual epoch
 ends with a checkpoint (Lakshmanan et al., *Machine Learning Design
 Patterns*, "Checkpoints").
+
+Under `tf.distribute.MultiWorkerMirroredStrategy` the same plan holds for the
+whole cluster: `batch_size` is the global batch, each step of the cluster
+consumes it, and only the chief writes checkpoints (`recipes.distribute`).
 """
 
+import contextlib
 import dataclasses
 import os
+import shutil
+import tempfile
 
 import keras
 
-from recipes import pipeline
+from recipes import distribute, pipeline
 from recipes.callbacks import BestKCheckpoint, EpochBackup, ResumableEarlyStopping, resolve_mode
 
 BACKUP_SUBDIR = "backup"
@@ -95,6 +102,7 @@ def fit(
     callbacks=(),
     verbose="auto",
     strategy=None,
+    loop="auto",
 ):
     """Trains a compiled model for a fixed number of examples in virtual epochs.
 
@@ -107,6 +115,19 @@ def fit(
     last completed virtual epoch, weights and optimizer state included
     (`recipes.EpochBackup`), and a finished run is not trained again. Early stopping ends the run once `monitor` has not improved for
     `early_stopping_patience` virtual epochs and restores the best weights.
+
+    Distributed training: build and compile the model inside
+    `strategy.scope()`. Under `tf.distribute.MirroredStrategy` Keras's
+    `model.fit` trains it; under `tf.distribute.MultiWorkerMirroredStrategy`
+    (every worker runs the same script with its `TF_CONFIG`), where Keras
+    3.15's `model.fit` fails (keras-team/keras#20585), `recipes.distribute.
+    custom_fit` does, with the same virtual epochs, validation, checkpoints,
+    early stopping and resume. `batch_size` and `total_examples` count for the
+    whole cluster. Only the chief writes to `checkpoint_dir`, which must be a
+    folder every worker can read (on one machine any folder; on several, a
+    shared file system): the other workers read its record and backup, so
+    that all resume from the same epoch and stop at the same one, and write
+    their copies to temporary folders deleted at the end.
 
     Example:
 
@@ -156,10 +177,14 @@ def fit(
             `checkpoint_dir`. With `False`, a `checkpoint_dir` that already
             holds a run is an error rather than overwritten.
         callbacks: Further Keras callbacks, defaults to `()`.
-        verbose: Passed to `model.fit`, defaults to `"auto"`.
+        verbose: Passed to `model.fit`, defaults to `"auto"`. Non-chief
+            workers of a multi-worker run are silent.
         strategy: Optional `tf.distribute.Strategy` the model was built and
             compiled under; checked, since Keras trains with the strategy the
             model was created in. Defaults to `None`.
+        loop: `"auto"` (default: `"custom"` under `MultiWorkerMirroredStrategy`,
+            `"keras"` otherwise), `"keras"` (`model.fit`) or `"custom"`
+            (`recipes.distribute.custom_fit`, under any strategy).
 
     Returns:
         A `FitResult`.
@@ -183,6 +208,31 @@ def fit(
             "`model` was not created under `strategy`: build and compile it inside "
             "`with strategy.scope():` so that its variables are mirrored"
         )
+    if loop not in ("auto", "keras", "custom"):
+        raise ValueError(f"`loop` must be 'auto', 'keras' or 'custom'. Received: loop={loop!r}")
+    strategy = model.distribute_strategy
+    if loop == "auto":
+        loop = "custom" if distribute.is_multi_worker(strategy) else "keras"
+    if loop == "custom":
+        distribute.per_replica_batch_size(batch_size, strategy)
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(strategy.scope())
+        scratch = None
+        if not distribute.is_chief(strategy):
+            scratch = tempfile.mkdtemp(prefix="recipes-worker-")
+            stack.callback(shutil.rmtree, scratch, ignore_errors=True)
+            verbose = 0
+        return _fit(
+            model, train_data, validation_data, batch_size, steps_per_epoch, num_checkpoints, checkpoint_dir,
+            keep_best, monitor, mode, early_stopping_patience, resume, callbacks, verbose, loop, scratch,
+        )  # fmt: skip
+
+
+def _fit(
+    model, train_data, validation_data, batch_size, steps_per_epoch, num_checkpoints, checkpoint_dir,
+    keep_best, monitor, mode, early_stopping_patience, resume, callbacks, verbose, loop, scratch,
+):  # fmt: skip
+    """`fit` once the arguments are checked; `scratch` is a non-chief worker's temporary folder."""
 
     train = pipeline.training_pipeline(train_data, batch_size, "train_data")
     validation = (
@@ -195,7 +245,13 @@ def fit(
     checkpoint = None
     if checkpoint_dir is not None:
         checkpoint_dir = os.fspath(checkpoint_dir)
-        checkpoint = BestKCheckpoint(checkpoint_dir, monitor=monitor, mode=mode, keep_best=keep_best)
+        checkpoint = BestKCheckpoint(
+            checkpoint_dir,
+            monitor=monitor,
+            mode=mode,
+            keep_best=keep_best,
+            scratch_dir=scratch and os.path.join(scratch, "checkpoints"),
+        )
         if checkpoint.records and not resume:
             raise ValueError(
                 f"checkpoint_dir {checkpoint_dir!r} already holds a run of {len(checkpoint.records)} "
@@ -215,7 +271,9 @@ def fit(
     all_callbacks.extend(callbacks)
     initial_epoch = 0
     if checkpoint_dir is not None and resume:
-        backup = EpochBackup(os.path.join(checkpoint_dir, BACKUP_SUBDIR))
+        backup = EpochBackup(
+            os.path.join(checkpoint_dir, BACKUP_SUBDIR), scratch_dir=scratch and os.path.join(scratch, BACKUP_SUBDIR)
+        )
         # Last, so that an epoch's backup follows its checkpoint: a crash between them re-runs the epoch.
         all_callbacks.append(backup)
         _build(model, train)
@@ -223,16 +281,29 @@ def fit(
         if initial_epoch and verbose:
             print(f"recipes.fit: resuming {checkpoint_dir} after virtual epoch {initial_epoch}")
 
-    history = model.fit(
-        train,
-        validation_data=validation,
-        epochs=num_checkpoints,
-        initial_epoch=initial_epoch,
-        steps_per_epoch=steps_per_epoch,
-        shuffle=False,  # the pipeline shuffles
-        callbacks=all_callbacks,
-        verbose=verbose,
-    )
+    if loop == "custom":
+        history = distribute.custom_fit(
+            model,
+            train_data,
+            batch_size=batch_size,
+            steps_per_epoch=steps_per_epoch,
+            epochs=num_checkpoints,
+            initial_epoch=initial_epoch,
+            validation_data=validation_data,
+            callbacks=all_callbacks,
+            verbose=verbose,
+        )
+    else:
+        history = model.fit(
+            train,
+            validation_data=validation,
+            epochs=num_checkpoints,
+            initial_epoch=initial_epoch,
+            steps_per_epoch=steps_per_epoch,
+            shuffle=False,  # the pipeline shuffles
+            callbacks=all_callbacks,
+            verbose=verbose,
+        )
     if checkpoint is None:
         return FitResult(
             history=dict(history.history),

@@ -5,11 +5,19 @@ date), builds a factory's model whose inputs are raw data, trains it with
 `recipes.fit`, compares its held-out score with the trivial baseline
 (majority class, or the mean for regression), and exports a keyed SavedModel
 version to `EXPORT_DIR/NAME/`.
+
+With `--workers N` it starts N local processes on 127.0.0.1 that train
+together under `tf.distribute.MultiWorkerMirroredStrategy`
+(`recipes.distribute.run_local_cluster`): a way to try multi-worker training
+on one machine. Any `recipes train` that finds a `TF_CONFIG` in its
+environment is one worker of that cluster; the chief (worker 0) scores and
+exports, the others only train.
 """
 
 import dataclasses
 import os
 import shutil
+import tempfile
 
 import numpy as np
 
@@ -18,6 +26,7 @@ EXAMPLE = """example:
   recipes train audio --model lstm --passes 30
   recipes train vision --model transfer --export-dir /models
   recipes train tabular --model regressor    # Seattle's temp_max from the other columns and the date
+  recipes train tabular --workers 2          # two local workers (MultiWorkerMirroredStrategy) on 127.0.0.1
 """
 
 MODELS = {
@@ -44,6 +53,13 @@ def add_arguments(parser):
     parser.add_argument("--seed", type=int, default=0, help="default: 0")
     parser.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
     parser.add_argument("--quiet", action="store_true", help="no per-epoch progress")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="train with N local worker processes on 127.0.0.1 (MultiWorkerMirroredStrategy); "
+        "--batch-size is then the global batch (default: 1, no cluster)",
+    )
 
 
 @dataclasses.dataclass
@@ -156,9 +172,19 @@ def train_and_export(args):
     run_dir = args.run_dir or os.path.join("runs", name)
     passes = args.passes if args.passes is not None else DEFAULT_PASSES[args.task]
     recipes.set_seed(args.seed)
+    strategy = _cluster_strategy()
     if not args.resume and os.path.isdir(run_dir):
+        if strategy is not None:
+            raise ValueError(
+                f"{run_dir} exists and this process is one worker of a TF_CONFIG cluster, which cannot "
+                "safely delete a run the others may be reading: pass --resume, or a new --run-dir"
+            )
         shutil.rmtree(run_dir)  # a new run unless --resume
-    model, split, how = TASKS[args.task](args, recipes)
+    if strategy is None:
+        model, split, how = TASKS[args.task](args, recipes)
+    else:
+        with strategy.scope():
+            model, split, how = TASKS[args.task](args, recipes)
     x_train, y_train = split.train
     num_train = len(y_train)
     total_examples = max(int(passes * num_train), args.batch_size * args.num_checkpoints)
@@ -175,6 +201,13 @@ def train_and_export(args):
         early_stopping_patience=3,
         verbose=0 if args.quiet else 2,
     )
+    if strategy is not None:
+        from recipes import distribute
+
+        model = _local_copy(model)
+        if not distribute.is_chief(strategy):
+            _barrier(strategy)
+            return name, None, [f"[{name}] worker {strategy.cluster_resolver.task_id} finished"]
     is_classifier = hasattr(model.layers[-1], "class_names")
     baseline_value = np.bincount(y_train).argmax() if is_classifier else float(np.mean(y_train))
     metric, baseline_name = ("accuracy", "majority class") if is_classifier else ("mean absolute error", "mean")
@@ -187,9 +220,75 @@ def train_and_export(args):
         f"[{name}] {result.steps_per_epoch} steps x {len(result.history['loss'])} virtual epochs; "
         f"best checkpoint {result.best_checkpoints[0]}; exported to {path}"
     )
+    if strategy is not None:
+        _barrier(strategy)
     return name, path, lines
 
 
+def _cluster_strategy():
+    """A `MultiWorkerMirroredStrategy` when this process is a worker of a `TF_CONFIG` cluster, else `None`."""
+    if not os.environ.get("TF_CONFIG"):
+        return None
+    import tensorflow as tf
+
+    return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+def _barrier(strategy):
+    """Waits for every worker: one that exited while the chief still exports would be reported as crashed."""
+    import tensorflow as tf
+
+    strategy.reduce("SUM", strategy.run(lambda: tf.constant(1.0)), axis=None)
+
+
+def _local_copy(model):
+    """The trained model outside the cluster, for scoring and export (Keras's `predict` fails under
+    MultiWorkerMirroredStrategy, keras-team/keras#20585). Every worker saves, as saving may run
+    collective ops; only the chief goes on to use the copy."""
+    import keras
+
+    with tempfile.TemporaryDirectory(prefix="recipes-train-") as folder:
+        path = os.path.join(folder, "model.keras")
+        model.save(path)
+        return keras.models.load_model(path)
+
+
+def _worker_argv(args):
+    """The command line of one worker: these arguments, without --workers, continuing the run the launcher prepared."""
+    argv = [args.task, "--resume", "--num-checkpoints", args.num_checkpoints, "--batch-size", args.batch_size]
+    argv += ["--seed", args.seed, "--export-dir", args.export_dir]
+    for flag, value in (("--model", args.model), ("--name", args.name), ("--run-dir", args.run_dir)):
+        if value is not None:
+            argv += [flag, value]
+    if args.passes is not None:
+        argv += ["--passes", repr(args.passes)]
+    if args.quiet:
+        argv.append("--quiet")
+    return [str(a) for a in argv]
+
+
+def run_workers(args):
+    """Starts `args.workers` local processes of this command that train as one cluster; waits for them."""
+    from recipes import distribute
+
+    if os.environ.get("TF_CONFIG"):
+        raise ValueError("--workers starts a local cluster and cannot be used inside one (TF_CONFIG is set)")
+    run_dir = args.run_dir or os.path.join("runs", args.name or args.task)
+    if not args.resume and os.path.isdir(run_dir):
+        shutil.rmtree(run_dir)  # a new run unless --resume; done here, before any worker reads it
+    code = "import sys; from recipes.cli import main; sys.exit(main(sys.argv[1:]))"
+    print(f"recipes train: starting {args.workers} workers on 127.0.0.1 (worker 0 is the chief)", flush=True)
+    try:
+        cluster = distribute.run_local_cluster(["-c", code, "train", *_worker_argv(args)], workers=args.workers)
+    except distribute.ClusterError as error:
+        raise ValueError(str(error)) from None
+    print(cluster)
+
+
 def run(args):
+    if isinstance(args.workers, bool) or args.workers < 1:
+        raise ValueError(f"--workers must be an int >= 1; received {args.workers}")
+    if args.workers > 1:
+        return run_workers(args)
     _, _, lines = train_and_export(args)
     print("\n".join(lines))
