@@ -1,0 +1,117 @@
+"""`recipes explain`: explain a saved `.keras` classifier on a few rows, and analyse its errors given labels.
+
+Reads the rows from a CSV or JSON Lines file (one column per model input: text, raw table columns, or
+lists of numbers for waveforms and images) or a `.npy` array, writes the PNGs and Markdown reports into
+the output folder and prints the summaries (`recipes.debug.explain`, `recipes.debug.error_analysis`).
+"""
+
+EXAMPLE = """example:
+  recipes explain --model text.keras --input reviews.csv --output-dir explained --rows 4
+  recipes explain --model weather.keras --input weather.csv --output-dir explained --label weather
+  recipes explain --model digits.keras --input images.npy --output-dir explained --method saliency
+
+writes: explanation.png and explanation.md; with --label also confusion.png and errors.md (all rows)
+"""
+
+
+def add_arguments(parser):
+    parser.add_argument("--model", required=True, help="a saved Keras model (.keras file)")
+    parser.add_argument("--input", required=True, help="rows to explain: .csv, .jsonl/.ndjson or .npy")
+    parser.add_argument("--output-dir", required=True, help="folder for the PNGs and Markdown reports")
+    parser.add_argument("--rows", type=int, default=4, help="first rows to explain (default: 4)")
+    parser.add_argument("--target", default=None, help="class name or id to explain (default: the predicted class)")
+    parser.add_argument("--method", default=None, help="attribution method (default: the kind's own)")
+    parser.add_argument("--kind", default=None, help="text, audio, image or tabular (default: read from the model)")
+    parser.add_argument("--label", default=None, help="label column: also analyse the errors over all rows")
+
+
+def run(args):
+    import os
+
+    import keras
+    import numpy as np
+
+    import recipes.layers  # noqa: F401 - registers the package's layers for loading
+
+    try:  # the factories' own layers (PositionEmbedding, BackbonePreprocessing), when installed
+        import models.text  # noqa: F401
+        import models.vision  # noqa: F401
+    except ImportError:
+        pass
+    from recipes.debug import error_analysis, explain
+
+    if not str(args.model).endswith(".keras") or not os.path.isfile(args.model):
+        raise ValueError(f"--model must be an existing .keras file. Received: {args.model!r}")
+    if args.rows < 1:
+        raise ValueError(f"--rows must be >= 1. Received: {args.rows}")
+    model = keras.saving.load_model(args.model)
+    inputs, labels = _read(args.input, model, args.label)
+    os.makedirs(args.output_dir, exist_ok=True)
+    target = int(args.target) if args.target is not None and args.target.isdigit() else args.target
+    first = {name: value[: args.rows] for name, value in inputs.items()} if isinstance(inputs, dict) else inputs[: args.rows]
+    explanation = explain(model, first, kind=args.kind, target=target, method=args.method)
+    written = [explanation.plot(os.path.join(args.output_dir, "explanation.png"))]
+    written.append(_write(os.path.join(args.output_dir, "explanation.md"), explanation.to_markdown()))
+    print(explanation)
+    if labels is not None:
+        names = list(explanation.class_names)
+        if labels.dtype.kind in "OUS":
+            unknown = sorted(set(map(str, labels)) - set(names))
+            if unknown:
+                raise ValueError(f"--label column {args.label!r} has values the model has no class for: {unknown}")
+            labels = np.array([names.index(str(v)) for v in labels])
+        report = error_analysis(model, inputs, labels)
+        written.append(report.plot(os.path.join(args.output_dir, "confusion.png")))
+        written.append(_write(os.path.join(args.output_dir, "errors.md"), report.to_markdown()))
+        print()
+        print(report)
+    print("\nwrote " + ", ".join(written))
+
+
+def _write(path, text):
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+    return path
+
+
+def _read(path, model, label):
+    """The model's inputs (an array, or a dict of arrays for several named inputs) and the labels, if asked."""
+    import os
+
+    import numpy as np
+    import pandas as pd
+
+    if not os.path.isfile(path):
+        raise ValueError(f"--input {path!r} does not exist")
+    if path.endswith(".npy"):
+        if label is not None:
+            raise ValueError("--label needs a .csv or .jsonl input; a .npy file holds the inputs only")
+        return np.load(path, allow_pickle=False), None
+    if path.endswith(".csv"):
+        frame = pd.read_csv(path, keep_default_na=False)
+    elif path.endswith((".jsonl", ".ndjson", ".json")):
+        frame = pd.read_json(path, lines=True)
+    else:
+        raise ValueError(f"--input must be a .csv, .jsonl/.ndjson or .npy file. Received: {path!r}")
+    names = [tensor.name for tensor in model.inputs]
+    if len(names) == 1 and names[0] not in frame.columns:
+        usable = [c for c in frame.columns if c != label]
+        if len(usable) != 1:
+            raise ValueError(f"the model's input is {names[0]!r}; --input has columns {list(frame.columns)}")
+        frame = frame.rename(columns={usable[0]: names[0]})
+    missing = [name for name in names if name not in frame.columns]
+    if missing:
+        raise ValueError(f"the model needs columns {missing}; --input has {list(frame.columns)}")
+    if label is not None and label not in frame.columns:
+        raise ValueError(f"--label {label!r} is not a column; --input has {list(frame.columns)}")
+    columns = {}
+    for tensor in model.inputs:
+        values = frame[tensor.name]
+        if len(tensor.shape) > 1 and not (len(tensor.shape) == 2 and tensor.shape[1] == 1):
+            columns[tensor.name] = np.stack([np.asarray(v) for v in values]).astype(tensor.dtype)  # lists of numbers
+        elif "string" in str(tensor.dtype):
+            columns[tensor.name] = values.astype(str).to_numpy(dtype=object)
+        else:
+            columns[tensor.name] = values.to_numpy(dtype=str(tensor.dtype))
+    labels = frame[label].to_numpy() if label is not None else None
+    return (columns[names[0]] if len(names) == 1 else columns), labels

@@ -1,0 +1,284 @@
+"""Error analysis and explanations on the package's own models, trained for a few steps on shipped data.
+
+Each explanation test plants a signal the model must use (a made-up token, a bright corner patch, a
+column that decides the label) and checks that the attribution finds it.
+"""
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+import recipes
+from recipes.cli import main
+from recipes.debug import error_analysis, explain
+from recipes.debug.explain import infer_kind
+
+PLANTED = "zqxv"
+
+
+def _valid_png(path):
+    with Image.open(path) as image:
+        image.verify()
+        assert image.format == "PNG" and image.size[0] > 100 and image.size[1] > 100
+
+
+# -- error analysis ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def digits():
+    from models import vision
+
+    recipes.set_seed(0)
+    images, labels = recipes.datasets.load_digits()
+    model = vision.linear_classifier((8, 8), 10, learning_rate=1e-2)
+    model.fit(images[:1200], labels[:1200], epochs=2, batch_size=64, verbose=0)
+    return model, images[1200:], labels[1200:]
+
+
+def test_error_analysis_on_digits(digits, tmp_path):
+    model, images, labels = digits
+    report = error_analysis(model, images, labels, top_k=5)
+    probabilities = model.predict(images, verbose=0)
+    predicted = probabilities.argmax(axis=1)
+
+    counts = report.confusion.to_numpy()
+    assert counts.sum() == len(labels) == report.num_rows
+    assert counts.trace() == (predicted == labels).sum()
+    assert report.accuracy == pytest.approx(np.mean(predicted == labels))
+    assert counts[3, 5] == np.sum((labels == 3) & (predicted == 5))
+
+    off_diagonal = counts - np.diag(np.diag(counts))
+    first = report.most_confused.iloc[0]
+    assert first["count"] == off_diagonal.max() > 0
+    true, wrong = report.class_names.index(first["true"]), report.class_names.index(first["predicted"])
+    assert off_diagonal[true, wrong] == off_diagonal.max()
+    assert first["rate"] == pytest.approx(off_diagonal.max() / np.sum(labels == true))
+    assert all(labels[r] == true and predicted[r] == wrong for r in first["rows"])
+    assert list(report.most_confused["count"]) == sorted(report.most_confused["count"], reverse=True)
+
+    losses = -np.log(np.clip(probabilities[np.arange(len(labels)), labels], 1e-7, 1))
+    assert report.top_loss["loss"].to_numpy() == pytest.approx(np.sort(losses)[::-1][:5], rel=1e-4)
+    assert set(report.top_loss["row"]) == set(np.argsort(-losses)[:5])
+
+    text = str(report)
+    assert text.startswith("accuracy") and f"{first['true']!r} is mistaken for {first['predicted']!r}" in text
+    assert "| true | predicted | count | rate | rows |" in report.to_markdown()
+    _valid_png(report.plot(tmp_path / "confusion.png"))
+
+
+def test_error_analysis_refuses_bad_input(digits):
+    model, images, labels = digits
+    with pytest.raises(ValueError, match="same number of rows"):
+        error_analysis(model, images, labels[:-1])
+    with pytest.raises(ValueError, match="integer class ids"):
+        error_analysis(model, images, labels + 0.5)
+    with pytest.raises(ValueError, match="has 10 classes"):
+        error_analysis(model, images, labels + 10)
+    with pytest.raises(ValueError, match="top_k"):
+        error_analysis(model, images, labels, top_k=0)
+    with pytest.raises(ValueError, match="10 distinct names"):
+        error_analysis(model, images, labels, class_names=["a", "b"])
+
+
+# -- text ----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def planted_text():
+    """An LSTM on Rotten Tomatoes snippets whose label is whether a made-up token was inserted."""
+    from models import text
+
+    recipes.set_seed(0)
+    rng = np.random.default_rng(0)
+    snippets = recipes.datasets.load_rotten_tomatoes().text.to_numpy()[:600]
+    labels = rng.integers(0, 2, len(snippets))
+    texts = []
+    for snippet, label in zip(snippets, labels):
+        words = snippet.split()[:14]
+        if label:
+            words.insert(int(rng.integers(0, len(words) + 1)), PLANTED)
+        texts.append(" ".join(words))
+    texts = np.array(texts, dtype=object)
+    model = text.lstm_classifier(
+        texts, 2, class_names=["plain", "planted"], max_tokens=3000, sequence_length=16, embedding_dim=8, units=4,
+        learning_rate=2e-2,
+    )  # fmt: skip
+    model.fit(texts, labels, epochs=3, batch_size=32, verbose=0)
+    return model, texts, labels
+
+
+def test_text_attribution_finds_the_planted_token(planted_text, tmp_path):
+    model, texts, labels = planted_text
+    assert np.mean(model.predict(texts, verbose=0).argmax(1) == labels) > 0.95  # the model uses the token
+    examples = texts[labels == 1][:4]
+    explanation = explain(model, examples, target="planted", steps=256)
+    assert explanation.kind == "text" and explanation.layer.startswith("embedding")
+    for i in range(len(examples)):
+        token, score = explanation.top(i, k=1)[0]
+        assert token == PLANTED and score > 0
+        assert len(explanation.attributions[i]) == min(len(examples[i].split()), 16)  # one score per token
+    assert f"for: {PLANTED!r}" in str(explanation)
+    assert "| token | attribution |" in explanation.to_markdown()
+    _valid_png(explanation.plot(tmp_path / "tokens.png"))
+
+
+def test_integrated_gradients_are_complete(planted_text):
+    """Attributions sum to f(x) - f(baseline); both scores are checked against the model itself."""
+    model, texts, _ = planted_text
+    examples = texts[:3]
+    towards = explain(model, examples, target=1, steps=256)
+    away = explain(model, examples, target=0, steps=256)
+    for e in (towards, away):
+        totals = np.array([sum(score for _, score in tokens) for tokens in e.attributions])
+        np.testing.assert_allclose(totals, e.scores - e.baseline_scores, rtol=0.02, atol=2e-3)
+        assert np.all(e.completeness_gap < 0.02)
+    # The scores are logits: their difference is the log-odds the model outputs.
+    probabilities = model.predict(examples, verbose=0)
+    np.testing.assert_allclose(
+        towards.scores - away.scores, np.log(probabilities[:, 1] / probabilities[:, 0]), rtol=1e-3, atol=1e-3
+    )
+    # The baseline is zero embedding vectors: what unknown words give once the [UNK] vector is zeroed.
+    embedding = model.get_layer(towards.layer)
+    weights = embedding.get_weights()
+    zeroed = weights[0].copy()
+    zeroed[1] = 0.0
+    embedding.set_weights([zeroed])
+    try:
+        unknown = np.array([" ".join(["qqqqq"] * len(tokens)) for tokens in towards.attributions], dtype=object)
+        baseline = model.predict(unknown, verbose=0)
+    finally:
+        embedding.set_weights(weights)
+    np.testing.assert_allclose(
+        towards.baseline_scores - away.baseline_scores, np.log(baseline[:, 1] / baseline[:, 0]), rtol=1e-3, atol=1e-3
+    )
+
+
+def test_explain_refuses_bad_input(planted_text):
+    model, texts, _ = planted_text
+    with pytest.raises(ValueError, match="sequence of strings"):
+        explain(model, [1.0, 2.0])
+    with pytest.raises(ValueError, match="MFCC"):
+        explain(model, texts[:2], kind="audio")
+    with pytest.raises(ValueError, match="`method` for text"):
+        explain(model, texts[:2], method="gradcam")
+    with pytest.raises(ValueError, match="not a class name"):
+        explain(model, texts[:2], target="positive")
+    with pytest.raises(ValueError, match="class id in 0..1"):
+        explain(model, texts[:2], target=[0, 5])
+    with pytest.raises(ValueError, match="`steps`"):
+        explain(model, texts[:2], steps=0)
+    import keras
+
+    odd = keras.Model(inp := keras.Input((3, 4, 5, 6)), keras.layers.Dense(2, activation="softmax")(inp))
+    with pytest.raises(ValueError, match="cannot tell which kind"):
+        infer_kind(odd)
+
+
+# -- images --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def corner_cnn():
+    """A CNN on digits whose class is whether a bright patch sits in the top-left corner."""
+    from models import vision
+
+    recipes.set_seed(0)
+    images, _ = recipes.datasets.load_digits()
+    images = images[:800].copy()
+    labels = np.arange(len(images)) % 2
+    images[labels == 1, :2, :2] = 255
+    model = vision.cnn_classifier((8, 8), 2, class_names=["none", "corner"], filters=(8,), augment=False,
+                                  learning_rate=1e-2)  # fmt: skip
+    model.fit(images, labels, epochs=4, batch_size=32, verbose=0)
+    return model, images, labels
+
+
+@pytest.mark.parametrize("method", ["gradcam", "saliency", "integrated_gradients"])
+def test_image_heat_is_on_the_planted_corner(corner_cnn, method, tmp_path):
+    model, images, labels = corner_cnn
+    assert np.mean(model.predict(images, verbose=0).argmax(1) == labels) > 0.95
+    examples = images[labels == 1][:4]
+    explanation = explain(model, examples, method=method, target="corner", smooth_samples=4, steps=16)
+    assert explanation.kind == "image"
+    for heat in explanation.attributions:
+        assert heat.shape == (8, 8)
+        row, column = np.unravel_index(np.argmax(heat), heat.shape)
+        assert row < 3 and column < 3, heat.round(2)  # the hottest pixel is on the 2x2 patch or next to it
+    if method == "gradcam":
+        assert explanation.layer.startswith("conv2d")
+        _valid_png(explanation.plot(tmp_path / "gradcam.png"))
+    with pytest.raises(ValueError, match="shape"):
+        explain(model, np.zeros((2, 9, 9), "uint8"))
+
+
+# -- audio ---------------------------------------------------------------------------------------------
+
+
+def test_audio_heat_map_has_the_mfcc_shape(tmp_path):
+    from models import audio
+
+    recipes.set_seed(0)
+    waveforms, labels, _ = recipes.datasets.load_spoken_digits(num_per_digit=2)
+    model = audio.mfcc_linear_classifier(10, class_names=recipes.datasets.DIGIT_WORDS)
+    model.fit(waveforms, labels, epochs=1, batch_size=20, verbose=0)
+    explanation = explain(model, waveforms[:2], steps=16)
+    mfcc = np.asarray(model.get_layer("mfcc")(waveforms[:2]))
+    assert explanation.kind == "audio" and explanation.layer == "mfcc"
+    assert [a.shape for a in explanation.attributions] == [mfcc.shape[1:]] * 2 == [(101, 13)] * 2
+    assert np.all(explanation.completeness_gap < 0.05)
+    assert "on quiet frames" in str(explanation)
+    _valid_png(explanation.plot(tmp_path / "mfcc.png"))
+
+
+# -- tabular -------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def planted_table():
+    """Seattle weather with a made-up column `signal` that decides the label."""
+    from models import tabular
+
+    recipes.set_seed(0)
+    frame = recipes.datasets.load_seattle_weather().drop(columns="weather")
+    frame["signal"] = np.random.default_rng(0).normal(size=len(frame))
+    frame["label"] = np.where(frame["signal"] > 0, "high", "low")
+    model = tabular.classifier(frame, "label", date_columns=["date"], hidden_units=(8,))
+    x, y = tabular.to_xy(model, frame, "label")
+    model.fit(x, y, epochs=4, batch_size=64, verbose=0)
+    return model, frame
+
+
+def test_tabular_attribution_ranks_the_planted_column_first(planted_table, tmp_path):
+    model, frame = planted_table
+    explanation = explain(model, frame.head(20), steps=200)
+    assert explanation.kind == "tabular" and explanation.layer == "feature_space"
+    assert set(explanation.attributions[0]) == {"date", "precipitation", "temp_max", "temp_min", "wind", "signal"}
+    mean = {c: np.mean([abs(a[c]) for a in explanation.attributions]) for c in explanation.attributions[0]}
+    assert max(mean, key=mean.get) == "signal"
+    clear = np.flatnonzero(np.abs(frame["signal"].to_numpy()[:20]) > 0.5)  # rows far from the decision boundary
+    assert len(clear) >= 10 and all(explanation.top(i, k=1)[0][0] == "signal" for i in clear)
+    assert "Columns by mean |attribution|: signal" in str(explanation)
+    gap = explanation.completeness_gap  # ReLU kinks on the path: a row or two converge more slowly
+    assert np.median(gap) < 0.01 and gap.max() < 0.1
+    _valid_png(explanation.plot(tmp_path / "columns.png"))
+    with pytest.raises(ValueError, match="needs inputs"):
+        explain(model, frame.drop(columns="wind").head(3))
+
+
+def test_cli_explains_a_saved_model(planted_table, tmp_path, capsys):
+    model, frame = planted_table
+    model.save(tmp_path / "weather.keras")
+    frame.head(40).to_csv(tmp_path / "rows.csv", index=False)
+    code = main([
+        "explain", "--model", str(tmp_path / "weather.keras"), "--input", str(tmp_path / "rows.csv"),
+        "--output-dir", str(tmp_path / "out"), "--label", "label", "--rows", "3",
+    ])  # fmt: skip
+    output = capsys.readouterr().out
+    assert code == 0
+    assert "integrated gradients over the columns" in output and "accuracy" in output
+    for name in ("explanation.png", "confusion.png"):
+        _valid_png(tmp_path / "out" / name)
+    assert "## Error analysis" in (tmp_path / "out" / "errors.md").read_text()
+    assert main(["explain", "--model", str(tmp_path / "missing.keras"), "--input", "x.csv", "--output-dir", "o"]) == 2
