@@ -1,0 +1,48 @@
+"""`recipes diagnose RUN`: underfitting, overfitting, good, not converged or diverged, from a run's curves.
+
+RUN is a `recipes.fit` checkpoint folder (its `checkpoints.json` records every virtual epoch's logs,
+across restarts) or a CSV file written by `keras.callbacks.CSVLogger`.
+"""
+
+EXAMPLE = """example:
+  recipes train text && recipes diagnose runs/text
+  recipes diagnose training_log.csv --target 0.95       # a CSVLogger file; target: human-level accuracy
+"""
+
+
+def add_arguments(parser):
+    parser.add_argument("run", help="a recipes.fit checkpoint_dir, or a CSVLogger .csv file")
+    parser.add_argument("--target", type=float, help="score wanted, e.g. human-level accuracy")
+    parser.add_argument("--metric", help="metric to judge (default: accuracy if logged, else loss)")
+
+
+def read_history(path):
+    """The `History.history`-style dict of a checkpoint folder or a CSVLogger file."""
+    import os
+
+    if os.path.isdir(path):
+        from recipes.callbacks import STATE_FILE, BestKCheckpoint
+
+        if not os.path.exists(os.path.join(path, STATE_FILE)):
+            raise ValueError(f"{path!r} holds no {STATE_FILE}: not a recipes.fit checkpoint_dir")
+        import json
+
+        with open(os.path.join(path, STATE_FILE)) as f:
+            state = json.load(f)
+        history = BestKCheckpoint(path, monitor=state["monitor"], mode=state["mode"]).history
+    elif os.path.isfile(path):
+        import pandas as pd
+
+        frame = pd.read_csv(path)
+        history = {c: frame[c].astype(float).tolist() for c in frame.columns if c != "epoch"}
+    else:
+        raise ValueError(f"{path!r} is neither a checkpoint folder nor a CSV file")
+    if not history.get("loss"):
+        raise ValueError(f"{path!r} records no epoch with a 'loss'")
+    return history
+
+
+def run(args):
+    from recipes.debug import diagnose
+
+    print(diagnose(read_history(args.run), target=args.target, metric=args.metric))

@@ -1,0 +1,78 @@
+"""`recipes doctor TASK`: every debugging check on a baseline and its real data, as one report.
+
+Loads the task's data and factory as `recipes train` does, runs `recipes.debug.doctor` (overfit check,
+a training run and its diagnosis, train/eval mode, data shift, error analysis, explanations) and writes
+`report.md` and `report.html` with the figures.
+"""
+
+import argparse
+
+EXAMPLE = """example:
+  recipes doctor tabular                     # Seattle weather: doctor/tabular/report.html
+  recipes doctor audio --model lstm          # also compares espeak training voices with unseen flite voices
+  recipes doctor text --passes 5 --output-dir /tmp/doctor-text
+"""
+
+
+def add_arguments(parser):
+    from recipes.cli import train
+
+    parser.add_argument("task", choices=sorted(train.MODELS), help="which baseline")
+    parser.add_argument(
+        "--model", help="factory: " + "; ".join(f"{task}: {', '.join(kinds)}" for task, kinds in train.MODELS.items())
+    )
+    parser.add_argument("--output-dir", help="report folder (default: doctor/TASK)")
+    parser.add_argument("--passes", type=float, help="examples to show in the training run, in passes over the data")
+    parser.add_argument("--num-checkpoints", type=int, default=5, help="virtual epochs of the training run (default: 5)")
+    parser.add_argument("--target", type=float, help="score wanted, e.g. human-level accuracy (for the diagnosis)")
+    parser.add_argument("--seed", type=int, default=0, help="default: 0")
+
+
+def task_data(task, model=None, seed=0):
+    """`(model_fn, split, description, class_names)` for one of `recipes train`'s tasks.
+
+    `model_fn()` builds a fresh model each call, as the checks need; the data is loaded once.
+    """
+    import recipes
+    from recipes.cli import train
+
+    model = model or train.MODELS[task][0]
+    if model not in train.MODELS[task]:
+        raise ValueError(f"--model for {task} must be one of {train.MODELS[task]}; received {model!r}")
+    args = argparse.Namespace(task=task, model=model, seed=seed)
+    first, split, how = train.TASKS[task](args, recipes)
+    built = [first]
+
+    def model_fn():
+        if built:  # the model the task loader built is fresh: use it once before building more
+            return built.pop()
+        return train.TASKS[task](args, recipes)[0]
+
+    class_names = getattr(first.layers[-1], "class_names", None)
+    return model_fn, split, how, class_names
+
+
+def run(args):
+    from recipes.cli import train
+    from recipes.debug import doctor
+
+    model_fn, split, how, class_names = task_data(args.task, args.model, args.seed)
+    passes = args.passes if args.passes is not None else train.DEFAULT_PASSES[args.task]
+    serving = next(iter(split.extra_tests.values()))[0] if split.extra_tests else None
+    print(f"recipes doctor {args.task}: {how}", flush=True)
+    report = doctor(
+        model_fn,
+        split.train,
+        split.validation,
+        test=split.test,
+        serving=serving,
+        output_dir=args.output_dir or f"doctor/{args.task}",
+        kind={"vision": "image"}.get(args.task, args.task),
+        class_names=class_names,
+        target=args.target,
+        total_examples=max(int(passes * len(split.train[1])), 32 * args.num_checkpoints),
+        num_checkpoints=args.num_checkpoints,
+        seed=args.seed,
+        verbose=1,
+    )
+    print(report)
