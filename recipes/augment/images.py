@@ -1,0 +1,139 @@
+"""`augmentation_check`: are a model's random image layers on in training and off at inference?
+
+Image augmentation belongs inside the model, as Keras random layers (`models.vision.augmentation()`), which
+change the images in training and pass them through unchanged at inference, so the exported model serves
+clean predictions. This check confirms both on real images, layer by layer, and that inference is
+deterministic; a custom layer that ignores `training`, or a block left out, shows up here before it skews
+an evaluation or a served prediction. (`on_the_fly` applies the same layers in a `tf.data` pipeline
+instead, when the model must stay free of them.)
+"""
+
+import dataclasses
+
+import keras
+import numpy as np
+
+
+def _random_layer_classes():
+    names = [name for name in dir(keras.layers) if name.startswith("Random") or name in ("RandAugment", "AugMix")]
+    return tuple(getattr(keras.layers, name) for name in names)
+
+
+def _contains_random(layer, classes):
+    if isinstance(layer, classes):
+        return True
+    return any(_contains_random(inner, classes) for inner in getattr(layer, "layers", []))
+
+
+@dataclasses.dataclass(frozen=True)
+class AugmentationCheck:
+    """What `augmentation_check` returns. `str(check)` is its `advice`.
+
+    Attributes:
+        verdict: `"PASS"` (every augmentation block changes images in training and none at inference, and
+            inference is deterministic) or `"FAIL"`.
+        blocks: Names of the model's top-level layers that are or hold Keras random layers.
+        active_in_training: Dict from block name to whether it changed the images with `training=True`.
+        identity_at_inference: Dict from block name to whether it returned its input unchanged with
+            `training=False`.
+        deterministic_inference: Whether two inference calls of the model on the same images agree.
+        advice: One paragraph: the verdict, then what is wrong and what to do.
+    """
+
+    verdict: str
+    blocks: list
+    active_in_training: dict
+    identity_at_inference: dict
+    deterministic_inference: bool
+    advice: str
+
+    def __str__(self):
+        return self.advice
+
+
+def augmentation_check(model, images, atol=1e-6):
+    """Checks that a model's random image layers act in training only, on real images.
+
+    For each top-level layer of `model` that is, or holds, a Keras random layer (`RandomFlip`,
+    `RandomRotation`, `RandomZoom`, `RandAugment`, ... e.g. the `"augmentation"` block of
+    `models.vision.cnn_classifier`), the images are run through the model up to that layer, then through
+    it once with `training=True` (it must change them) and once with `training=False` (it must not). The
+    whole model is also called twice at inference: the predictions must agree.
+
+    Example:
+
+    ```python
+    import recipes
+    from models import vision
+    from recipes.augment import augmentation_check
+
+    images, labels = recipes.datasets.load_digits()
+    model = vision.cnn_classifier((8, 8), 10, filters=(8,))
+    print(augmentation_check(model, images[:32]))  # PASS: ...
+    ```
+
+    Args:
+        model: A functional or `Sequential` `keras.Model` with defined inputs.
+        images: A batch of input images as the model takes them (e.g. uint8 `(batch, height, width)`).
+        atol: Float, defaults to 1e-6. Largest absolute difference counted as "unchanged".
+
+    Returns:
+        An `AugmentationCheck`.
+    """
+    if not isinstance(model, keras.Model):
+        raise ValueError(f"`model` must be a keras.Model. Received: {type(model).__name__}")
+    images = np.asarray(images)
+    if images.ndim < 2 or len(images) == 0:
+        raise ValueError(f"`images` must be a non-empty batch of images. Received shape {images.shape}")
+    classes = _random_layer_classes()
+    blocks = [layer for layer in model.layers if _contains_random(layer, classes)]
+    first, second = (keras.ops.convert_to_numpy(model(images, training=False)) for _ in range(2))
+    deterministic = _same(first, second, atol)
+    active, identity = {}, {}
+    model_inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
+    for block in blocks:
+        block_inputs = keras.Model(model_inputs, block.input)(images, training=False)
+        reference = keras.ops.convert_to_numpy(block_inputs)
+        trained = keras.ops.convert_to_numpy(block(block_inputs, training=True))
+        inferred = keras.ops.convert_to_numpy(block(block_inputs, training=False))
+        active[block.name] = not _same(trained, reference, atol)
+        identity[block.name] = _same(inferred, reference, atol)
+    names = [block.name for block in blocks]
+    verdict = "PASS" if blocks and all(active.values()) and all(identity.values()) and deterministic else "FAIL"
+    advice = _advice(verdict, names, active, identity, deterministic)
+    return AugmentationCheck(verdict, names, active, identity, deterministic, advice)
+
+
+def _same(a, b, atol):
+    return bool(a.shape == b.shape and np.allclose(a, b, atol=atol, rtol=0))
+
+
+def _advice(verdict, names, active, identity, deterministic):
+    if verdict == "PASS":
+        shown = ", ".join(repr(name) for name in names)
+        return (
+            f"PASS: the augmentation ({shown}) changes the images in training and passes them through unchanged "
+            "at inference, and inference is deterministic: evaluation and serving see clean images."
+        )
+    problems = []
+    if not names:
+        problems.append(
+            "the model has no Keras random image layer: add a block of them after rescaling (e.g. "
+            "models.vision.augmentation()), or augment in the input pipeline with recipes.augment.on_the_fly"
+        )
+    for name in names:
+        if not identity[name]:
+            problems.append(
+                f"{name!r} changes the images at inference: evaluation and served predictions see augmented "
+                "images; a custom layer must return its input when training is False"
+            )
+        if not active[name]:
+            problems.append(
+                f"{name!r} leaves the images unchanged in training: its factors are 0 or it ignores training=True"
+            )
+    if not deterministic:
+        problems.append(
+            "two inference calls on the same images disagree: a layer is random at inference "
+            "(see recipes.debug.mode_check for which one)"
+        )
+    return "FAIL: " + "; ".join(f"({i}) {text}" for i, text in enumerate(problems, 1)) + "."
