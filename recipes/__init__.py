@@ -10,6 +10,10 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "predict_file": "recipes.batch_predict",
+    "CostReport": "recipes.cost",
+    "cost_report": "recipes.cost",
+    "measure_throughput": "recipes.cost",
+    "price_table": "recipes.cost",
     "BestKCheckpoint": "recipes.callbacks",
     "EpochBackup": "recipes.callbacks",
     "ResumableEarlyStopping": "recipes.callbacks",
@@ -20,7 +24,7 @@ _EXPORTS = {
     "fit": "recipes.training",
     "virtual_steps_per_epoch": "recipes.training",
 }
-_SUBPACKAGES = ("datasets", "debug", "layers")
+_SUBPACKAGES = ("augment", "datasets", "debug", "distribute", "layers")
 
 __all__ = sorted([*_EXPORTS, *_SUBPACKAGES])
 

@@ -15,6 +15,15 @@ SUBCOMMANDS = {
     "train": ("train", "train one baseline (text, audio, vision, tabular) on real data and export it"),
     "predict": ("predict", "offline batch prediction of an exported model over a CSV or JSON Lines file, resumable"),
     "tune-batching": ("tune_batching", "sweep TF Serving's batching parameters under load; write the best as a file"),
+    "cost": ("cost", "measure a model's throughput per device and batch size; cost per million predictions per machine"),
+    "augment": ("augment", "multiply a labelled text file with seeded nlpaug augmenters (synonyms, typos, swaps), offline"),
+    "doctor": ("doctor", "every debugging check on a baseline and its data, as a Markdown and HTML report"),
+    "overfit-check": ("overfit_check", "can a fresh baseline learn a small sample by heart? PASS or FAIL with causes"),
+    "mode-check": ("mode_check", "train/eval mode mistakes: random inference, frozen BatchNorm statistics"),
+    "shift": ("shift", "data shift between two CSV or JSON Lines files (train vs serving): per feature and overall"),
+    "diagnose": ("diagnose", "underfitting, overfitting, good, not converged or diverged, from a run's curves"),
+    "search": ("search", "hyperparameter search (random, grid, Bayesian, Hyperband) for a baseline; a results table"),
+    "explain": ("explain", "explain a saved .keras classifier on a few rows (PNG heat maps) and analyse its errors"),
 }
 
 
@@ -35,7 +44,7 @@ def build_parser():
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         module.add_arguments(sub)
-        sub.set_defaults(run=module.run)
+        sub.set_defaults(run_command=module.run)  # not `run`: a subcommand may take an argument so named
     return parser
 
 
@@ -43,7 +52,7 @@ def main(argv=None):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out of the output
     args = build_parser().parse_args(argv)
     try:
-        return args.run(args) or 0
+        return args.run_command(args) or 0
     except ValueError as error:
         print(f"recipes {args.command}: error: {error}", file=sys.stderr)
         return 2

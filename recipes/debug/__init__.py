@@ -8,6 +8,16 @@
 - `mode_check(model, sample)`: inference that is not deterministic, BatchNormalization statistics that never
   move, a custom training step that calls the model without `training=True`; each finding names the layer
   and the fix (`recipes.debug.modes`).
+- `error_analysis(model, x, y)`: confusion matrix, most confused pairs with the rows to look at, largest-loss
+  and confidently wrong rows (`recipes.debug.errors`).
+- `explain(model, inputs)`: which tokens, pixels, time-frequency cells or columns pushed the model towards a
+  class (integrated gradients, tf-keras-vis Grad-CAM and saliency), with PNG plots (`recipes.debug.explain`).
+- `search_hyperparameters(model_fn, space, train_data, validation_data, ...)`: random, grid, Bayesian or
+  Hyperband search over a factory's arguments, every trial trained with virtual epochs (`recipes.debug.search`).
+- `shift_report(reference, current)`: data shift between training, test and serving data of any modality,
+  per feature and overall, each shifted feature with what to do (`recipes.debug.shift`).
+- `doctor(model_fn, train, validation, ...)`: all the checks on one model factory and its data, written
+  up as a Markdown and HTML report with the figures, verdicts first (`recipes.debug.doctor`).
 
 Names are imported on first use, as in `recipes`.
 """
@@ -24,6 +34,16 @@ _EXPORTS = {
     "diagnose": "recipes.debug.fitting",
     "ModeReport": "recipes.debug.modes",
     "mode_check": "recipes.debug.modes",
+    "ErrorReport": "recipes.debug.errors",
+    "error_analysis": "recipes.debug.errors",
+    "Explanation": "recipes.debug.explain",
+    "explain": "recipes.debug.explain",
+    "SearchResult": "recipes.debug.search",
+    "search_hyperparameters": "recipes.debug.search",
+    "ShiftReport": "recipes.debug.shift",
+    "shift_report": "recipes.debug.shift",
+    "DoctorReport": "recipes.debug.doctor",
+    "doctor": "recipes.debug.doctor",
 }
 
 __all__ = sorted(_EXPORTS)
