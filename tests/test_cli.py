@@ -11,11 +11,19 @@ def _run(*args, timeout=600):
     return subprocess.run([RECIPES, *args], capture_output=True, text=True, timeout=timeout, env=ENV)
 
 
-def test_help_lists_subcommands_with_examples():
+def test_help_lists_every_subcommand_with_its_purpose_and_an_example(capsys):
+    import pytest
+
+    from recipes.cli import SUBCOMMANDS, main
+
     listing = _run("--help").stdout
-    for command in ("demo", "train"):
-        assert re.search(rf"^\s+{command}\s+\w", listing, re.M), listing
-        assert "example:" in _run(command, "--help").stdout
+    for command, (_, purpose) in SUBCOMMANDS.items():
+        assert re.search(rf"^\s+{command}\s+{re.escape(purpose[:30])}", listing, re.M), (command, listing)
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        page = capsys.readouterr().out
+        assert "example:" in page, (command, page[-800:])
+        assert re.search(rf"^\s+recipes {command}\b", page.split("example:", 1)[1], re.M), (command, page[-800:])
 
 
 def test_demo_trains_and_exports_the_four_baselines(tmp_path):
