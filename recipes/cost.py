@@ -462,14 +462,10 @@ class CostReport:
         return shown.rename(columns=columns)
 
     def to_markdown(self):
-        """The verdict, the notes as a list and the table, as Markdown.
+        """The verdict, the notes as a list and the table, as Markdown."""
+        from recipes._markdown import markdown_table
 
-        Written here rather than with `DataFrame.to_markdown`, which needs the
-        optional `tabulate` package for a ten-line table.
-        """
-        shown = self._shown()
-        rows = [list(shown.columns), ["---"] * len(shown.columns), *shown.astype(str).values.tolist()]
-        table = "\n".join("| " + " | ".join(str(cell).replace("|", "\\|") for cell in row) + " |" for row in rows)
+        table = markdown_table(self._shown().astype(str))
         return "\n".join([f"**{self.verdict}**", "", *(f"- {note}" for note in self.notes), "", table, ""])
 
     def plot(self, path):

@@ -13,6 +13,8 @@ import os
 import numpy as np
 import pandas as pd
 
+from recipes._markdown import markdown_table
+
 # A row predicted with at least this probability for a wrong class is "confidently wrong": check its label.
 CONFIDENTLY_WRONG = 0.9
 # Row indices listed per confused pair.
@@ -64,11 +66,11 @@ class ErrorReport:
             "## Error analysis",
             self.advice,
             "### Per class",
-            markdown_table(per_class),
+            markdown_table(per_class, digits=3),
             "### Most confused pairs",
-            markdown_table(confused) if len(confused) else "No errors.",
+            markdown_table(confused, digits=3) if len(confused) else "No errors.",
             "### Largest losses",
-            markdown_table(self.top_loss),
+            markdown_table(self.top_loss, digits=3),
         ]
         return "\n\n".join(parts) + "\n"
 
@@ -329,17 +331,3 @@ def _has_inputs(model):
 def _num_rows(x):
     first = next(iter(x.values())) if isinstance(x, dict) else x
     return len(first) if np.ndim(first) else 0
-
-
-def markdown_table(frame):
-    """A `pandas.DataFrame` as a Markdown table (pandas' own `to_markdown` needs the `tabulate` package)."""
-
-    def cell(value):
-        if isinstance(value, (float, np.floating)):
-            return f"{value:.3g}"
-        return str(value).replace("|", "\\|").replace("\n", " ")
-
-    header = "| " + " | ".join(cell(c) for c in frame.columns) + " |"
-    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
-    rows = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
-    return "\n".join([header, rule, *rows])

@@ -32,7 +32,8 @@ import weakref
 
 import numpy as np
 
-from recipes.debug.errors import class_probabilities, markdown_table, model_inputs
+from recipes._markdown import markdown_table
+from recipes.debug.errors import class_probabilities, model_inputs
 
 KINDS = ("text", "audio", "image", "tabular")
 METHODS = {
@@ -135,7 +136,7 @@ class Explanation:
                 items = sorted(items, key=lambda item: -abs(item[1]))[:10]
                 name = "token" if self.kind == "text" else "column"
                 parts.append(f"### Example {i}: {self._caption(i)}")
-                parts.append(markdown_table(pd.DataFrame(items, columns=[name, "attribution"])))
+                parts.append(markdown_table(pd.DataFrame(items, columns=[name, "attribution"]), digits=3))
         return "\n\n".join(parts) + "\n"
 
     def plot(self, path):

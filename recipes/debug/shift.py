@@ -22,6 +22,8 @@ import re
 import numpy as np
 import pandas as pd
 
+from recipes._markdown import markdown_table
+
 KINDS = ("tabular", "text", "image", "audio")
 
 # Thresholds. Each is a module constant, so that a project can tune them in one place.
@@ -177,7 +179,7 @@ class ShiftReport:
             "",
             "## Features",
             "",
-            _markdown_table(table),
+            markdown_table(table),
             "",
             "## Domain classifier",
             "",
@@ -188,7 +190,7 @@ class ShiftReport:
         if self.new_tokens:
             parts += ["", "New tokens: " + ", ".join(f"`{t}` ({c})" for t, c in self.new_tokens)]
         samples = self.samples.drop(columns=["example"], errors="ignore")
-        parts += ["", "## Random samples", "", _markdown_table(samples), ""]
+        parts += ["", "## Random samples", "", markdown_table(samples), ""]
         return "\n".join(parts)
 
     def plot(self, path, max_features=4):
@@ -859,16 +861,3 @@ def _samples(kind, reference, current, features, num_samples, rng):
         frame.insert(0, "side", side)
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)
-
-
-def _markdown_table(frame):
-    """A GitHub Markdown table, written here so that no `tabulate` dependency is needed for `to_markdown`."""
-
-    def cell(value):
-        if isinstance(value, float):
-            value = f"{value:.4g}"
-        return str(value).replace("|", "\\|").replace("\n", " ")
-
-    lines = ["| " + " | ".join(map(cell, frame.columns)) + " |", "|" + "---|" * len(frame.columns)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
-    return "\n".join(lines)
