@@ -98,7 +98,7 @@ def test_doctor_checks_its_arguments():
     x, y = np.zeros((10, 3), "float32"), np.zeros(10, "int64")
     with pytest.raises(ValueError, match=r"`train` must be an \(x, y\) pair"):
         doctor(lambda: None, x, (x, y))
-    with pytest.raises(ValueError, match="10 input rows but 9 labels"):
+    with pytest.raises(ValueError, match=r"`train`: `x` and `y` must have the same number of rows"):
         doctor(lambda: None, (x, y[:9]), (x, y))
     with pytest.raises(ValueError, match="explain_examples"):
         doctor(lambda: None, (x, y), (x, y), explain_examples=-1)

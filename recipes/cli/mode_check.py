@@ -22,7 +22,7 @@ def add_arguments(parser):
 def run(args):
     from recipes.cli.doctor import task_data
     from recipes.debug import mode_check
-    from recipes.debug.doctor import _rows
+    from recipes.debug.overfit import _rows
 
     model_fn, split, how, _ = task_data(args.task, args.model, args.seed)
     if args.keras_file:

@@ -17,6 +17,8 @@ import traceback
 
 import numpy as np
 
+from recipes.debug.overfit import _as_arrays, _num_rows, _required_positional, _rows
+
 VERDICT_OK = ("PASS", "good", "no shift", "done")
 
 
@@ -259,25 +261,13 @@ def doctor(
 
 
 def _pair(data, name):
+    """`(x, y)` as arrays, or a dict of arrays per named input, as `overfit_check` reads them."""
     if not isinstance(data, (tuple, list)) or len(data) != 2:
         raise ValueError(f"`{name}` must be an (x, y) pair. Received: {type(data).__name__}")
-    x, y = data
-    if hasattr(x, "to_dict") and hasattr(x, "columns"):  # a DataFrame, as a dict of columns
-        x = {column: x[column].to_numpy() for column in x.columns}
-    y = np.asarray(y)
-    if _num_rows(x) != len(y):
-        raise ValueError(f"`{name}` has {_num_rows(x)} input rows but {len(y)} labels")
-    if len(y) == 0:
-        raise ValueError(f"`{name}` is empty")
-    return x, y
-
-
-def _num_rows(x):
-    return len(next(iter(x.values()))) if isinstance(x, dict) else len(x)
-
-
-def _rows(x, rows):
-    return {k: np.asarray(v)[rows] for k, v in x.items()} if isinstance(x, dict) else np.asarray(x)[rows]
+    try:
+        return _as_arrays(*data)
+    except ValueError as error:
+        raise ValueError(f"`{name}`: {error}") from None
 
 
 def _as_frame(x):
@@ -295,8 +285,6 @@ def _is_classification(y):
 
 
 def _call_model_fn(model_fn, x, y):
-    from recipes.debug.overfit import _required_positional
-
     return model_fn(*(x, y)[: _required_positional(model_fn)])
 
 
