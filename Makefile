@@ -44,6 +44,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_server.py
 	$(BIN)/python benchmarks/bench_batching.py
 	$(BIN)/python benchmarks/bench_augment.py
+	$(BIN)/python benchmarks/bench_shift.py
 
 clean:
 	rm -rf $(VENV) runs exports *.egg-info
