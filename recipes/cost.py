@@ -122,19 +122,13 @@ def measure_throughput(
             raise ValueError(f"`{name}` must be an int >= {least}. Received: {name}={value!r}")
     import tensorflow as tf
 
-    from recipes.batch_predict import read_inputs, resolve_model_dir
+    from recipes.batch_predict import _Predictor, read_inputs, resolve_model_dir
 
     version_dir = resolve_model_dir(model_dir)
     device_list = _devices(devices)
-    loaded = tf.saved_model.load(version_dir)
-    if signature not in loaded.signatures:
-        raise ValueError(
-            f"the SavedModel {version_dir} has no signature {signature!r}; its signatures are {sorted(loaded.signatures)}"
-        )
-    function = loaded.signatures[signature]
-    specs = dict(function.structured_input_signature[1])
-    keyed = "key" in specs and specs["key"].dtype == tf.string
-    inputs = [name for name in sorted(specs) if not (keyed and name == "key")]
+    # The signature loaded and read as `recipes predict` reads it: its inputs, and whether it takes a key.
+    predictor = _Predictor(version_dir, signature, key)
+    function, specs, keyed, inputs = predictor.function, predictor.input_specs, predictor.keyed, predictor.model_inputs
     if isinstance(rows, (str, os.PathLike)):
         sample = read_inputs(version_dir, rows, rows=min(max(batch_sizes), _MAX_SAMPLE_ROWS), key=key, signature=signature)
     else:
