@@ -74,7 +74,7 @@ def main():
         with tempfile.TemporaryDirectory() as run_dir:
             recipes.fit(
                 model, (x, y), validation_data=validation, batch_size=BATCH_SIZE,
-                total_examples=total_examples, num_checkpoints=epochs, checkpoint_dir=run_dir,
+                total_examples=total_examples, num_checkpoints=epochs, directory=run_dir,
                 keep_best=2, early_stopping_patience=epochs, verbose=0,
             )  # fmt: skip
 

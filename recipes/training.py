@@ -69,7 +69,7 @@ class FitResult:
 
     Attributes:
         history: Dict from metric name to one value per virtual epoch, across
-            restarts when a `checkpoint_dir` was given.
+            restarts when a `directory` was given.
         steps_per_epoch: Steps in each virtual epoch.
         epochs: Planned number of virtual epochs (`num_checkpoints`).
         best_checkpoints: Paths of the kept best checkpoints, best first.
@@ -93,7 +93,7 @@ def fit(
     total_examples,
     num_checkpoints,
     validation_data=None,
-    checkpoint_dir=None,
+    directory=None,
     keep_best=3,
     monitor="val_loss",
     mode="auto",
@@ -108,7 +108,7 @@ def fit(
 
     The training data is shuffled, repeated and batched, so the number of
     steps (`num_checkpoints * steps_per_epoch`) is fixed by `total_examples`
-    whatever the size of the data. With a `checkpoint_dir`, every virtual
+    whatever the size of the data. With a `directory`, every virtual
     epoch ends with a full-model `.keras` checkpoint; the best `keep_best` by
     `monitor` and the last one are kept. With `resume=True` (the default) an
     interrupted run started again with the same arguments continues from its
@@ -123,7 +123,7 @@ def fit(
     3.15's `model.fit` fails (keras-team/keras#20585), `recipes.distribute.
     custom_fit` does, with the same virtual epochs, validation, checkpoints,
     early stopping and resume. `batch_size` and `total_examples` count for the
-    whole cluster. Only the chief writes to `checkpoint_dir`, which must be a
+    whole cluster. Only the chief writes to `directory`, which must be a
     folder every worker can read (on one machine any folder; on several, a
     shared file system): the other workers read its record and backup, so
     that all resume from the same epoch and stop at the same one, and write
@@ -146,7 +146,7 @@ def fit(
         batch_size=32,
         total_examples=20 * len(train),  # about 20 passes over today's data
         num_checkpoints=10,
-        checkpoint_dir="runs/rotten-tomatoes",
+        directory="runs/rotten-tomatoes",
         early_stopping_patience=3,
     )
     result.best_checkpoints[0]
@@ -164,7 +164,7 @@ def fit(
             validation and a checkpoint.
         validation_data: Optional data in the same forms as `train_data`,
             evaluated in full after every virtual epoch. Defaults to `None`.
-        checkpoint_dir: Optional folder for checkpoints, their record and the
+        directory: Optional folder for checkpoints, their record and the
             crash backup. Defaults to `None` (no checkpoints, no resume).
         keep_best: Int >= 1, defaults to 3. Best checkpoints kept besides the
             last one.
@@ -174,7 +174,7 @@ def fit(
         early_stopping_patience: Optional int >= 1. Virtual epochs without
             improvement before stopping; defaults to `None` (never stop early).
         resume: Bool, defaults to `True`. Continue the run recorded in
-            `checkpoint_dir`. With `False`, a `checkpoint_dir` that already
+            `directory`. With `False`, a `directory` that already
             holds a run is an error rather than overwritten.
         callbacks: Further Keras callbacks, defaults to `()`.
         verbose: Passed to `model.fit`, defaults to `"auto"`. Non-chief
@@ -195,7 +195,7 @@ def fit(
         raise ValueError("`model` must be compiled (model.compile(optimizer=..., loss=...)) before fit")
     steps_per_epoch = virtual_steps_per_epoch(total_examples, batch_size, num_checkpoints)
     mode = resolve_mode(monitor, mode)
-    monitored = checkpoint_dir is not None or early_stopping_patience is not None
+    monitored = directory is not None or early_stopping_patience is not None
     if monitored and monitor.startswith("val_") and validation_data is None:
         raise ValueError(
             f"`monitor={monitor!r}` is a validation metric, but no `validation_data` was given. "
@@ -223,13 +223,13 @@ def fit(
             stack.callback(shutil.rmtree, scratch, ignore_errors=True)
             verbose = 0
         return _fit(
-            model, train_data, validation_data, batch_size, steps_per_epoch, num_checkpoints, checkpoint_dir,
+            model, train_data, validation_data, batch_size, steps_per_epoch, num_checkpoints, directory,
             keep_best, monitor, mode, early_stopping_patience, resume, callbacks, verbose, loop, scratch,
         )  # fmt: skip
 
 
 def _fit(
-    model, train_data, validation_data, batch_size, steps_per_epoch, num_checkpoints, checkpoint_dir,
+    model, train_data, validation_data, batch_size, steps_per_epoch, num_checkpoints, directory,
     keep_best, monitor, mode, early_stopping_patience, resume, callbacks, verbose, loop, scratch,
 ):  # fmt: skip
     """`fit` once the arguments are checked; `scratch` is a non-chief worker's temporary folder."""
@@ -243,10 +243,10 @@ def _fit(
 
     all_callbacks = []
     checkpoint = None
-    if checkpoint_dir is not None:
-        checkpoint_dir = os.fspath(checkpoint_dir)
+    if directory is not None:
+        directory = os.fspath(directory)
         checkpoint = BestKCheckpoint(
-            checkpoint_dir,
+            directory,
             monitor=monitor,
             mode=mode,
             keep_best=keep_best,
@@ -254,7 +254,7 @@ def _fit(
         )
         if checkpoint.records and not resume:
             raise ValueError(
-                f"checkpoint_dir {checkpoint_dir!r} already holds a run of {len(checkpoint.records)} "
+                f"directory {directory!r} already holds a run of {len(checkpoint.records)} "
                 "epoch(s). Pass resume=True to continue it, or another directory for a new run."
             )
         if checkpoint.finished:
@@ -270,16 +270,16 @@ def _fit(
         )
     all_callbacks.extend(callbacks)
     initial_epoch = 0
-    if checkpoint_dir is not None and resume:
+    if directory is not None and resume:
         backup = EpochBackup(
-            os.path.join(checkpoint_dir, BACKUP_SUBDIR), scratch_dir=scratch and os.path.join(scratch, BACKUP_SUBDIR)
+            os.path.join(directory, BACKUP_SUBDIR), scratch_dir=scratch and os.path.join(scratch, BACKUP_SUBDIR)
         )
         # Last, so that an epoch's backup follows its checkpoint: a crash between them re-runs the epoch.
         all_callbacks.append(backup)
         _build(model, train)
         initial_epoch = backup.restore(model)
         if initial_epoch and verbose:
-            print(f"recipes.fit: resuming {checkpoint_dir} after virtual epoch {initial_epoch}")
+            print(f"recipes.fit: resuming {directory} after virtual epoch {initial_epoch}")
 
     if loop == "custom":
         history = distribute.custom_fit(
@@ -339,7 +339,7 @@ def _finished_run(model, checkpoint, steps_per_epoch, num_checkpoints):
     if final is None:
         raise ValueError(
             f"{checkpoint.directory} records a finished run whose final checkpoint is missing; "
-            "use another checkpoint_dir for a new run"
+            "use another directory for a new run"
         )
     print(f"recipes.fit: the run in {checkpoint.directory} already finished; loaded {final}")
     if not model.optimizer.built:  # so that the optimizer state loads too

@@ -94,7 +94,7 @@ def test_fit_keeps_best_k_plus_last_on_disk(tmp_path, blob_data):
         batch_size=16,
         total_examples=16 * 6 * 6,
         num_checkpoints=6,
-        checkpoint_dir=tmp_path,
+        directory=tmp_path,
         keep_best=2,
         verbose=0,
     )
@@ -112,7 +112,7 @@ def test_finished_run_is_not_trained_again(tmp_path, blob_data):
     train, validation = blob_data
     arguments = dict(
         validation_data=validation, batch_size=30, total_examples=300, num_checkpoints=2,
-        checkpoint_dir=tmp_path, verbose=0,
+        directory=tmp_path, verbose=0,
     )  # fmt: skip
     trained = small_classifier()
     first = recipes.fit(trained, train, **arguments)
@@ -137,7 +137,7 @@ def test_early_stopping_restores_best_weights(tmp_path):
         batch_size=20,
         total_examples=20 * 5 * 10,
         num_checkpoints=10,
-        checkpoint_dir=tmp_path,
+        directory=tmp_path,
         monitor="loss",
         mode="max",
         early_stopping_patience=2,

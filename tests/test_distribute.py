@@ -44,7 +44,7 @@ def _worker(run_dir, die_at_step):
         batch_size=BATCH,
         total_examples=BATCH * STEPS * EPOCHS,
         num_checkpoints=EPOCHS,
-        checkpoint_dir=os.path.join(run_dir, "checkpoints"),
+        directory=os.path.join(run_dir, "checkpoints"),
         keep_best=2,
         early_stopping_patience=3,
         callbacks=[Die()] if die_at_step else [],
@@ -197,7 +197,7 @@ def test_mirrored_strategy_resumes_a_crashed_run_with_the_planned_steps(tmp_path
 
     arguments = dict(
         validation_data=blobs(61, seed=1), batch_size=BATCH, total_examples=BATCH * STEPS * EPOCHS,
-        num_checkpoints=EPOCHS, checkpoint_dir=tmp_path, keep_best=2, verbose=0,
+        num_checkpoints=EPOCHS, directory=tmp_path, keep_best=2, verbose=0,
     )  # fmt: skip
     strategy, model = _mirrored_model()
     with pytest.raises(_Crash):

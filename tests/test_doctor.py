@@ -109,7 +109,7 @@ def test_recipes_diagnose_reads_a_fit_run_and_a_csv_log(tmp_path, capsys, model_
     run_dir = tmp_path / "run"
     recipes.fit(
         model_fn(), (x, y), validation_data=(x_val, y_val), batch_size=32, total_examples=1200,
-        num_checkpoints=4, checkpoint_dir=run_dir, verbose=0,
+        num_checkpoints=4, directory=run_dir, verbose=0,
     )  # fmt: skip
     assert cli(["diagnose", str(run_dir), "--target", "0.9"]) == 0
     out = capsys.readouterr().out

@@ -81,7 +81,7 @@ def test_fit_learns(model_fn, blob_data):
     "kwargs, message",
     [
         (dict(monitor="val_loss", early_stopping_patience=2), "no `validation_data`"),
-        (dict(keep_best=0, checkpoint_dir="unused"), "keep_best=0"),
+        (dict(keep_best=0, directory="unused"), "keep_best=0"),
         (dict(early_stopping_patience=0), "early_stopping_patience=0"),
         (dict(mode="largest"), "mode='largest'"),
         (dict(total_examples=10), "total_examples=10"),
@@ -121,7 +121,7 @@ def test_unlogged_monitor_names_what_was_logged(model_fn, tmp_path):
     with pytest.raises(ValueError, match=r"monitors 'val_auc'.*\['accuracy', 'loss', 'val_accuracy', 'val_loss'\]"):
         recipes.fit(
             model_fn(), blobs(40), validation_data=blobs(20), batch_size=10, total_examples=100,
-            num_checkpoints=2, monitor="val_auc", checkpoint_dir=tmp_path, verbose=0,
+            num_checkpoints=2, monitor="val_auc", directory=tmp_path, verbose=0,
         )  # fmt: skip
 
 

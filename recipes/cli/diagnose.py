@@ -11,7 +11,7 @@ EXAMPLE = """example:
 
 
 def add_arguments(parser):
-    parser.add_argument("run", help="a recipes.fit checkpoint_dir, or a CSVLogger .csv file")
+    parser.add_argument("run", help="a recipes.fit run directory, or a CSVLogger .csv file")
     parser.add_argument("--target", type=float, help="score wanted, e.g. human-level accuracy")
     parser.add_argument("--metric", help="metric to judge (default: accuracy if logged, else loss)")
 
@@ -24,7 +24,7 @@ def read_history(path):
         from recipes.callbacks import STATE_FILE, BestKCheckpoint
 
         if not os.path.exists(os.path.join(path, STATE_FILE)):
-            raise ValueError(f"{path!r} holds no {STATE_FILE}: not a recipes.fit checkpoint_dir")
+            raise ValueError(f"{path!r} holds no {STATE_FILE}: not a recipes.fit run directory")
         import json
 
         with open(os.path.join(path, STATE_FILE)) as f:

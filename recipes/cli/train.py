@@ -197,7 +197,7 @@ def train_and_export(args):
         batch_size=args.batch_size,
         total_examples=total_examples,
         num_checkpoints=args.num_checkpoints,
-        checkpoint_dir=run_dir,
+        directory=run_dir,
         early_stopping_patience=3,
         verbose=0 if args.quiet else 2,
     )

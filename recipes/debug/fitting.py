@@ -118,7 +118,7 @@ REMEDIES = {
         ),
         Remedy(
             "keep the best epoch while training longer",
-            "recipes.fit(..., checkpoint_dir=..., early_stopping_patience=3)",
+            "recipes.fit(..., directory=..., early_stopping_patience=3)",
         ),
     ),
     "diverged": (

@@ -531,7 +531,7 @@ def _tuner_class():
                 batch_size=plan.batch_size,
                 total_examples=plan.steps_per_epoch * plan.batch_size * num_epochs,
                 num_checkpoints=num_epochs,
-                checkpoint_dir=fit_dir,
+                directory=fit_dir,
                 keep_best=1,
                 monitor=plan.objective,
                 mode=plan.direction,
