@@ -68,13 +68,13 @@ class Servable:
             return None
 
     def signature(self, signature_name):
-        """The SignatureDef proto named `signature_name` ("" means `serving_default`)."""
+        """The SignatureDef proto named `signature_name` ("" means `serving_default`).
+
+        An unknown name fails as TF Serving's Predict fails it, with FAILED_PRECONDITION.
+        """
         signature_name = signature_name or "serving_default"
         if signature_name not in self.signature_defs:
-            raise ServingError(
-                "INVALID_ARGUMENT",
-                f"Serving signature key \"{signature_name}\" not found.",
-            )
+            raise ServingError("FAILED_PRECONDITION", f"Serving signature key \"{signature_name}\" not found.")
         return signature_name, self.signature_defs[signature_name]
 
     def _callable(self, signature_name, input_names, output_names, timeout_ms):
