@@ -177,7 +177,8 @@ class GrpcClient:
     def predict(self, inputs, keys=None):
         """Predictions for raw inputs (a dict from input name to one value per row); one dict per row."""
         import grpc
-        import tensorflow as tf
+
+        from serving import tensors
 
         columns, rows = _columns(inputs, keys)
         answers = []
@@ -186,7 +187,8 @@ class GrpcClient:
                 response = self.stub.Predict(self.predict_request(chunk), timeout=self.timeout)
             except grpc.RpcError as error:
                 raise ClientError(error.code().name, error.details()) from None
-            outputs = {name: tf.make_ndarray(proto) for name, proto in response.outputs.items()}
+            # typed fields (TF Serving's default) or tensor_content (--enable_serialization_as_tensor_content)
+            outputs = {name: tensors.to_array(proto) for name, proto in response.outputs.items()}
             size = len(next(iter(chunk.values())))
             answers.extend({name: _plain(values[i]) for name, values in sorted(outputs.items())} for i in range(size))
         return answers

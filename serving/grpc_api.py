@@ -21,6 +21,7 @@ from tensorflow_serving.apis import (
     get_model_status_pb2,
     inference_pb2,
     model_management_pb2,
+    model_pb2,
     model_service_pb2_grpc,
     predict_pb2,
     prediction_service_pb2_grpc,
@@ -31,15 +32,30 @@ from tensorflow_serving.apis import (
 
 from serving import tensors
 from serving.errors import ServingError
+from serving.service import CLASSIFY_METHOD
 
 log = logging.getLogger("recipes-model-server")
 MAX_MESSAGE_BYTES = 2**31 - 1  # the largest request; no request tensor may expand to more
+
+
+def _model_spec(request):
+    """The request's model spec, which TF Serving requires."""
+    if not request.HasField("model_spec"):
+        raise ServingError("INVALID_ARGUMENT", "Missing ModelSpec")
+    return request.model_spec
 
 
 def _spec(model_spec):
     version = model_spec.version.value if model_spec.HasField("version") else None
     label = model_spec.version_label or None
     return model_spec.name, version, label
+
+
+def _servable_spec(model_spec):
+    """`_spec` of a spec that selects a servable to run, which TF Serving's ServerCore refuses without a name."""
+    if not model_spec.name:
+        raise ServingError("INVALID_ARGUMENT", "ModelSpec has no name specified.")
+    return _spec(model_spec)
 
 
 def _fill_spec(target, name, version, signature_name):
@@ -75,6 +91,14 @@ def _abort_on_error(method):
     return wrapper
 
 
+def _timeout_ms(context):
+    """The client's deadline as a session run timeout, as TF Serving sets one for every PredictionService call."""
+    remaining = context.time_remaining()  # without a deadline gRPC reports ~forever
+    # In whole seconds: gRPC ends the call at the deadline anyway, and requests with equal timeouts share
+    # one session callable and one batching queue (to the millisecond, every request would get its own).
+    return max(1, math.ceil(remaining)) * 1000 if remaining is not None and remaining < 86_400 else None
+
+
 def _input_array(name, proto):
     """A request's TensorProto as a NumPy array, read as TensorFlow's `Tensor::FromProto` reads it.
 
@@ -108,51 +132,55 @@ def _input_array(name, proto):
 
 
 def _examples(request_input):
+    """The serialized tf.Examples of an `Input`, as TF Serving's InputToSerializedExampleTensor makes them.
+
+    With a context, each example is the context's bytes followed by the
+    example's: parsed, the example's features override the context's.
+    """
     kind = request_input.WhichOneof("kind")
     if kind == "example_list":
         examples = [e.SerializeToString() for e in request_input.example_list.examples]
     elif kind == "example_list_with_context":
-        context = request_input.example_list_with_context.context
-        examples = []
-        for example in request_input.example_list_with_context.examples:
-            merged = tf.train.Example()
-            merged.CopyFrom(context)
-            merged.MergeFrom(example)
-            examples.append(merged.SerializeToString())
+        context = request_input.example_list_with_context.context.SerializeToString()
+        examples = [context + e.SerializeToString() for e in request_input.example_list_with_context.examples]
     else:
-        raise ServingError("INVALID_ARGUMENT", "Input is empty")
-    if not examples:
-        raise ServingError("INVALID_ARGUMENT", "Input is empty")
+        examples = []
     return np.array(examples, dtype=object)
 
 
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
-    def __init__(self, service, metrics=None):
+    """TF Serving's PredictionService over a `Service`.
+
+    Args:
+        service: The `serving.service.Service`.
+        metrics: Optional `serving.metrics.Metrics`.
+        enable_serialization_as_tensor_content: `--enable_serialization_as_tensor_content`:
+            Predict answers with each output's memory in `tensor_content`
+            instead of the typed fields (`float_val`, `string_val`, ...) that
+            TF Serving fills by default and its example clients read.
+    """
+
+    def __init__(self, service, metrics=None, enable_serialization_as_tensor_content=False):
         self.service = service
         self.metrics = metrics
+        self.enable_serialization_as_tensor_content = enable_serialization_as_tensor_content
 
     @_abort_on_error
     def Predict(self, request, context):  # noqa: N802 - the proto's names
-        name, version, label = _spec(request.model_spec)
+        name, version, label = _servable_spec(_model_spec(request))
         inputs = {key: _input_array(key, proto) for key, proto in request.inputs.items()}
-        remaining = context.time_remaining()  # the client's deadline; without one gRPC reports ~forever
-        # In whole seconds: gRPC ends the call at the deadline anyway, and requests with equal timeouts share
-        # one session callable and one batching queue (to the millisecond, every request would get its own).
         version, signature_name, outputs = self.service.predict(
             name, version, label, request.model_spec.signature_name, inputs, tuple(request.output_filter),
-            timeout_ms=max(1, math.ceil(remaining)) * 1000 if remaining is not None and remaining < 86_400 else None,
+            timeout_ms=_timeout_ms(context),
         )
         response = predict_pb2.PredictResponse()
         _fill_spec(response.model_spec, name, version, signature_name)
         for key, value in outputs.items():
-            response.outputs[key].CopyFrom(tensors.to_proto(value))
+            response.outputs[key].CopyFrom(tensors.to_proto(value, self.enable_serialization_as_tensor_content))
         return response
 
-    def _classify(self, request):
-        name, version, label = _spec(request.model_spec)
-        version, signature_name, classes, scores = self.service.classify(
-            name, version, label, request.model_spec.signature_name, _examples(request.input)
-        )
+    @staticmethod
+    def _classification_result(classes, scores):
         result = classification_pb2.ClassificationResult()
         rows, width = (scores if scores is not None else classes).shape[:2]
         for i in range(rows):
@@ -163,60 +191,63 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
                     klass.label = classes[i][j].decode("utf-8", "replace")
                 if scores is not None:
                     klass.score = float(scores[i][j])
-        return name, version, signature_name, result
+        return result
 
-    def _regress(self, request):
-        name, version, label = _spec(request.model_spec)
-        version, signature_name, values = self.service.regress(
-            name, version, label, request.model_spec.signature_name, _examples(request.input)
-        )
+    @staticmethod
+    def _regression_result(values):
         result = regression_pb2.RegressionResult()
-        for value in values:
-            result.regressions.add().value = float(value)
-        return name, version, signature_name, result
+        for value in values.tolist():
+            result.regressions.add().value = value
+        return result
 
     @_abort_on_error
     def Classify(self, request, context):  # noqa: N802
-        name, version, signature_name, result = self._classify(request)
-        response = classification_pb2.ClassificationResponse(result=result)
+        name, version, label = _servable_spec(_model_spec(request))
+        version, signature_name, classes, scores = self.service.classify(
+            name, version, label, request.model_spec.signature_name, _examples(request.input), _timeout_ms(context)
+        )
+        response = classification_pb2.ClassificationResponse(result=self._classification_result(classes, scores))
         _fill_spec(response.model_spec, name, version, signature_name)
         return response
 
     @_abort_on_error
     def Regress(self, request, context):  # noqa: N802
-        name, version, signature_name, result = self._regress(request)
-        response = regression_pb2.RegressionResponse(result=result)
+        name, version, label = _servable_spec(_model_spec(request))
+        version, signature_name, values = self.service.regress(
+            name, version, label, request.model_spec.signature_name, _examples(request.input), _timeout_ms(context)
+        )
+        response = regression_pb2.RegressionResponse(result=self._regression_result(values))
         _fill_spec(response.model_spec, name, version, signature_name)
         return response
 
     @_abort_on_error
     def MultiInference(self, request, context):  # noqa: N802
+        # TF Serving serves the version the first task names (an empty spec without tasks, refused for its name)
+        first = request.tasks[0].model_spec if request.tasks else model_pb2.ModelSpec()
+        name, version, label = _servable_spec(first)
+        tasks = [(task.model_spec.name, task.model_spec.signature_name, task.method_name) for task in request.tasks]
+        version, results = self.service.multi_inference(
+            name, version, label, tasks, _examples(request.input), _timeout_ms(context)
+        )
         response = inference_pb2.MultiInferenceResponse()
-        if not request.tasks:
-            raise ServingError("INVALID_ARGUMENT", "MultiInferenceRequest has no tasks")
-        for task in request.tasks:
-            if task.method_name not in ("tensorflow/serving/classify", "tensorflow/serving/regress"):
-                raise ServingError("UNIMPLEMENTED", f"Unsupported signature method_name: {task.method_name}")
-            sub = (classification_pb2.ClassificationRequest if task.method_name.endswith("classify")
-                   else regression_pb2.RegressionRequest)(model_spec=task.model_spec, input=request.input)  # fmt: skip
+        for task, (method, signature_name, values) in zip(request.tasks, results):
             result = response.results.add()
-            if task.method_name.endswith("classify"):
-                name, version, signature_name, classification = self._classify(sub)
-                result.classification_result.CopyFrom(classification)
+            if method == CLASSIFY_METHOD:
+                result.classification_result.CopyFrom(self._classification_result(*values))
             else:
-                name, version, signature_name, regression = self._regress(sub)
-                result.regression_result.CopyFrom(regression)
-            _fill_spec(result.model_spec, name, version, signature_name)
+                result.regression_result.CopyFrom(self._regression_result(values))
+            _fill_spec(result.model_spec, task.model_spec.name, version, signature_name)
         return response
 
     @_abort_on_error
     def GetModelMetadata(self, request, context):  # noqa: N802
-        if list(request.metadata_field) != ["signature_def"]:
-            raise ServingError(
-                "INVALID_ARGUMENT",
-                f"Metadata field {list(request.metadata_field)} is not supported; the only one is signature_def",
-            )
-        name, version, label = _spec(request.model_spec)
+        model_spec = _model_spec(request)
+        if not request.metadata_field:
+            raise ServingError("INVALID_ARGUMENT", "GetModelMetadataRequest must specify at least one metadata_field")
+        for field in request.metadata_field:
+            if field != "signature_def":
+                raise ServingError("INVALID_ARGUMENT", f"Metadata field {field} is not supported")
+        name, version, label = _servable_spec(model_spec)
         version, signature_map = self.service.metadata(name, version, label)
         response = get_model_metadata_pb2.GetModelMetadataResponse()
         _fill_spec(response.model_spec, name, version, "")
@@ -249,14 +280,20 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
         return model_management_pb2.ReloadConfigResponse(status=status_pb2.StatusProto(error_code=0))
 
 
-def serve_grpc(address, service, reload_config, max_workers=16, metrics=None):
-    """Starts a gRPC server on `address` ("127.0.0.1:8500"); returns it and its port."""
+def serve_grpc(address, service, reload_config, max_workers=16, metrics=None,
+               enable_serialization_as_tensor_content=False):  # fmt: skip
+    """Starts a gRPC server on `address` ("127.0.0.1:8500"); returns it and its port.
+
+    `enable_serialization_as_tensor_content` is `PredictionService`'s.
+    """
     server = grpc.server(
         concurrent.futures.ThreadPoolExecutor(max_workers=max_workers),
         options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                  ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)],  # fmt: skip
     )
-    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionService(service, metrics), server)
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
+        PredictionService(service, metrics, enable_serialization_as_tensor_content), server
+    )
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(service, reload_config), server)
     port = server.add_insecure_port(address)
     if port == 0:

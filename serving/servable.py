@@ -46,17 +46,35 @@ class Servable:
         with self._graph.as_default():
             meta_graph = tf.compat.v1.saved_model.loader.load(self._session, [SERVE_TAG], path)
         self.signature_defs = dict(meta_graph.signature_def)  # all, as TF Serving's metadata lists them
+        self._input_dtypes = {
+            (signature_name, name): self._fed_dtype(info)
+            for signature_name, signature in self.signature_defs.items()
+            for name, info in signature.inputs.items()
+        }
         self._callables = {}
         self._lock = threading.Lock()
 
+    def _fed_dtype(self, info):
+        """The dtype of the graph tensor a SignatureDef input names, which is what a feed must match.
+
+        TF Serving feeds inputs by tensor name, so where an export declares
+        another dtype than its tensor has (TF Serving's own
+        `saved_model_half_plus_three` declares DT_FLOAT for a DT_STRING
+        placeholder of serialized tf.Examples), the graph is right.
+        """
+        try:
+            return self._graph.get_tensor_by_name(info.name).dtype.base_dtype
+        except (KeyError, ValueError):  # no tensor of that name (a sparse or composite input): the declaration
+            return None
+
     def signature(self, signature_name):
-        """The SignatureDef proto named `signature_name` ("" means `serving_default`)."""
+        """The SignatureDef proto named `signature_name` ("" means `serving_default`).
+
+        An unknown name fails as TF Serving's Predict fails it, with FAILED_PRECONDITION.
+        """
         signature_name = signature_name or "serving_default"
         if signature_name not in self.signature_defs:
-            raise ServingError(
-                "INVALID_ARGUMENT",
-                f"Serving signature key \"{signature_name}\" not found.",
-            )
+            raise ServingError("FAILED_PRECONDITION", f"Serving signature key \"{signature_name}\" not found.")
         return signature_name, self.signature_defs[signature_name]
 
     def _callable(self, signature_name, input_names, output_names, timeout_ms):
@@ -139,7 +157,9 @@ class Servable:
         return signature_name, self.execute(signature_name, inputs, outputs, timeout_ms)
 
     def _as_dtype(self, signature_name, name, value):
-        dtype = tf.dtypes.as_dtype(self.signature_defs[signature_name].inputs[name].dtype)
+        dtype = self._input_dtypes[(signature_name, name)] or tf.dtypes.as_dtype(
+            self.signature_defs[signature_name].inputs[name].dtype
+        )
         array = np.asarray(value)
         if dtype == tf.string:
             if array.dtype.kind not in "SOU":

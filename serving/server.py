@@ -60,6 +60,10 @@ def build_parser():
          help="replay assets.extra/tf_serving_warmup_requests on load (default: true)")  # fmt: skip
     flag("--enable_batching", type=_bool, nargs="?", const=True, default=False,
          help="batch requests dynamically (default: false)")  # fmt: skip
+    flag("--enable_signature_method_name_check", type=_bool, nargs="?", const=True, default=False,
+         help="Classify, Regress and MultiInference require classify/regress method names (default: false)")  # fmt: skip
+    flag("--enable_serialization_as_tensor_content", type=_bool, nargs="?", const=True, default=False,
+         help="gRPC Predict answers in tensor_content instead of float_val, string_val, ... (default: false)")  # fmt: skip
     flag("--batching_parameters_file", default="",
          help="text-format BatchingParameters; TF Serving's defaults without it")  # fmt: skip
     flag("--monitoring_config_file", default="",
@@ -106,11 +110,14 @@ class ModelServer:
             thread, so batching sees at most this many gRPC requests at once.
         metrics_path: Optional path of the Prometheus endpoint on the REST
             port (`--monitoring_config_file`); `None` turns metrics off.
+        enable_signature_method_name_check: `--enable_signature_method_name_check`.
+        enable_serialization_as_tensor_content: `--enable_serialization_as_tensor_content`.
     """
 
     def __init__(self, configs, grpc_port=8500, rest_port=8501, host="127.0.0.1", poll_seconds=1,
                  enable_warmup=True, max_body_bytes=64 * 1024 * 1024, rest_timeout_ms=30_000,
-                 batching=None, metrics_path=None, grpc_max_threads=4 * (os.cpu_count() or 1)):  # fmt: skip
+                 batching=None, metrics_path=None, grpc_max_threads=4 * (os.cpu_count() or 1),
+                 enable_signature_method_name_check=False, enable_serialization_as_tensor_content=False):  # fmt: skip
         from serving.batching import BatchScheduler
         from serving.grpc_api import serve_grpc
         from serving.manager import ModelManager
@@ -121,12 +128,13 @@ class ModelServer:
         self.manager = ModelManager(configs, poll_seconds=poll_seconds, enable_warmup=enable_warmup).start()
         self.metrics = Metrics() if metrics_path else None
         self.scheduler = BatchScheduler(batching, self.metrics) if batching is not None else None
-        self.service = Service(self.manager, self.scheduler)
+        self.service = Service(self.manager, self.scheduler, enable_signature_method_name_check)
         self.grpc_server = self.rest_server = None
         self.grpc_port = self.rest_port = None
         if grpc_port is not None:
             self.grpc_server, self.grpc_port = serve_grpc(
-                f"{host}:{grpc_port}", self.service, self.reload_config, grpc_max_threads, metrics=self.metrics
+                f"{host}:{grpc_port}", self.service, self.reload_config, grpc_max_threads, metrics=self.metrics,
+                enable_serialization_as_tensor_content=enable_serialization_as_tensor_content,
             )
             log.info("Running gRPC ModelServer at %s:%d ...", host, self.grpc_port)
         if rest_port is not None:
@@ -218,6 +226,8 @@ def main(argv=None):
         batching=batching,
         metrics_path=metrics_path,
         grpc_max_threads=args.grpc_max_threads,
+        enable_signature_method_name_check=args.enable_signature_method_name_check,
+        enable_serialization_as_tensor_content=args.enable_serialization_as_tensor_content,
     )
     stopped = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):

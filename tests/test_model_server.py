@@ -109,8 +109,9 @@ def test_rest_classify_and_regress(server):
     assert body == {"results": [5.0]}
     body = _rest(server, "POST", "/v1/models/default:classify", {"signature_name": "classify_x_to_y", "examples": [{"x": 2.0}]})[1]
     assert body == {"results": [[["", 3.0]]]}
+    # serving_default is not of classify's form (TF Serving checks the method name only when asked to)
     status, body = _rest(server, "POST", "/v1/models/default:classify", {"examples": [{"x": 2.0}]})
-    assert status == 400 and "Expected classification signature method_name" in body["error"]
+    assert status == 400 and "No classification inputs found in SignatureDef" in body["error"]
 
 
 def _signature_map(body):
@@ -304,7 +305,7 @@ def test_grpc_output_filter_classify_regress_multi_inference(stubs):
         (lambda: _predict_request("nope", {"x": np.array([1.0], "float32")}), grpc.StatusCode.NOT_FOUND),
         (lambda: _predict_request("default", {"x": np.array([1.0], "float32")}, version=9), grpc.StatusCode.NOT_FOUND),
         (lambda: _predict_request("default", {"z": np.array([1.0], "float32")}), grpc.StatusCode.INVALID_ARGUMENT),
-        (lambda: _predict_request("default", {"x": np.array([1.0], "float32")}, signature="nope"), grpc.StatusCode.INVALID_ARGUMENT),
+        (lambda: _predict_request("default", {"x": np.array([1.0], "float32")}, signature="nope"), grpc.StatusCode.FAILED_PRECONDITION),
         (lambda: _predict_request("default", {"x": np.array([b"a"], dtype=object)}), grpc.StatusCode.INVALID_ARGUMENT),
         (lambda: _predict_request("text", {"text": np.array([b""], dtype=object), "key": np.array([b"k"], dtype=object)}), grpc.StatusCode.INVALID_ARGUMENT),
     ],

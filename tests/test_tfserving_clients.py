@@ -1,0 +1,402 @@
+"""Answers read the way TF Serving's own clients read them, and TF Serving's flags that change those answers.
+
+TF Serving's example gRPC clients (`mnist_client.py`, `resnet_client_grpc.py`)
+read a Predict response from the typed field of each output's dtype
+(`response.outputs["scores"].float_val`), not with `tf.make_ndarray`: TF
+Serving writes outputs with TensorFlow's `Tensor::AsProtoField`, and with
+`tensor_content` only under `--enable_serialization_as_tensor_content`. Its
+Classify, Regress and MultiInference serve the predict-method signatures of
+TF2 SavedModels unless `--enable_signature_method_name_check` is given. The
+client helpers here are written from TensorFlow's `tensor.cc` and TF Serving's
+sources; the models are TF Serving's test SavedModels and one built here with
+an output of every dtype.
+"""
+
+import os
+
+import grpc
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorflow_serving.apis import (
+    classification_pb2,
+    get_model_metadata_pb2,
+    inference_pb2,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+    regression_pb2,
+)
+from test_model_server import TESTDATA, _rest, _testdata
+
+from serving.client import GrpcClient
+from serving.load import ServerProcess
+from serving.manager import ModelConfig
+from serving.server import ModelServer
+
+pytestmark = pytest.mark.skipif(not os.path.isdir(TESTDATA), reason="../shared/tfserving_testdata is not here")
+
+# The field a TF Serving client reads for each dtype: TensorFlow's ProtoHelper<T> in tensor.cc (AsProtoField).
+TYPED_FIELDS = {
+    "float16": "half_val",  # each value's 16 bits, as an int
+    "bfloat16": "half_val",
+    "float32": "float_val",
+    "float64": "double_val",
+    "int8": "int_val",
+    "int16": "int_val",
+    "int32": "int_val",
+    "int64": "int64_val",
+    "uint8": "int_val",
+    "uint16": "int_val",
+    "uint32": "uint32_val",
+    "uint64": "uint64_val",
+    "bool": "bool_val",
+    "string": "string_val",
+    "complex64": "scomplex_val",  # real, imaginary, real, ...
+    "complex128": "dcomplex_val",
+}
+X = [0.0, 0.25, 1.0]
+
+
+class EveryDtype(tf.Module):
+    """`serving_default`: one output per dtype, named after it, computed from a float vector `x`."""
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.float32, name="x")])
+    def every_dtype(self, x):
+        return {
+            "float16": tf.cast(x * 3.3, tf.float16),
+            "bfloat16": tf.cast(x * 3.3, tf.bfloat16),
+            "float32": x * 0.1,
+            "float64": tf.cast(x, tf.float64) * 0.1,
+            "int8": tf.cast(x * -100, tf.int8),
+            "int16": tf.cast(x * -30000, tf.int16),
+            "int32": tf.cast(x * -2e9, tf.int32),
+            "int64": tf.cast(x * 4, tf.int64) * -(2**40),
+            "uint8": tf.cast(x * 255, tf.uint8),
+            "uint16": tf.cast(x * 65535, tf.uint16),
+            "uint32": tf.cast(x * 4e9, tf.uint32),  # beyond int32
+            "uint64": tf.cast(x * 4, tf.uint64) * (2**62 - 1),  # beyond int64
+            "bool": x > 0.5,
+            "string": tf.strings.join([tf.strings.as_string(x), b"\x00\xff"]),  # NUL and not UTF-8
+            "complex64": tf.complex(x, -2 * x),
+            "complex128": tf.complex(tf.cast(x, tf.float64), tf.cast(-x, tf.float64)),
+        }
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.float32, name="x")])
+    def shapes(self, x):
+        return {"count": tf.size(x), "pairs": tf.stack([x, -x], axis=1)}  # a scalar and a matrix
+
+
+@pytest.fixture(scope="module")
+def every_dtype_model(tmp_path_factory):
+    module = EveryDtype()
+    base = tmp_path_factory.mktemp("every_dtype")
+    signatures = {"serving_default": module.every_dtype, "shapes": module.shapes}
+    tf.saved_model.save(module, str(base / "1"), signatures=signatures)
+    expected = {name: value.numpy() for name, value in module.every_dtype(tf.constant(X)).items()}
+    return str(base), expected
+
+
+def _start(every_dtype_model, **flags):
+    configs = [
+        ModelConfig("every_dtype", every_dtype_model[0]),
+        ModelConfig("tf2", _testdata("saved_model_half_plus_two_tf2_cpu")),
+        ModelConfig("tf1", _testdata("saved_model_half_plus_two_cpu")),
+        ModelConfig("half_plus_three", _testdata("saved_model_half_plus_three")),
+    ]
+    return ModelServer(configs, grpc_port=0, rest_port=0, poll_seconds=0, **flags)
+
+
+@pytest.fixture(scope="module")
+def server(every_dtype_model):
+    """TF Serving's defaults."""
+    running = _start(every_dtype_model)
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def flagged(every_dtype_model):
+    """`--enable_signature_method_name_check --enable_serialization_as_tensor_content`."""
+    running = _start(every_dtype_model, enable_signature_method_name_check=True, enable_serialization_as_tensor_content=True)
+    yield running
+    running.stop()
+
+
+def _stub(running):
+    return prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(f"127.0.0.1:{running.grpc_port}"))
+
+
+def _predict(running, model, inputs, signature=""):
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = model
+    request.model_spec.signature_name = signature
+    for name, value in inputs.items():
+        request.inputs[name].CopyFrom(tf.make_tensor_proto(value))  # as TF Serving's example clients build requests
+    return _stub(running).Predict(request, timeout=30)
+
+
+def read_typed(proto, dtype_name):
+    """An output's values as a TF Serving client reads them: from the typed field of its dtype.
+
+    Also checks that the values are there and only there.
+    """
+    field = TYPED_FIELDS[dtype_name]
+    shape = [d.size for d in proto.tensor_shape.dim]
+    assert proto.tensor_content == b""
+    assert [f.name for f, _ in proto.ListFields()] == ["dtype", "tensor_shape"] + [field] * bool(np.prod(shape)), proto
+    values = getattr(proto, field)
+    if field == "half_val":
+        array = np.array(values, np.uint16).view(tf.as_dtype(dtype_name).as_numpy_dtype)
+    elif field == "scomplex_val":
+        array = np.array(values, np.float32).view(np.complex64)
+    elif field == "dcomplex_val":
+        array = np.array(values, np.float64).view(np.complex128)
+    elif field == "string_val":
+        array = np.array(values, object)
+    else:
+        array = np.array(values, dtype=dtype_name)  # int_val holds the 8- and 16-bit ones as int32
+    return array.reshape(shape)
+
+
+def _same(received, expected):
+    """Equal values, bit for bit (NaN-safe, -0.0 told from 0.0); strings as bytes."""
+    if expected.dtype == object:
+        return received.tolist() == expected.tolist()
+    return received.dtype == expected.dtype and received.shape == expected.shape and received.tobytes() == expected.tobytes()
+
+
+def _example(**features):
+    return tf.train.Example(
+        features=tf.train.Features(
+            feature={k: tf.train.Feature(float_list=tf.train.FloatList(value=[v])) for k, v in features.items()}
+        )
+    )
+
+
+def _classify(running, model, signature, xs):
+    request = classification_pb2.ClassificationRequest()
+    request.model_spec.name, request.model_spec.signature_name = model, signature
+    request.input.example_list.examples.extend(_example(x=x) for x in xs)
+    return _stub(running).Classify(request, timeout=30)
+
+
+def _regress(running, model, signature, xs):
+    request = regression_pb2.RegressionRequest()
+    request.model_spec.name, request.model_spec.signature_name = model, signature
+    request.input.example_list.examples.extend(_example(x=x) for x in xs)
+    return _stub(running).Regress(request, timeout=30)
+
+
+def _multi_inference(running, model, tasks, xs):
+    request = inference_pb2.MultiInferenceRequest()
+    for signature, method in tasks:
+        task = request.tasks.add()
+        task.model_spec.name, task.model_spec.signature_name, task.method_name = model, signature, method
+    request.input.example_list.examples.extend(_example(x=x) for x in xs)
+    return _stub(running).MultiInference(request, timeout=30)
+
+
+def _code(call):
+    with pytest.raises(grpc.RpcError) as raised:
+        call()
+    return raised.value.code(), raised.value.details()
+
+
+# -- Predict: typed fields by default, tensor_content on request --------------------------------------
+
+
+def test_predict_answers_every_dtype_in_its_typed_field(server, every_dtype_model):
+    _, expected = every_dtype_model
+    response = _predict(server, "every_dtype", {"x": np.array(X, np.float32)})
+    assert sorted(response.outputs) == sorted(TYPED_FIELDS)
+    for name, proto in response.outputs.items():
+        assert proto.dtype == tf.as_dtype(name).as_datatype_enum
+        assert _same(read_typed(proto, name), expected[name]), (name, proto)
+
+    shapes = _predict(server, "every_dtype", {"x": np.array(X, np.float32)}, signature="shapes").outputs
+    assert read_typed(shapes["count"], "int32").tolist() == 3 and not shapes["count"].tensor_shape.dim
+    assert read_typed(shapes["pairs"], "float32").tolist() == [[x, -x] for x in X]
+    empty = _predict(server, "every_dtype", {"x": np.zeros([0], np.float32)}).outputs["string"]
+    assert read_typed(empty, "string").shape == (0,)
+
+
+def test_tf_servings_example_clients_read_float_val(server):
+    # mnist_client.py: numpy.argmax(response.outputs['scores'].float_val); resnet_client_grpc.py reads float_val too
+    response = _predict(server, "tf2", {"x": np.array([1.0, 2.0, 5.0], np.float32)})
+    assert list(response.outputs["y"].float_val) == [2.5, 3.0, 4.5]
+    assert int(np.argmax(response.outputs["y"].float_val)) == 2
+
+
+def test_serialization_as_tensor_content_flag(flagged, every_dtype_model):
+    _, expected = every_dtype_model
+    response = _predict(flagged, "every_dtype", {"x": np.array(X, np.float32)})
+    for name, proto in response.outputs.items():
+        assert [f.name for f, _ in proto.ListFields()] == ["dtype", "tensor_shape", "tensor_content"], name
+        # TensorFlow's own C++ reader (Tensor::FromProto) takes it back
+        parsed = tf.io.parse_tensor(proto.SerializeToString(), tf.as_dtype(proto.dtype)).numpy()
+        assert _same(parsed, expected[name]), name
+        if name != "string":  # the tensor's memory, as Tensor::AsProtoTensorContent copies it
+            assert proto.tensor_content == expected[name].tobytes(), name
+            assert _same(tf.make_ndarray(proto), expected[name]), name
+
+
+def test_our_grpc_client_reads_typed_fields_and_tensor_content_alike(server, flagged, every_dtype_model):
+    _, expected = every_dtype_model
+    answers = []
+    for running in (server, flagged):
+        client = GrpcClient(f"127.0.0.1:{running.grpc_port}", model="every_dtype")
+        try:
+            answers.append(client.predict({"x": np.array(X, np.float32)}))
+        finally:
+            client.close()
+    assert answers[0] == answers[1]
+    assert [row["float32"] for row in answers[0]] == expected["float32"].tolist()
+    assert [row["uint64"] for row in answers[0]] == expected["uint64"].tolist()
+    assert [row["string"] for row in answers[0]] == expected["string"].tolist()  # not UTF-8: bytes
+
+
+def test_rest_answers_do_not_depend_on_the_flag(server, flagged):
+    body = {"instances": [1.0, 2.0]}
+    assert _rest(server, "POST", "/v1/models/tf2:predict", body) == (200, {"predictions": [2.5, 3.0]})
+    assert _rest(flagged, "POST", "/v1/models/tf2:predict", body) == (200, {"predictions": [2.5, 3.0]})
+
+
+# -- Classify, Regress and MultiInference on TF2 signatures (method name predict) -----------------------
+
+
+def _assert_spec(spec, name, signature, version=123):
+    assert (spec.name, spec.signature_name, spec.version.value) == (name, signature, version)
+
+
+@pytest.mark.parametrize("model", ["tf2", "tf1"])
+def test_tf2_and_tf1_classify_regress_multi_inference_as_tf_servings_tests(server, model):
+    # tensorflow_model_server_test.py: testClassifyTf2, testRegressTf2, testMultiInferenceTf2 and their TF1 twins
+    classified = _classify(server, model, "classify_x_to_y", [2.0])
+    assert [[c.score for c in r.classes] for r in classified.result.classifications] == [[3.0]]
+    _assert_spec(classified.model_spec, model, "classify_x_to_y")
+    regressed = _regress(server, model, "regress_x_to_y", [2.0])
+    assert [r.value for r in regressed.result.regressions] == [3.0]
+    _assert_spec(regressed.model_spec, model, "regress_x_to_y")
+    tasks = [("regress_x_to_y", "tensorflow/serving/regress"), ("classify_x_to_y", "tensorflow/serving/classify")]
+    results = _multi_inference(server, model, tasks, [2.0]).results
+    assert results[0].regression_result.regressions[0].value == 3.0
+    assert results[1].classification_result.classifications[0].classes[0].score == 3.0
+    for result, (signature, _) in zip(results, tasks):
+        _assert_spec(result.model_spec, model, signature)
+    # over REST: testClassifyREST and testRegressREST
+    assert _rest(server, "POST", f"/v1/models/{model}:classify",
+                 {"signature_name": "classify_x_to_y", "examples": [{"x": 2.0}]}) == (200, {"results": [[["", 3.0]]]})  # fmt: skip
+    assert _rest(server, "POST", f"/v1/models/{model}:regress",
+                 {"signature_name": "regress_x_to_y", "examples": [{"x": 2.0}]}) == (200, {"results": [3.0]})  # fmt: skip
+
+
+def test_method_name_check_flag_refuses_predict_method_signatures(flagged):
+    message = "Expected {} signature method_name to be tensorflow/serving/{}. Was: tensorflow/serving/predict"
+    code, details = _code(lambda: _classify(flagged, "tf2", "classify_x_to_y", [2.0]))
+    assert (code, details) == (grpc.StatusCode.INVALID_ARGUMENT, message.format("classification", "classify"))
+    code, details = _code(lambda: _regress(flagged, "tf2", "regress_x_to_y", [2.0]))
+    assert (code, details) == (grpc.StatusCode.INVALID_ARGUMENT, message.format("regression", "regress"))
+    tasks = [("regress_x_to_y", "tensorflow/serving/regress")]
+    code, details = _code(lambda: _multi_inference(flagged, "tf2", tasks, [2.0]))
+    assert (code, details) == (grpc.StatusCode.INVALID_ARGUMENT, message.format("regression", "regress"))
+    status, body = _rest(flagged, "POST", "/v1/models/tf2:classify", {"signature_name": "classify_x_to_y", "examples": [{"x": 2.0}]})
+    assert (status, body) == (400, {"error": message.format("classification", "classify")})
+    # signatures with the right method names, and Predict on predict-method ones, still serve
+    assert _classify(flagged, "tf1", "classify_x_to_y", [2.0]).result.classifications[0].classes[0].score == 3.0
+    assert _rest(flagged, "POST", "/v1/models/tf1:regress", {"signature_name": "regress_x_to_y", "examples": [{"x": 2.0}]})[1] == {"results": [3.0]}
+    assert tf.make_ndarray(_predict(flagged, "tf2", {"x": np.array([2.0], np.float32)}).outputs["y"]).tolist() == [3.0]
+    # Predict takes predict, classify and regress signatures; others (TF2's init op has no method name) are INTERNAL
+    code, details = _code(lambda: _predict(flagged, "tf2", {}, signature="__saved_model_init_op"))
+    assert code == grpc.StatusCode.INTERNAL and details.startswith("Expected prediction signature method_name to be one of")
+
+
+# -- the REST guide's regress example: a signature declaring DT_FLOAT for a DT_STRING placeholder ------
+
+
+@pytest.mark.parametrize("running", ["server", "flagged"])
+def test_rest_guides_regress_example_on_half_plus_three(request, running):
+    running = request.getfixturevalue(running)
+    body = {"signature_name": "tensorflow/serving/regress", "examples": [{"x": 1.0}, {"x": 2.0}]}
+    assert _rest(running, "POST", "/v1/models/half_plus_three:regress", body) == (200, {"results": [3.5, 4.0]})
+    regressed = _regress(running, "half_plus_three", "tensorflow/serving/regress", [1.0, 2.0])
+    assert [r.value for r in regressed.result.regressions] == [3.5, 4.0]
+
+
+def test_predict_feeds_the_graphs_dtype_where_the_signature_declares_another(server):
+    # TF Serving feeds by tensor name: serialized tf.Examples go to the DT_STRING placeholder "tf_example:0"
+    examples = np.array([_example(x=x).SerializeToString() for x in (1.0, 2.0)], dtype=object)
+    response = _predict(server, "half_plus_three", {"inputs": examples}, signature="tensorflow/serving/regress")
+    assert list(response.outputs["outputs"].float_val) == [3.5, 4.0]
+    code, details = _code(lambda: _predict(server, "half_plus_three", {"inputs": np.array([1.0], np.float32)},
+                                           signature="tensorflow/serving/regress"))  # fmt: skip
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "DT_STRING" in details
+    # the metadata still shows the SignatureDef as exported, as TF Serving's does
+    request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
+    request.model_spec.name = "half_plus_three"
+    signature_map = get_model_metadata_pb2.SignatureDefMap()
+    _stub(server).GetModelMetadata(request, timeout=30).metadata["signature_def"].Unpack(signature_map)
+    assert signature_map.signature_def["tensorflow/serving/regress"].inputs["inputs"].dtype == tf.float32.as_datatype_enum
+
+
+# -- status codes and messages of TF Serving's sources ------------------------------------------------
+
+
+def test_unknown_signatures_and_malformed_requests_get_tf_servings_codes(server):
+    x = {"x": np.array([1.0], np.float32)}
+    invalid, failed_precondition = grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION
+    expectations = [  # predict_util.cc, classifier.cc, regressor.cc, multi_inference.cc, get_model_metadata_impl.cc
+        (lambda: _predict(server, "tf1", x, signature="nope"), failed_precondition, 'Serving signature key "nope" not found.'),
+        (lambda: _classify(server, "tf1", "nope", [1.0]), invalid, "No signature was found with the name: nope"),
+        (lambda: _regress(server, "tf1", "nope", [1.0]), invalid, "No signature was found with the name: nope"),
+        (lambda: _multi_inference(server, "tf1", [("nope", "tensorflow/serving/regress")], [1.0]), invalid,
+         "Requested signature not found in model graph: nope"),
+        (lambda: _multi_inference(server, "tf1", [("regress_x_to_y", "tensorflow/serving/regress")] * 2, [1.0]), invalid,
+         "Duplicate evaluation of signature: regress_x_to_y"),
+        (lambda: _multi_inference(server, "tf1", [("regress_x_to_y", "tensorflow/serving/predict")], [1.0]),
+         grpc.StatusCode.UNIMPLEMENTED, "Unsupported signature method_name: tensorflow/serving/predict"),
+        (lambda: _multi_inference(server, "tf1", [], [1.0]), invalid, "ModelSpec has no name specified."),
+        (lambda: _regress(server, "tf1", "regress_x_to_y", []), invalid, "Input is empty."),
+        (lambda: _classify(server, "tf2", "regress_x_to_y", [1.0]), invalid,
+         'Expected classification signature outputs to contain at least one of "classes" or "scores"'),
+        (lambda: _regress(server, "tf1", "serving_default", [1.0]), invalid, "No regression inputs found in SignatureDef"),
+        (lambda: _stub(server).Predict(predict_pb2.PredictRequest(), timeout=30), invalid, "Missing ModelSpec"),
+        (lambda: _stub(server).GetModelMetadata(get_model_metadata_pb2.GetModelMetadataRequest(
+            model_spec={"name": "tf1"}), timeout=30), invalid, "GetModelMetadataRequest must specify at least one metadata_field"),
+        (lambda: _stub(server).GetModelMetadata(get_model_metadata_pb2.GetModelMetadataRequest(
+            model_spec={"name": "tf1"}, metadata_field=["signature_def", "graph"]), timeout=30), invalid,
+         "Metadata field graph is not supported"),
+    ]  # fmt: skip
+    for call, code, message in expectations:
+        received_code, details = _code(call)
+        assert received_code == code and details.startswith(message), (code, message, received_code, details)
+    # a signature name with a mixed-up task list: every task must name the first one's model
+    request = inference_pb2.MultiInferenceRequest()
+    for model in ("tf1", "tf2"):
+        task = request.tasks.add()
+        task.model_spec.name, task.model_spec.signature_name = model, "regress_x_to_y"
+        task.method_name = "tensorflow/serving/regress"
+    request.input.example_list.examples.add().CopyFrom(_example(x=1.0))
+    assert _code(lambda: _stub(server).MultiInference(request, timeout=30)) == (
+        invalid, "All ModelSpecs in a MultiInferenceRequest must access the same model name.")  # fmt: skip
+
+
+# -- the command line ---------------------------------------------------------------------------------
+
+
+def test_command_line_flags():
+    running = ServerProcess([f"--model_base_path={_testdata('saved_model_half_plus_two_tf2_cpu')}",
+                             "--enable_signature_method_name_check", "--enable_serialization_as_tensor_content=true"])  # fmt: skip
+    try:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(running.grpc_address))
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = "default"
+        request.inputs["x"].CopyFrom(tf.make_tensor_proto(np.array([2.0], np.float32)))
+        y = stub.Predict(request, timeout=30).outputs["y"]
+        assert not y.float_val and np.frombuffer(y.tensor_content, np.float32).tolist() == [3.0]
+        classify = classification_pb2.ClassificationRequest()
+        classify.model_spec.name, classify.model_spec.signature_name = "default", "classify_x_to_y"
+        classify.input.example_list.examples.add().CopyFrom(_example(x=2.0))
+        code, details = _code(lambda: stub.Classify(classify, timeout=30))
+        assert code == grpc.StatusCode.INVALID_ARGUMENT and "method_name" in details
+    finally:
+        running.stop()
