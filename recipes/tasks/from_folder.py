@@ -146,6 +146,10 @@ def _inspect_all(modality, root, files):
     return [facts for facts, _ in results]
 
 
+def _clips(count):
+    return f"{count} clip{'' if count == 1 else 's'}"
+
+
 def _image_size(image_size, sizes):
     if image_size is not None:
         if isinstance(image_size, int) and not isinstance(image_size, bool):
@@ -244,7 +248,7 @@ class FolderExamples:
             distinct = sorted(set(rates.tolist()))
             if len(distinct) > 1:
                 described = [
-                    f"{rate} Hz ({np.sum(rates == rate)} clips, e.g. {', '.join(self.files[rates == rate][:3])})"
+                    f"{rate} Hz ({_clips(np.sum(rates == rate))}, e.g. {', '.join(self.files[rates == rate][:3])})"
                     for rate in distinct
                 ]
                 common = max(distinct, key=lambda rate: np.sum(rates == rate))
@@ -312,7 +316,7 @@ class FolderExamples:
         if self.modality == "image":
             return {"image": f"{self.color_mode} images resized to {self.image_size[0]}x{self.image_size[1]}"}
         if self.modality == "audio":
-            resampled = f", {self.resampled} clips resampled" if self.resampled else ""
+            resampled = f", {_clips(self.resampled)} resampled from other rates" if self.resampled else ""
             return {"waveform": f"{self.num_samples} samples at {self.sample_rate} Hz{resampled}"}
         return {"text": "UTF-8 text"}
 

@@ -84,8 +84,12 @@ class Task:
         problem: `"classification"` or `"regression"`.
         target: The column predicted, or `None` (folders and arrays: the labels).
         features: The input columns of a table (`()` otherwise).
-        column_types: Dict from feature column to its type (`"number"`, `"category"`,
-            `"date (%Y-%m-%d)"`, `"text"`), or the input's description for other data.
+        column_types: Dict from a table's feature column to its type: `"number"`,
+            `"category"`, `"text"` or `"date (FORMAT)"` (`{}` for other data).
+        inputs: Dict from each input to its description: a table's column types, or
+            what the images, clips or texts become (`"rgb images resized to 32x32"`).
+        fill_values: Dict from a table's number column to the value that replaces a
+            missing number in it: its mean over the training rows.
         key, group, date: The columns that drive the split, or `None`.
         split: One line saying how the examples are split.
         class_names: The classes in label order, or `None` for a regression.
@@ -105,7 +109,9 @@ class Task:
         self.problem = examples.problem
         self.target = examples.target
         self.features = tuple(getattr(examples, "features", ()))
-        self.column_types = examples.describe_inputs()
+        self.inputs = examples.describe_inputs()
+        self.column_types = dict(self.inputs) if self.features else {}
+        self.fill_values = dict(getattr(examples, "fill_values", {}))
         self.key = getattr(examples, "key", None)
         self.group = getattr(examples, "group", None)
         self.date = getattr(examples, "date", None)
@@ -386,7 +392,7 @@ class Task:
         """The task's description as JSON types."""
         return {
             "name": self.name, "path": self.path, "modality": self.modality, "problem": self.problem,
-            "target": self.target, "features": dict(self.column_types), "key": self.key, "group": self.group,
+            "target": self.target, "inputs": dict(self.inputs), "key": self.key, "group": self.group,
             "date": self.date, "split": self.split, "class_names": None if self.class_names is None else list(self.class_names),
             "metric": self.metric, "models": list(self.models), "num_examples": dict(self.num_examples),
         }  # fmt: skip
@@ -405,7 +411,7 @@ class Task:
         if self.class_names is not None:
             shown = ", ".join(self.class_names[:10]) + (", ..." if len(self.class_names) > 10 else "")
             lines.append(f"  classes ({len(self.class_names)}): {shown}")
-        lines.append("  inputs: " + ", ".join(f"{name} ({kind})" for name, kind in self.column_types.items()))
+        lines.append("  inputs: " + ", ".join(f"{name} ({kind})" for name, kind in self.inputs.items()))
         lines.append(f"  {self.split}: {counts}{extra} examples")
         dropped = getattr(self._examples, "dropped_rows", 0)
         if dropped:
