@@ -225,8 +225,8 @@ class Task:
                            "num_samples": num_samples}  # fmt: skip
             given = [name for name, value in folder_only.items() if value is not None]
             if given:
-                raise ValueError(f"{', '.join(f'`{n}`' for n in given)} apply to folders of images or clips, "
-                                 f"not to the table {path}")  # fmt: skip
+                raise ValueError(f"{', '.join(f'`{n}`' for n in given)} appl{'ies' if len(given) == 1 else 'y'} to "
+                                 f"folders of images or clips, not to the table {path}")  # fmt: skip
             examples = TableExamples(
                 TableSource(path), target=target, key=key, group=group, date=date, split_dates=split_dates,
                 fractions=fractions, seed=seed, features=features, column_types=column_types, problem=problem,
