@@ -8,8 +8,6 @@ every kind of bad input is a ValueError before training.
 """
 
 import importlib.util
-import io
-import os
 import wave
 
 import numpy as np
@@ -116,7 +114,9 @@ def audio_folder(tmp_path_factory):
     for word in ("zero", "one", "two"):
         (root / word).mkdir()
     for seed, seconds in enumerate((0.6, 0.8, 1.0, 1.2, 1.4)):
-        waveforms, labels, speakers = recipes.datasets.load_spoken_digits(num_per_digit=2, clip_seconds=seconds, seed=seed)
+        waveforms, labels, speakers = recipes.datasets.load_spoken_digits(
+            num_per_digit=2, clip_seconds=seconds, seed=seed
+        )
         for i in np.flatnonzero(labels < 3):
             speaker = speakers[i].split(":")[1].replace("+", "-")
             _write_wav(root / recipes.datasets.DIGIT_WORDS[labels[i]] / f"{speaker}_{seed}{i}.wav", waveforms[i], 16000)
@@ -172,7 +172,9 @@ def test_reviews_csv_is_a_text_task_split_by_film_and_trains(reviews_csv, tmp_pa
     assert sum(task.num_examples.values()) == 600
     data = _reviews()
     film_of = dict(zip(data.review, data.film))
-    films = {split: {film_of[t.decode()] for t in _values(task.dataset(split))} for split in ("train", "validation", "test")}
+    films = {
+        split: {film_of[t.decode()] for t in _values(task.dataset(split))} for split in ("train", "validation", "test")
+    }
     assert not films["train"] & films["test"] and not films["train"] & films["validation"]
     _, accuracy = _train_briefly(task, tmp_path)
     assert 0 <= accuracy <= 1 and 0 < task.baseline() < 1
@@ -278,7 +280,9 @@ def test_jsonl_and_parquet_read_as_the_csv(weather_csv, tmp_path):
 )
 def test_date_formats_are_recognised(tmp_path, written, column_type, seen):
     rows = 40
-    frame = pd.DataFrame({"when": (written * rows)[:rows], "size": np.arange(rows) % 7, "kind": ["a", "b"] * (rows // 2)})
+    frame = pd.DataFrame(
+        {"when": (written * rows)[:rows], "size": np.arange(rows) % 7, "kind": ["a", "b"] * (rows // 2)}
+    )
     frame.to_csv(tmp_path / "dates.csv", index=False)
     task = Task.from_path(tmp_path / "dates.csv", target="kind", fractions=(0.5, 0.25, 0.25))
     assert task.column_types["when"] == column_type and task.column_types["size"] == "number"

@@ -125,7 +125,8 @@ def _bad_date_error(series, date_format, name):
     return ValueError(
         f"date column {name!r} has a value that is not a date in its format {date_format!r} "
         f"(inferred from the first rows, or pass column_types={{{name!r}: 'category'}} to read it as strings): "
-        f"{series.iloc[bad[0]]!r} at row {row_of(series.index[bad[0]])}" + (f", and {bad.size - 1} more" if bad.size > 1 else "")
+        f"{series.iloc[bad[0]]!r} at row {row_of(series.index[bad[0]])}"
+        + (f", and {bad.size - 1} more" if bad.size > 1 else "")
     )
 
 

@@ -27,7 +27,9 @@ def _labels(y, class_names, name):
 
 def _check_x(x, modality, name):
     x = np.asarray(x)
-    if modality == "image" and (x.ndim not in (3, 4) or x.dtype != np.uint8 or (x.ndim == 4 and x.shape[3] not in (1, 3))):
+    if modality == "image" and (
+        x.ndim not in (3, 4) or x.dtype != np.uint8 or (x.ndim == 4 and x.shape[3] not in (1, 3))
+    ):
         raise ValueError(f"`{name}` must be uint8 images (examples, height, width[, 1 or 3 channels]). "
                          f"Received shape {x.shape} and dtype {x.dtype}")  # fmt: skip
     if modality == "audio" and (x.ndim != 2 or x.dtype.kind != "f"):
@@ -59,8 +61,8 @@ class ArrayExamples:
         plan = SplitPlan.make(key=None if key is None else "key", group=None if group is None else "group",
                               fractions=fractions, seed=seed, separate_test=test_data is not None)  # fmt: skip
         self.plan = dataclasses.replace(plan, column=None)  # the values are arrays, not named columns
-        split_values = np.arange(len(self.y)) if key is None and group is None else np.asarray(
-            key if key is not None else group
+        split_values = (
+            np.arange(len(self.y)) if key is None and group is None else np.asarray(key if key is not None else group)
         )
         codes = self.plan.assign(split_values)
         self.sets = {name: (self.x[codes == code], self.y[codes == code]) for code, name in enumerate(SPLITS)}

@@ -184,7 +184,9 @@ class FolderExamples:
                              f"Received: modality={modality!r} for the folder {self.path}")  # fmt: skip
         self.modality = modality.lower()
         extensions = EXTENSIONS[self.modality]
-        files_by_class = {name: [f for f in names if f.lower().endswith(extensions)] for name, names in files_by_class.items()}
+        files_by_class = {
+            name: [f for f in names if f.lower().endswith(extensions)] for name, names in files_by_class.items()
+        }
         folders = sorted(files_by_class)
         if class_names is not None:
             class_names = [str(n) for n in class_names]
@@ -195,7 +197,9 @@ class FolderExamples:
                 )
         self.class_names = tuple(class_names or folders)
         kind = {"image": "images", "audio": "WAV clips", "text": ".txt files"}[self.modality]
-        check_classes({name: len(files_by_class[name]) for name in self.class_names}, f"the folder {self.path} ({kind})")
+        check_classes(
+            {name: len(files_by_class[name]) for name in self.class_names}, f"the folder {self.path} ({kind})"
+        )
         index = label_index(self.class_names, folders, self.path)
         self.files = np.array([f for name in folders for f in files_by_class[name]], dtype=object)
         self.labels = np.array([index[name] for name in folders for _ in files_by_class[name]], dtype="int64")
@@ -341,7 +345,8 @@ def decode_image(encoded, height, width, channels):
     resized = tf.cond(
         same_size,
         lambda: image,
-        lambda: tf.cast(tf.clip_by_value(tf.round(tf.image.resize(image, [height, width], antialias=True)), 0, 255),
-                        tf.uint8),  # fmt: skip
+        lambda: tf.cast(
+            tf.clip_by_value(tf.round(tf.image.resize(image, [height, width], antialias=True)), 0, 255), tf.uint8
+        ),  # fmt: skip
     )
     return tf.ensure_shape(resized, [height, width, channels])

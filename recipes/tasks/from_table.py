@@ -137,7 +137,8 @@ class TableExamples:
         absent = np.flatnonzero(column.isna().to_numpy())
         if absent.size:
             raise ValueError(
-                f"the {self.plan.by} column {self.plan.column!r} has no value at row {row_of(column.index[absent[0]])}: "
+                f"the {self.plan.by} column {self.plan.column!r} has no value at row "
+                f"{row_of(column.index[absent[0]])}: "
                 f"every row needs one to be split"
             )
         return self.plan.assign(as_text(column))
@@ -150,8 +151,7 @@ class TableExamples:
     def _encode(self, chunk, fill=True):
         fill_values = self.fill_values if fill else {}
         return {
-            name: encode(chunk[name], self.column_types[name], name, fill_values.get(name))
-            for name in self.features
+            name: encode(chunk[name], self.column_types[name], name, fill_values.get(name)) for name in self.features
         }
 
     def _scan(self, class_names, sample_size):
@@ -229,7 +229,7 @@ class TableExamples:
         return np.fromiter((self._index[label] for label in targets), dtype="int64", count=len(targets))
 
     def dataset(self, split):
-        """The examples of `split` as an unbatched `tf.data.Dataset` of `(x, y)`, read from the table as it is iterated."""
+        """The examples of `split`: an unbatched `tf.data.Dataset` of `(x, y)`, read chunk by chunk as it is iterated."""
         import tensorflow as tf
 
         code = SPLITS.index(split)
@@ -260,9 +260,7 @@ class TableExamples:
         else on it), so the model has every class even if a rare one is
         missing from these rows.
         """
-        columns = {
-            name: np.concatenate([part[name] for part, _ in self._sample]) for name in self.features
-        }
+        columns = {name: np.concatenate([part[name] for part, _ in self._sample]) for name in self.features}
         for name, value in self.fill_values.items():
             columns[name] = np.where(np.isnan(columns[name]), value, columns[name]).astype("float32")
         frame = pd.DataFrame(columns)

@@ -15,7 +15,8 @@ def _text():
     from recipes import datasets
 
     return Task.from_frame(
-        datasets.load_rotten_tomatoes(), target="label", group="movie_name", class_names=datasets.ROTTEN_TOMATOES_CLASSES,
+        datasets.load_rotten_tomatoes(), target="label", group="movie_name",
+        class_names=datasets.ROTTEN_TOMATOES_CLASSES,
         column_types={"text": "text"}, name="text",
     )  # fmt: skip
 

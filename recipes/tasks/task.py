@@ -151,7 +151,8 @@ class Task:
         from recipes.tasks import Task
 
         reviews = Task.from_path("reviews.csv", target="sentiment", group="movie")
-        weather = Task.from_path("weather.jsonl", target="weather", date="day", split_dates=["2014-07-01", "2015-01-01"])
+        weather = Task.from_path("weather.jsonl", target="weather", date="day",
+                                 split_dates=["2014-07-01", "2015-01-01"])
         photos = Task.from_path("photos/", image_size=(64, 64))
         commands = Task.from_path("commands/", sample_rate=16000, group=r"^(\\w+?)_")
         ```
@@ -393,7 +394,8 @@ class Task:
         return {
             "name": self.name, "path": self.path, "modality": self.modality, "problem": self.problem,
             "target": self.target, "inputs": dict(self.inputs), "key": self.key, "group": self.group,
-            "date": self.date, "split": self.split, "class_names": None if self.class_names is None else list(self.class_names),
+            "date": self.date, "split": self.split,
+            "class_names": None if self.class_names is None else list(self.class_names),
             "metric": self.metric, "models": list(self.models), "num_examples": dict(self.num_examples),
         }  # fmt: skip
 

@@ -44,9 +44,7 @@ def resample(waveform, rate, new_rate, half_width=RESAMPLING_HALF_WIDTH):
     window = tf.where(
         tf.abs(distance) < half_width, 0.5 + 0.5 * tf.cos(math.pi * distance / half_width), tf.zeros_like(distance)
     )
-    sinc = tf.where(
-        tf.equal(distance, 0.0), tf.ones_like(distance), tf.sin(math.pi * distance) / (math.pi * distance)
-    )
+    sinc = tf.where(tf.equal(distance, 0.0), tf.ones_like(distance), tf.sin(math.pi * distance) / (math.pi * distance))
     inside = tf.logical_and(positions >= 0, positions < tf.cast(length, tf.float64))
     weights = tf.where(inside, cutoff * sinc * window, tf.zeros_like(distance))
     indices = tf.clip_by_value(tf.cast(positions, tf.int32), 0, tf.maximum(length - 1, 0))
