@@ -229,7 +229,7 @@ class TableExamples:
         return np.fromiter((self._index[label] for label in targets), dtype="int64", count=len(targets))
 
     def dataset(self, split):
-        """The examples of `split`: an unbatched `tf.data.Dataset` of `(x, y)`, read chunk by chunk as it is iterated."""
+        """The examples of `split`: an unbatched `tf.data.Dataset` of `(x, y)`, read chunk by chunk."""
         import tensorflow as tf
 
         code = SPLITS.index(split)
