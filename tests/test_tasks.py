@@ -1,0 +1,497 @@
+"""recipes.tasks on real files written from the shipped data, in shapes unlike the shipped ones.
+
+A CSV of Rotten Tomatoes reviews with other column names and string labels, the Seattle weather as a CSV with
+ISO dates and missing values (and as JSON Lines and Parquet), a folder of Fashion-MNIST items as PNG, JPEG,
+GIF and BMP of mixed sizes and colour modes, a folder of espeak-ng clips of 0.6-1.4 s (one at 22.05 kHz), a
+folder of .txt reviews. Each is read into a Task, split repeatably, and trained on briefly with recipes.fit;
+every kind of bad input is a ValueError before training.
+"""
+
+import importlib.util
+import wave
+
+import numpy as np
+import pandas as pd
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+import recipes
+from recipes.tasks import Task, shipped
+
+HAS_PYARROW = importlib.util.find_spec("pyarrow") is not None
+
+
+# -- files written from the shipped data --------------------------------------------------------------------
+
+
+def _reviews(rows=600):
+    """Rotten Tomatoes reviews under other column names, with string labels and an id column."""
+    data = recipes.datasets.load_rotten_tomatoes().iloc[:rows]
+    return pd.DataFrame(
+        {
+            "review_id": [f"rt-{i:05d}" for i in range(len(data))],
+            "film": data.movie_name.to_numpy(),
+            "review": data.text.to_numpy(),
+            "verdict": np.where(data.label.to_numpy() == 1, "positive", "negative"),
+        }
+    )
+
+
+def _weather():
+    """Seattle weather with ISO dates, other column names and missing values."""
+    data = recipes.datasets.load_seattle_weather()
+    frame = pd.DataFrame(
+        {
+            "day": data.date.str.replace("/", "-").to_numpy(),
+            "rain_mm": data.precipitation.to_numpy(dtype="float64"),
+            "high_c": data.temp_max.to_numpy(),
+            "low_c": data.temp_min.to_numpy(),
+            "wind": data.wind.to_numpy(dtype="float64"),
+            "sky": data.weather.to_numpy(),
+        }
+    )
+    frame.loc[frame.index % 17 == 3, "rain_mm"] = np.nan
+    frame.loc[frame.index % 23 == 5, "wind"] = np.nan
+    return frame
+
+
+@pytest.fixture(scope="module")
+def reviews_csv(tmp_path_factory):
+    path = tmp_path_factory.mktemp("reviews") / "reviews.csv"
+    _reviews().to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def weather_csv(tmp_path_factory):
+    path = tmp_path_factory.mktemp("weather") / "weather.csv"
+    _weather().to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def image_folder(tmp_path_factory):
+    """Three Fashion-MNIST classes, 14 items each: PNG and JPEG at 24-40 px, one GIF, one BMP, one RGBA PNG."""
+    root = tmp_path_factory.mktemp("clothes")
+    images, labels = recipes.datasets.load_fashion_mnist("test")
+    names = recipes.datasets.FASHION_MNIST_CLASSES
+    rng = np.random.default_rng(0)
+    for label in (1, 7, 8):  # Trouser, Sneaker, Bag
+        folder = root / names[label]
+        folder.mkdir()
+        for i, row in enumerate(np.flatnonzero(labels == label)[:14]):
+            side = int(rng.choice([24, 28, 32, 40]))
+            image = Image.fromarray(images[row]).resize((side, side))
+            if label == 8 and i == 0:
+                tinted = np.stack([np.asarray(image)] * 3 + [np.full((side, side), 255, np.uint8)], axis=-1)
+                tinted[..., 0] //= 2  # a colour image: the folder is read as RGB
+                Image.fromarray(tinted, "RGBA").save(folder / f"item{i}.png")
+            elif i == 1:
+                image.save(folder / f"item{i}.gif")
+            elif i == 2:
+                image.save(folder / f"item{i}.bmp")
+            elif i % 2:
+                image.save(folder / f"item{i}.jpg", quality=90)
+            else:
+                image.save(folder / f"item{i}.png")
+        (folder / "notes.md").write_text("not an image: ignored, as Keras ignores it")
+    return root
+
+
+def _write_wav(path, waveform, rate):
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes((np.clip(waveform, -1, 1) * 32767).astype("<i2").tobytes())
+
+
+@pytest.fixture(scope="module")
+def audio_folder(tmp_path_factory):
+    """espeak-ng's "zero", "one", "two" in clips of 0.6 to 1.4 s at 16 kHz, and one clip at 22.05 kHz."""
+    root = tmp_path_factory.mktemp("spoken")
+    for word in ("zero", "one", "two"):
+        (root / word).mkdir()
+    for seed, seconds in enumerate((0.6, 0.8, 1.0, 1.2, 1.4)):
+        waveforms, labels, speakers = recipes.datasets.load_spoken_digits(
+            num_per_digit=2, clip_seconds=seconds, seed=seed
+        )
+        for i in np.flatnonzero(labels < 3):
+            speaker = speakers[i].split(":")[1].replace("+", "-")
+            _write_wav(root / recipes.datasets.DIGIT_WORDS[labels[i]] / f"{speaker}_{seed}{i}.wav", waveforms[i], 16000)
+    waveforms, labels, _ = recipes.datasets.load_spoken_digits(num_per_digit=1, sample_rate=22050, seed=7)
+    _write_wav(root / "two" / "en-us-m1_at22k.wav", waveforms[2], 22050)
+    return root
+
+
+@pytest.fixture(scope="module")
+def text_folder(tmp_path_factory):
+    """Reviews as .txt files in one folder per verdict: text_dataset_from_directory's layout."""
+    root = tmp_path_factory.mktemp("reviews_txt")
+    reviews = _reviews(120)
+    for i, row in reviews.iterrows():
+        folder = root / row.verdict
+        folder.mkdir(exist_ok=True)
+        (folder / f"{row.review_id}.txt").write_text(row.review, encoding="utf-8")
+    return root
+
+
+# -- helpers ------------------------------------------------------------------------------------------------
+
+
+def _values(dataset, field=None):
+    """The examples of a dataset as a sorted list of hashable values (one input field of a table)."""
+    out = []
+    for x, _ in dataset:
+        value = x[field] if field is not None else x
+        out.append(value.numpy().tobytes() if value.dtype != tf.string else value.numpy())
+    return sorted(out)
+
+
+def _train_briefly(task, tmp_path, model=None, **options):
+    model = task.build_model(model, **options)
+    result = recipes.fit(
+        model, task.train_data, validation_data=task.validation_data, batch_size=16, total_examples=64,
+        num_checkpoints=2, directory=tmp_path / "run", verbose=0,
+    )  # fmt: skip
+    assert len(result.history["loss"]) == 2 and np.all(np.isfinite(result.history["val_loss"]))
+    score = task.score(model, batch_size=64)
+    assert np.isfinite(score)
+    return model, score
+
+
+# -- tables -------------------------------------------------------------------------------------------------
+
+
+def test_reviews_csv_is_a_text_task_split_by_film_and_trains(reviews_csv, tmp_path):
+    task = Task.from_path(reviews_csv, target="verdict", group="film", features=["review"])
+    assert (task.modality, task.problem, task.name) == ("text", "classification", "reviews")
+    assert task.class_names == ("negative", "positive")
+    assert task.column_types == {"review": "text"}
+    assert sum(task.num_examples.values()) == 600
+    data = _reviews()
+    film_of = dict(zip(data.review, data.film))
+    films = {
+        split: {film_of[t.decode()] for t in _values(task.dataset(split))} for split in ("train", "validation", "test")
+    }
+    assert not films["train"] & films["test"] and not films["train"] & films["validation"]
+    _, accuracy = _train_briefly(task, tmp_path)
+    assert 0 <= accuracy <= 1 and 0 < task.baseline() < 1
+
+
+def test_review_columns_inferred_without_features(reviews_csv):
+    task = Task.from_path(reviews_csv, target="verdict", key="review_id")
+    # Two features left (film, review): a table, the review free text, the film a category.
+    assert task.modality == "table"
+    assert task.column_types == {"film": "category", "review": "text"}
+    assert "key 'review_id'" in task.split
+
+
+def test_split_is_repeatable_and_old_rows_keep_their_side_when_rows_are_appended(reviews_csv, tmp_path):
+    first = Task.from_path(reviews_csv, target="verdict", group="film", features=["review"])
+    again = Task.from_path(reviews_csv, target="verdict", group="film", features=["review"])
+    before = {split: _values(first.dataset(split)) for split in ("train", "validation", "test")}
+    assert before == {split: _values(again.dataset(split)) for split in ("train", "validation", "test")}
+    grown = tmp_path / "grown.csv"
+    more = _reviews(900)
+    more.iloc[list(range(600)) + list(range(600, 900))].to_csv(grown, index=False)
+    after = Task.from_path(grown, target="verdict", group="film", features=["review"])
+    for split in ("train", "validation", "test"):
+        assert set(before[split]) <= set(_values(after.dataset(split)))
+    # By row number (no key): appended rows get new numbers, old rows keep theirs.
+    plain = Task.from_path(reviews_csv, target="verdict", features=["review"])
+    plain_after = Task.from_path(grown, target="verdict", features=["review"])
+    for split in ("train", "validation", "test"):
+        assert set(_values(plain.dataset(split))) <= set(_values(plain_after.dataset(split)))
+    other_seed = Task.from_path(reviews_csv, target="verdict", features=["review"], seed=1)
+    assert _values(other_seed.dataset("test")) != _values(plain.dataset("test"))
+
+
+def test_weather_csv_with_iso_dates_and_missing_values(weather_csv, tmp_path):
+    task = Task.from_path(weather_csv, target="sky", date="day", split_dates=["2014-07-01", "2015-01-01"])
+    assert task.modality == "table" and task.problem == "classification"
+    assert task.column_types == {"day": "date (%Y-%m-%d)", "rain_mm": "number", "high_c": "number", "low_c": "number",
+                                 "wind": "number"}  # fmt: skip
+    assert task.num_examples == {"train": 912, "validation": 184, "test": 365}  # as the shipped split by date
+    weather = _weather()
+    means = task.fill_values
+    assert means["rain_mm"] == pytest.approx(weather.rain_mm.iloc[:912].mean(), rel=1e-6)
+    x, y = next(iter(task.train_data.skip(3)))  # row 3 has no rain_mm: the training mean fills it
+    assert x["day"].numpy() == b"2012-01-04" and x["rain_mm"].numpy() == pytest.approx(means["rain_mm"])
+    assert task.class_names[int(y)] == weather.sky[3]
+    assert task.baseline() == pytest.approx(np.mean(weather.sky.iloc[-365:] == "sun"))
+    _train_briefly(task, tmp_path)
+
+
+def test_weather_regression_is_inferred_from_a_numeric_target(weather_csv, tmp_path):
+    task = Task.from_path(weather_csv, target="high_c", date="day", split_dates=["2014-07-01", "2015-01-01"])
+    assert task.problem == "regression" and task.models == ("regressor", "linear")
+    assert task.column_types["sky"] == "category" and task.metric == "mean_absolute_error"
+    high = _weather().high_c.to_numpy()
+    assert task.baseline() == pytest.approx(np.mean(np.abs(high[-365:] - high[:912].mean())), rel=1e-5)
+    model, mae = _train_briefly(task, tmp_path, "linear")
+    assert model.output_shape == (None, 1)
+    overridden = Task.from_path(weather_csv, target="high_c", column_types={"wind": "category", "sky": "text"})
+    assert overridden.column_types["wind"] == "category" and overridden.column_types["sky"] == "text"
+    stars = pd.DataFrame({"words": ["good", "bad", "fine", "great"] * 25, "stars": [4, 1, 3, 5] * 25})
+    stars.to_csv(tmp_path / "stars.csv", index=False)
+    assert Task.from_path(tmp_path / "stars.csv", target="stars").problem == "classification"  # few integers
+    forced = Task.from_path(tmp_path / "stars.csv", target="stars", problem="regression")
+    assert forced.problem == "regression" and forced.modality == "table"
+
+
+def test_jsonl_and_parquet_read_as_the_csv(weather_csv, tmp_path):
+    weather = _weather()
+    jsonl = tmp_path / "weather.jsonl"
+    weather.to_json(jsonl, orient="records", lines=True)
+    split = dict(target="sky", date="day", split_dates=["2014-07-01", "2015-01-01"])
+    from_csv = Task.from_path(weather_csv, **split)
+    from_jsonl = Task.from_path(jsonl, **split)
+    assert from_jsonl.column_types == from_csv.column_types and from_jsonl.num_examples == from_csv.num_examples
+    first = [next(iter(t.test_data)) for t in (from_csv, from_jsonl)]
+    for name in from_csv.features:
+        assert first[0][0][name].numpy() == first[1][0][name].numpy()
+    assert int(first[0][1]) == int(first[1][1])
+    parquet = tmp_path / "weather.parquet"
+    if not HAS_PYARROW:
+        parquet.write_bytes(b"PAR1 not written: pyarrow is not installed")
+        with pytest.raises(ValueError, match="Parquet file needs the `pyarrow` package"):
+            Task.from_path(parquet, **split)
+        return
+    frame = weather.assign(day=pd.to_datetime(weather.day))  # Parquet stores dates as timestamps
+    frame.to_parquet(parquet)
+    from_parquet = Task.from_path(parquet, **split)
+    assert from_parquet.column_types["day"] == "date (stored as dates)"
+    assert from_parquet.num_examples == from_csv.num_examples
+    x, _ = next(iter(from_parquet.test_data))
+    assert x["day"].numpy() == b"2015-01-01"
+
+
+@pytest.mark.parametrize(
+    "written, column_type, seen",
+    [
+        (["31.10.2019 14:30", "01.11.2019 08:00"], "date (%d.%m.%Y %H:%M)", b"2019-10-31"),
+        (["10/31/2019", "11/1/2019"], "date (%m/%d/%Y)", b"10/31/2019"),
+        (["31/10/2019", "01/11/2019"], "date (%d/%m/%Y)", b"2019-10-31"),
+        (["2019-10-31T14:30:00Z", "2019-11-01T08:00:00Z"], "date (%Y-%m-%dT%H:%M:%SZ)", b"2019-10-31"),
+        (["Oct 31, 2019", "Nov 1, 2019"], "date (%b %d, %Y)", b"2019-10-31"),
+    ],
+)
+def test_date_formats_are_recognised(tmp_path, written, column_type, seen):
+    rows = 40
+    frame = pd.DataFrame(
+        {"when": (written * rows)[:rows], "size": np.arange(rows) % 7, "kind": ["a", "b"] * (rows // 2)}
+    )
+    frame.to_csv(tmp_path / "dates.csv", index=False)
+    task = Task.from_path(tmp_path / "dates.csv", target="kind", fractions=(0.5, 0.25, 0.25))
+    assert task.column_types["when"] == column_type and task.column_types["size"] == "number"
+    values = {x["when"].numpy() for x, _ in task.dataset("train")}
+    assert seen in values  # the model's DateFeatures parses what it receives
+    recipes.layers.DateFeatures()(tf.constant(sorted(values)))
+
+
+# -- folders ------------------------------------------------------------------------------------------------
+
+
+def test_image_folder_of_mixed_formats_sizes_and_colour_modes(image_folder, tmp_path):
+    task = Task.from_path(image_folder, fractions=(0.6, 0.2, 0.2))
+    assert task.modality == "image" and task.class_names == ("Bag", "Sneaker", "Trouser")
+    assert sum(task.num_examples.values()) == 42  # the .md notes are not images
+    assert task.color_mode == "rgb" and len(task.image_size) == 2
+    for x, y in task.train_data.take(3):
+        assert x.shape == (*task.image_size, 3) and x.dtype == tf.uint8
+    _train_briefly(task, tmp_path, "cnn")
+    grey = Task.from_path(image_folder, fractions=(0.6, 0.2, 0.2), color_mode="grayscale", image_size=28)
+    x, _ = next(iter(grey.test_data))
+    assert x.shape == (28, 28, 1)
+    assert grey.build_model("linear").input_shape == (None, 28, 28, 1)
+
+
+def test_audio_folder_of_clips_of_any_length_resampled_to_one_rate(audio_folder, tmp_path):
+    task = Task.from_path(audio_folder, sample_rate=16000, group=r"^(.+)_\w+\.wav$")
+    assert task.modality == "audio" and task.class_names == ("one", "two", "zero")
+    assert task.num_samples == 22400  # the longest clip, 1.4 s at 16 kHz
+    assert "1 clip resampled from other rates" in task.inputs["waveform"] and task.column_types == {}
+    lengths = {x.shape[0] for x, _ in task.dataset("train")}
+    assert lengths == {22400}
+    with wave.open(str(audio_folder / "two" / "en-us-m1_at22k.wav")) as clip:
+        assert clip.getframerate() == 22050
+    _train_briefly(task, tmp_path, "cnn")
+
+
+def test_resampling_keeps_a_tone_and_removes_what_the_new_rate_cannot_hold():
+    from recipes.tasks.waveforms import resample
+
+    seconds = np.arange(22050) / 22050
+    tone = np.sin(2 * np.pi * 440 * seconds)
+    above = 0.3 * np.sin(2 * np.pi * 9500 * seconds)  # above 8 kHz: must not alias into the 16 kHz clip
+    resampled = resample((tone + above).astype("float32"), 22050, 16000).numpy()
+    assert resampled.shape == (16000,)
+    expected = np.sin(2 * np.pi * 440 * np.arange(16000) / 16000)
+    assert np.max(np.abs(resampled[200:-200] - expected[200:-200])) < 5e-3
+
+
+def test_text_folder(text_folder, tmp_path):
+    task = Task.from_path(text_folder)
+    assert task.modality == "text" and task.class_names == ("negative", "positive")
+    x, _ = next(iter(task.train_data))
+    assert x.dtype == tf.string and len(x.numpy()) > 10
+    _train_briefly(task, tmp_path)
+
+
+# -- the shipped data sets ----------------------------------------------------------------------------------
+
+
+def test_shipped_tasks_split_as_before():
+    text = shipped("text")
+    reviews = recipes.datasets.load_rotten_tomatoes()
+    train, val, test = recipes.repeatable_split(reviews.movie_name, (0.8, 0.1, 0.1))
+    assert text.num_examples == {"train": len(train), "validation": len(val), "test": len(test)}
+    assert _values(text.test_data) == sorted(t.encode() for t in reviews.text.to_numpy()[test])
+    assert text.modality == "text" and text.class_names == recipes.datasets.ROTTEN_TOMATOES_CLASSES
+    tabular = shipped("tabular")
+    weather = recipes.datasets.load_seattle_weather()
+    parts = recipes.split_by_date(weather.date, ["2014/07/01", "2015/01/01"])
+    assert list(tabular.num_examples.values()) == [len(p) for p in parts]
+    assert shipped("tabular", target="temp_max").problem == "regression"
+    with pytest.raises(ValueError, match=r"`name` must be one of \('text', 'audio', 'vision', 'tabular'\)"):
+        shipped("images")
+
+
+# -- bad input: a clear ValueError before any training --------------------------------------------------------
+
+
+def test_missing_column_names_the_columns_there_are(reviews_csv):
+    with pytest.raises(ValueError, match=r"`target` names a column 'label' that .*reviews.csv does not have; its "
+                                         r"columns are \['review_id', 'film', 'review', 'verdict'\]"):  # fmt: skip
+        Task.from_path(reviews_csv, target="label")
+    with pytest.raises(ValueError, match=r"`group` names a column 'movie'.*its columns are"):
+        Task.from_path(reviews_csv, target="verdict", group="movie")
+    with pytest.raises(ValueError, match=r"`target` must name the column to predict; .* has the columns"):
+        Task.from_path(reviews_csv)
+
+
+def test_target_with_one_class_and_class_with_one_example(tmp_path):
+    frame = pd.DataFrame({"x": np.arange(30.0), "y": ["a"] * 30})
+    frame.to_csv(tmp_path / "one.csv", index=False)
+    with pytest.raises(ValueError, match=r"at least two classes; the target 'y' of .*one.csv has one class \('a', 30"):
+        Task.from_path(tmp_path / "one.csv", target="y")
+    frame.loc[29, "y"] = "b"
+    frame.to_csv(tmp_path / "rare.csv", index=False)
+    with pytest.raises(ValueError, match=r"at least two examples .* has 'b' \(1\)"):
+        Task.from_path(tmp_path / "rare.csv", target="y")
+
+
+def test_empty_folders(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ValueError, match=r"the folder .*empty is empty; expected one folder per class"):
+        Task.from_path(empty)
+    (empty / "a.png").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"holds files but no class folders \(a.png\)"):
+        Task.from_path(empty)
+    classes = tmp_path / "classes"
+    (classes / "cat").mkdir(parents=True)
+    (classes / "dog").mkdir()
+    with pytest.raises(ValueError, match=r"hold no images .* empty or hold files of other kinds"):
+        Task.from_path(classes)
+    for i in range(3):
+        Image.fromarray(np.zeros((8, 8), np.uint8)).save(classes / "cat" / f"{i}.png")
+    with pytest.raises(ValueError, match=r"at least two examples .* 'dog' \(0\)"):
+        Task.from_path(classes)
+
+
+def test_unreadable_image_is_named(tmp_path):
+    folder = tmp_path / "images"
+    for name in ("Bag", "Trouser"):
+        (folder / name).mkdir(parents=True)
+        for i in range(4):
+            Image.fromarray(np.full((10, 10), 40 * i, np.uint8)).save(folder / name / f"{i}.png")
+    (folder / "Bag" / "broken.jpg").write_bytes(b"\xff\xd8\xff not really a jpeg")
+    with pytest.raises(ValueError, match=r"1 of 9 files in .* could not be read as an image .*Bag/broken.jpg: "):
+        Task.from_path(folder)
+
+
+def test_unreadable_wav_and_mixed_sample_rates_are_named(audio_folder, tmp_path):
+    with pytest.raises(ValueError, match=r"different sample rates: 16000 Hz \(30 clips, .*; 22050 Hz \(1 clip, e.g. "
+                                         r"two/en-us-m1_at22k.wav\)\. Pass sample_rate=16000"):  # fmt: skip
+        Task.from_path(audio_folder)
+    folder = tmp_path / "clips"
+    for name in ("yes", "no"):
+        (folder / name).mkdir(parents=True)
+        for i in range(2):
+            _write_wav(folder / name / f"{i}.wav", np.zeros(800), 16000)
+    import soundfile
+
+    soundfile.write(folder / "no" / "deep.wav", np.zeros(800), 16000, subtype="PCM_24")
+    (folder / "yes" / "junk.wav").write_bytes(b"RIFF\x00\x00\x00\x00not a wave")
+    with pytest.raises(ValueError, match=r"2 of 6 files .* as a WAV clip .*no/deep.wav: Can only read 16-bit WAV "
+                                         r"files, but received 24.*yes/junk.wav: "):  # fmt: skip
+        Task.from_path(folder)
+
+
+def test_text_that_is_not_utf8(tmp_path, text_folder):
+    frame = _reviews(40)
+    path = tmp_path / "latin1.csv"
+    frame.to_csv(path, index=False)
+    path.write_bytes(path.read_bytes() + "rt-x,film,d\u00e9j\u00e0 vu,positive\n".encode("latin-1"))
+    with pytest.raises(ValueError, match=r"latin1.csv is not UTF-8 text: byte 0xe9 at byte \d+ \(line 42\)"):
+        Task.from_path(path, target="verdict")
+    folder = tmp_path / "texts"
+    for name in ("a", "b"):
+        (folder / name).mkdir(parents=True)
+        for i in range(2):
+            (folder / name / f"{i}.txt").write_text("fine words here")
+    (folder / "b" / "old.txt").write_bytes("na\u00efve".encode("latin-1"))
+    with pytest.raises(ValueError, match=r"b/old.txt is not UTF-8 text: byte 0xef at byte 2 \(line 1\)"):
+        Task.from_path(folder)
+
+
+def test_date_that_does_not_parse_is_quoted_with_its_row(tmp_path):
+    weather = _weather()
+    weather.loc[1000, "day"] = "2014-02-30"
+    weather.to_csv(tmp_path / "bad_day.csv", index=False)
+    with pytest.raises(ValueError, match=r"date column 'day' has a value that is not a date in its format '%Y-%m-%d' .*"
+                                         r"'2014-02-30' at row 1001"):  # fmt: skip
+        Task.from_path(tmp_path / "bad_day.csv", target="sky", date="day", split_dates=["2014-07-01", "2015-01-01"])
+    weather = _weather()
+    weather.loc[7, "day"] = np.nan
+    weather.to_csv(tmp_path / "no_day.csv", index=False)
+    with pytest.raises(ValueError, match=r"date column 'day' has no value at row 8"):
+        Task.from_path(tmp_path / "no_day.csv", target="sky")
+
+
+def test_values_beyond_the_sampled_rows_are_checked(tmp_path):
+    frame = pd.DataFrame({"n": np.arange(50).astype(str), "y": ["a", "b"] * 25})
+    frame.loc[45, "n"] = "forty-five"
+    frame.to_csv(tmp_path / "late.csv", index=False)
+    with pytest.raises(ValueError, match=r"column 'n' holds numbers .* row 46 holds 'forty-five'; pass "
+                                         r"column_types=\{'n': 'category'\}"):  # fmt: skip
+        Task.from_path(tmp_path / "late.csv", target="y", sample_size=40)
+    frame = pd.DataFrame({"on": [f"2020-01-{d:02d}" for d in range(1, 29)] * 2, "y": ["a", "b"] * 28})
+    frame.loc[50, "on"] = "2020-01-32"
+    frame.to_csv(tmp_path / "late_day.csv", index=False)
+    with pytest.raises(ValueError, match=r"date column 'on' has a value that is not a date in its format '%Y-%m-%d' "
+                                         r".*'2020-01-32' at row 51"):  # fmt: skip
+        Task.from_path(tmp_path / "late_day.csv", target="y", sample_size=40)
+
+
+def test_argument_errors(weather_csv, image_folder, tmp_path):
+    with pytest.raises(ValueError, match=r"`date` and `split_dates` go together"):
+        Task.from_path(weather_csv, target="sky", date="day")
+    with pytest.raises(ValueError, match=r"`fractions` must add up to 1"):
+        Task.from_path(weather_csv, target="sky", fractions=(0.5, 0.2, 0.2))
+    with pytest.raises(ValueError, match=r"`key` and `group` both say how to split"):
+        Task.from_path(weather_csv, target="sky", key="day", group="wind")
+    with pytest.raises(ValueError, match=r"`target` names table columns, but .* is a folder"):
+        Task.from_path(image_folder, target="label")
+    with pytest.raises(ValueError, match=r"`model` must be one of \('classifier', 'linear'\)"):
+        Task.from_path(weather_csv, target="sky").build_model("cnn")
+    with pytest.raises(ValueError, match=r"`column_types\['wind'\]` must be one of"):
+        Task.from_path(weather_csv, target="sky", column_types={"wind": "float"})
+    with pytest.raises(ValueError, match=r"the test split is empty .* choose `split_dates` inside the dates"):
+        Task.from_path(weather_csv, target="sky", date="day", split_dates=["2014-07-01", "2020-01-01"])
+    (tmp_path / "notes.txt").write_text("a,b\n")
+    with pytest.raises(ValueError, match=r"`path` must be a table \(.csv"):
+        Task.from_path(tmp_path / "notes.txt", target="a")
