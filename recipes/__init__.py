@@ -24,7 +24,7 @@ _EXPORTS = {
     "fit": "recipes.training",
     "virtual_steps_per_epoch": "recipes.training",
 }
-_SUBPACKAGES = ("augment", "datasets", "debug", "distribute", "layers")
+_SUBPACKAGES = ("augment", "datasets", "debug", "distribute", "layers", "tasks")
 
 __all__ = sorted([*_EXPORTS, *_SUBPACKAGES])
 
