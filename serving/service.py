@@ -18,7 +18,8 @@ class Service:
 
     Args:
         manager: The `ModelManager`.
-        scheduler: Optional `serving.batching.BatchScheduler` (`--enable_batching`).
+        scheduler: Optional `serving.batching.BatchScheduler` (`--enable_batching`)
+            for the versions whose `batching` parameters are set.
     """
 
     def __init__(self, manager, scheduler=None):
@@ -40,10 +41,10 @@ class Service:
                     raise ServingError("INVALID_ARGUMENT", f"signature \"{resolved}\" must have one input of serialized tf.Examples")
                 inputs = {next(iter(signature.inputs)): inputs}
             resolved, inputs, output_names = servable.prepare(signature_name, inputs, output_filter)
-            if self.scheduler is None:
+            if self.scheduler is None or servable.batching is None:
                 outputs = servable.execute(resolved, inputs, output_names, timeout_ms)
             else:
-                outputs = self.scheduler.run(servable, resolved, inputs, output_names, timeout_ms)
+                outputs = self.scheduler.run(servable, resolved, inputs, output_names, timeout_ms, servable.batching)
             return servable.version, resolved, outputs
         finally:
             self.manager.release(servable)
