@@ -109,7 +109,8 @@ class BatchScheduler:
     """Queues per (servable, signature, inputs, outputs, shapes) and a pool of batch threads.
 
     Args:
-        parameters: `BatchingParameters`.
+        parameters: `BatchingParameters`: the threads, and the queues' parameters
+            unless a request brings its own.
         metrics: Optional `serving.metrics.Metrics`, for the batch size histogram.
     """
 
@@ -129,8 +130,13 @@ class BatchScheduler:
         for thread in self._threads:
             thread.start()
 
-    def run(self, servable, signature_name, inputs, output_names, timeout_ms=None):
-        """Runs `inputs` (checked and cast by `Servable.prepare`) in a batch; returns this request's outputs."""
+    def run(self, servable, signature_name, inputs, output_names, timeout_ms=None, parameters=None):
+        """Runs `inputs` (checked and cast by `Servable.prepare`) in a batch; returns this request's outputs.
+
+        `parameters` (a model's own, `--enable_per_model_batching_parameters`)
+        replace the scheduler's for this request's queue; the threads are shared.
+        """
+        parameters = parameters or self.parameters
         rows = {name: (np.shape(value)[0] if np.ndim(value) else None) for name, value in inputs.items()}
         if None in rows.values() or len(set(rows.values())) != 1:
             if None in rows.values():  # scalars cannot be batched: run alone
@@ -139,23 +145,23 @@ class BatchScheduler:
         size = next(iter(rows.values()))
         if size == 0:  # nothing to batch, and no row to pad with
             return servable.execute(signature_name, inputs, output_names, timeout_ms)
-        if size > self.parameters.max_batch_size:
+        if size > parameters.max_batch_size:
             raise ServingError(
                 "INVALID_ARGUMENT",
-                f"Task size {size} is larger than maximum input batch size {self.parameters.max_batch_size}",
+                f"Task size {size} is larger than maximum input batch size {parameters.max_batch_size}",
             )
-        if self.parameters.pad_variable_length_inputs:  # same rank and dtype: padded to one shape in the batch
+        if parameters.pad_variable_length_inputs:  # same rank and dtype: padded to one shape in the batch
             shapes = tuple(sorted((n, np.ndim(v), np.asarray(v).dtype.str) for n, v in inputs.items()))
         else:
             shapes = tuple(sorted((n, np.shape(v)[1:], np.asarray(v).dtype.str) for n, v in inputs.items()))
-        key = (id(servable), signature_name, tuple(output_names), timeout_ms, shapes)
+        key = (id(servable), signature_name, tuple(output_names), timeout_ms, shapes, parameters)
         task = _Task(inputs, size)
         with self._condition:
             queue = self._queues.setdefault(key, collections.deque())
             queued_rows = sum(t.rows for t in queue)
-            if math.ceil((queued_rows + size) / self.parameters.max_batch_size) > self.parameters.max_enqueued_batches:
+            if math.ceil((queued_rows + size) / parameters.max_batch_size) > parameters.max_enqueued_batches:
                 raise ServingError("UNAVAILABLE", "The batch scheduling queue to which this task was submitted is full")
-            self._runners[key] = (servable, signature_name, tuple(output_names), timeout_ms)
+            self._runners[key] = (servable, signature_name, tuple(output_names), timeout_ms, parameters)
             queue.append(task)
             self._condition.notify()
         task.done.wait()
@@ -165,12 +171,13 @@ class BatchScheduler:
 
     def _ready_key(self, now):
         """A queue whose batch is full or whose oldest task has waited long enough, and the wait otherwise."""
-        timeout = self.parameters.batch_timeout_micros / 1e6
         soonest = None
         for key, queue in self._queues.items():
             if not queue:
                 continue
-            if sum(t.rows for t in queue) >= self.parameters.max_batch_size or now - queue[0].enqueued >= timeout:
+            parameters = self._runners[key][-1]
+            timeout = parameters.batch_timeout_micros / 1e6
+            if sum(t.rows for t in queue) >= parameters.max_batch_size or now - queue[0].enqueued >= timeout:
                 return key, None
             wait = queue[0].enqueued + timeout - now
             soonest = wait if soonest is None else min(soonest, wait)
@@ -186,31 +193,32 @@ class BatchScheduler:
                     if key is not None:
                         break
                     self._condition.wait(wait)
+                runner = self._runners[key]
                 queue, batch, rows = self._queues[key], [], 0
-                while queue and rows + queue[0].rows <= self.parameters.max_batch_size:
+                while queue and rows + queue[0].rows <= runner[-1].max_batch_size:
                     task = queue.popleft()
                     batch.append(task)
                     rows += task.rows
-                servable, signature_name, output_names, timeout_ms = self._runners[key]
                 if queue:
                     self._queues.move_to_end(key)  # round robin: other queues go first next time
                 else:
                     del self._queues[key], self._runners[key]
-            self._run_batch(servable, signature_name, output_names, timeout_ms, batch, rows)
+            self._run_batch(*runner, batch, rows)
 
-    def _padded_size(self, rows):
-        for size in self.parameters.allowed_batch_sizes:
+    @staticmethod
+    def _padded_size(rows, parameters):
+        for size in parameters.allowed_batch_sizes:
             if size >= rows:
                 return size
         return rows
 
-    def _run_batch(self, servable, signature_name, output_names, timeout_ms, batch, rows):
-        if self.parameters.pad_variable_length_inputs:
+    def _run_batch(self, servable, signature_name, output_names, timeout_ms, parameters, batch, rows):
+        if parameters.pad_variable_length_inputs:
             batch, rows = self._pad_variable_lengths(batch)
             if not batch:
                 return
         try:
-            self._execute(servable, signature_name, output_names, timeout_ms, batch, rows)
+            self._execute(servable, signature_name, output_names, timeout_ms, parameters, batch, rows)
         except Exception as error:
             if len(batch) == 1 or (isinstance(error, ServingError) and error.code == "DEADLINE_EXCEEDED"):
                 for task in batch:
@@ -218,16 +226,16 @@ class BatchScheduler:
             else:  # one request's rows can fail a whole run: each request alone gets its own answer or error
                 for task in batch:
                     try:
-                        self._execute(servable, signature_name, output_names, timeout_ms, [task], task.rows)
+                        self._execute(servable, signature_name, output_names, timeout_ms, parameters, [task], task.rows)
                     except Exception as alone:
                         task.error = alone if isinstance(alone, ServingError) else ServingError("INTERNAL", str(alone))
         for task in batch:
             task.done.set()
 
-    def _execute(self, servable, signature_name, output_names, timeout_ms, batch, rows):
+    def _execute(self, servable, signature_name, output_names, timeout_ms, parameters, batch, rows):
         """Runs the tasks as one batch, padded to an allowed size, and hands each task its own rows."""
         inputs = {name: np.concatenate([t.inputs[name] for t in batch]) for name in batch[0].inputs}
-        padded = self._padded_size(rows)
+        padded = self._padded_size(rows, parameters)
         if padded > rows:
             inputs = {n: np.concatenate([v, np.repeat(v[-1:], padded - rows, axis=0)]) for n, v in inputs.items()}
         outputs = servable.execute(signature_name, inputs, output_names, timeout_ms)

@@ -280,24 +280,48 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
         return model_management_pb2.ReloadConfigResponse(status=status_pb2.StatusProto(error_code=0))
 
 
-def serve_grpc(address, service, reload_config, max_workers=16, metrics=None,
-               enable_serialization_as_tensor_content=False):  # fmt: skip
-    """Starts a gRPC server on `address` ("127.0.0.1:8500"); returns it and its port.
+def serve_grpc(address, service, reload_config, max_workers=16, metrics=None, *, socket_path=None,
+               credentials=None, options=(), health=None, enable_serialization_as_tensor_content=False):  # fmt: skip
+    """Starts the gRPC server; returns it and its TCP port.
 
-    `enable_serialization_as_tensor_content` is `PredictionService`'s.
+    Args:
+        address: "host:port" to listen on ("127.0.0.1:8500"; port 0 picks a free
+            one), or `None` for no TCP listener (`--port=0` with `--grpc_socket_path`).
+        service: The `serving.service.Service`.
+        reload_config: `HandleReloadConfigRequest`'s callable.
+        max_workers: Threads answering calls (`--grpc_max_threads`).
+        metrics: Optional `serving.metrics.Metrics`.
+        socket_path: Also listen on this unix socket (`--grpc_socket_path`).
+        credentials: `grpc.ServerCredentials` of the listeners (TLS from
+            `--ssl_config_file`, ALTS); `None` listens without.
+        options: gRPC channel arguments, `(key, value)` pairs
+            (`--grpc_channel_arguments`); the message size limits are set
+            after them, as TF Serving's ServerBuilder sets them.
+        health: Optional `serving.health.HealthService` (`--enable_grpc_healthcheck_service`).
+        enable_serialization_as_tensor_content: Predict answers in `tensor_content`
+            instead of the typed fields (`--enable_serialization_as_tensor_content`).
     """
     server = grpc.server(
         concurrent.futures.ThreadPoolExecutor(max_workers=max_workers),
-        options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+        options=[*options, ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                  ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)],  # fmt: skip
     )
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
         PredictionService(service, metrics, enable_serialization_as_tensor_content), server
     )
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(service, reload_config), server)
-    port = server.add_insecure_port(address)
-    if port == 0:
-        raise OSError(f"cannot bind gRPC to {address}")
+    if health is not None:
+        server.add_generic_rpc_handlers((health.handler(),))
+    port = None
+    for listener in [address, f"unix:{socket_path}" if socket_path else None]:
+        if listener is None:
+            continue
+        try:
+            bound = server.add_secure_port(listener, credentials) if credentials else server.add_insecure_port(listener)
+        except RuntimeError:  # grpcio's "Failed to bind"
+            bound = 0
+        if bound == 0:
+            raise OSError(f"cannot bind gRPC to {listener}")
+        port = bound if listener == address else port
     server.start()
     return server, port
-

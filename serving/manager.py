@@ -6,25 +6,36 @@ version policy picks the versions to serve (`latest` N, the default with
 N = 1; `all`; `specific`); a new version is loaded, warmed up and made
 available *before* the version it replaces is unloaded, and an unloaded
 version is closed only once the requests using it have finished, so no
-request fails during a swap. A version that fails to load is reported in
+request fails during a swap. A version that fails to load is retried
+(`--max_num_load_retries`, `--load_retry_interval_micros`), then reported in
 the status (state END with the error) and not served; the policy then
-falls back to the next version it allows.
+falls back to the next version it allows. Version labels are checked as
+TF Serving checks them: a label may only name a version that is available,
+unless `--allow_version_labels_for_unavailable_models` lets a *new* label
+name one that is not (yet). Loads and unloads run one after the other, or
+in pools of `--num_load_threads` / `--num_unload_threads` threads, and are
+logged with TF Serving's loader lines.
 """
 
+import concurrent.futures
 import dataclasses
 import logging
 import os
 import re
 import threading
+import time
 
 import tensorflow as tf
+from tensorflow.core.protobuf import error_codes_pb2
 
+from serving.batching import BatchingParameters
 from serving.errors import ServingError
-from serving.servable import Servable
+from serving.servable import SERVE_TAG, Servable
 
 log = logging.getLogger("recipes-model-server")
 _VERSION = re.compile(r"^\d+$")
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")  # TF Serving's path; export writes it
+BATCHING_PARAMS_FILE = "batching_params.pbtxt"  # a version's own batching parameters (per-model batching)
 # ModelVersionStatus.State values of tensorflow_serving/apis/get_model_status.proto
 START, LOADING, AVAILABLE, UNLOADING, END = "START", "LOADING", "AVAILABLE", "UNLOADING", "END"
 
@@ -97,6 +108,15 @@ def _wanted(policy, available):
     return set(sorted(available)[-policy[1] :]) if available else set()
 
 
+def _failure(error):
+    """`(code, message)` of a failed load, the code as TF Serving's status would name it."""
+    if isinstance(error, ServingError):
+        return error.code, error.message
+    if isinstance(error, tf.errors.OpError):
+        return error_codes_pb2.Code.Name(error.error_code), error.message
+    return "UNKNOWN", str(error)
+
+
 class ModelManager:
     """Keeps the configured models' wanted versions loaded.
 
@@ -106,26 +126,65 @@ class ModelManager:
             (`--file_system_poll_wait_seconds`); 0 scans only once, at start.
         enable_warmup: Replay `assets.extra/tf_serving_warmup_requests` when
             a version loads (`--enable_model_warmup`), defaults to `True`.
+        warmup_iterations: Times each warmup request is replayed
+            (`--num_request_iterations_for_warmup`), defaults to 1.
+        tags: Tags of the MetaGraph to load (`--saved_model_tags`), defaults to `("serve",)`.
+        session_config: Optional `tf.compat.v1.ConfigProto` for every version's
+            session (`--tensorflow_*` flags, `--mixed_precision`).
+        batching: Optional `serving.batching.BatchingParameters`; versions get
+            them as their `batching` (`--enable_batching`).
+        per_model_batching: With `batching`, a version batches with the
+            parameters of its own `batching_params.pbtxt` instead, and is not
+            batched without one (`--enable_per_model_batching_parameters`).
+        num_load_threads: Versions loaded at once (`--num_load_threads`); 0,
+            the default, loads them one after the other.
+        num_unload_threads: Versions unloaded at once in the background
+            (`--num_unload_threads`); 0, the default, unloads them in turn.
+        max_load_retries: Retries of a failed load (`--max_num_load_retries`),
+            defaults to 0 here (the command line's default is TF Serving's 5).
+        load_retry_interval_seconds: Wait between retries, defaults to 60 as
+            TF Serving's `--load_retry_interval_micros`; negative does not wait.
+        allow_version_labels_for_unavailable_models: Let a new label name a
+            version that is not available yet, defaults to `False` as in TF Serving.
     """
 
-    def __init__(self, configs, poll_seconds=1.0, enable_warmup=True):
+    def __init__(self, configs, poll_seconds=1.0, enable_warmup=True, *, warmup_iterations=1, tags=(SERVE_TAG,),
+                 session_config=None, batching=None, per_model_batching=False, num_load_threads=0,
+                 num_unload_threads=0, max_load_retries=0, load_retry_interval_seconds=60.0,
+                 allow_version_labels_for_unavailable_models=False):  # fmt: skip
         names = [c.name for c in configs]
         if len(set(names)) != len(names):
             raise ValueError(f"model names must be unique; received {names}")
-        self.configs = {c.name: c for c in configs}
+        self._initial_configs = list(configs)
+        self.configs = {}  # set by start(), once its labels are checked
         self.poll_seconds = poll_seconds
         self.enable_warmup = enable_warmup
+        self.warmup_iterations = max(1, warmup_iterations)
+        self.tags = tuple(tags)
+        self.session_config = session_config
+        self.batching = batching
+        self.per_model_batching = per_model_batching
+        self.max_load_retries = max(0, max_load_retries)
+        self.load_retry_interval_seconds = load_retry_interval_seconds
+        self.allow_version_labels_for_unavailable_models = allow_version_labels_for_unavailable_models
+        self._load_pool = concurrent.futures.ThreadPoolExecutor(num_load_threads, "load") if num_load_threads > 0 else None
+        self._unload_pool = (
+            concurrent.futures.ThreadPoolExecutor(num_unload_threads, "unload") if num_unload_threads > 0 else None
+        )
         self._loaded = {}  # (name, version) -> _Loaded, the versions requests may use
         self._handles = {}  # id(servable) -> _Loaded, until the last request using it has finished
         self._status = {}  # (name, version) -> VersionStatus
+        self._without_versions = set()  # models already warned about having no version folder
         self._lock = threading.Condition()
+        self._sync_lock = threading.Lock()  # one scan at a time: the poller's and a reload's
         self._stop = threading.Event()
         self._thread = None
 
     # -- lifecycle -----------------------------------------------------------------------------
 
     def start(self):
-        self.sync()
+        """Loads the models' versions (raising if a version label is refused), then polls for new ones."""
+        self.reload(self._initial_configs)
         if self.poll_seconds > 0:
             self._thread = threading.Thread(target=self._poll, name="version-poller", daemon=True)
             self._thread.start()
@@ -145,91 +204,191 @@ class ModelManager:
         with self._lock:
             keys = list(self._loaded)
         for key in keys:
-            self._unload(key)
+            self._unload(key, background=False)
+        for pool in (self._load_pool, self._unload_pool):
+            if pool is not None:
+                pool.shutdown(wait=True)
 
     def reload(self, configs):
-        """Replaces the model configs (`HandleReloadConfigRequest`): loads new models, unloads removed ones."""
+        """Replaces the model configs (`HandleReloadConfigRequest`): loads new models, unloads removed ones.
+
+        Raises:
+            ServingError: FAILED_PRECONDITION when a version label names a
+                version that is not available (see the class docstring).
+        """
         names = [c.name for c in configs]
         if len(set(names)) != len(names):
             raise ServingError("INVALID_ARGUMENT", f"model names must be unique; received {names}")
-        with self._lock:
-            self.configs = {c.name: c for c in configs}
-        self.sync()
+        with self._sync_lock:
+            with self._lock:
+                self._check_labels(configs)
+                self.configs = {c.name: c for c in configs}
+            log.info("Adding/updating models.")
+            for config in configs:
+                log.info(" (Re-)adding model: %s", config.name)
+            self._sync()
+            log.info("Finished adding/updating models")
+
+    def _check_labels(self, configs):
+        """TF Serving's `UpdateModelVersionLabelMap` check; called with the lock held."""
+        for config in configs:
+            current = self.configs[config.name].labels if config.name in self.configs else {}
+            for label, version in config.labels.items():
+                moved = label in current and current[label] != version
+                if (config.name, version) in self._loaded or (
+                    self.allow_version_labels_for_unavailable_models and not moved
+                ):
+                    continue
+                raise ServingError(
+                    "FAILED_PRECONDITION",
+                    f"Request to assign label to version {version} of model {config.name}, "
+                    "which is not currently available for inference",
+                )
 
     def sync(self):
         """One scan: load the wanted versions that are new, then unload the unwanted ones."""
+        with self._sync_lock:
+            self._sync()
+
+    def _sync(self):
         with self._lock:
             configs = dict(self.configs)
-        for config in configs.values():
-            available = versions_on_disk(config.base_path)
-            while True:  # a version that fails to load makes way for the next one the policy allows
+        on_disk = {}
+        for name, config in configs.items():
+            on_disk[name] = versions_on_disk(config.base_path)
+            if on_disk[name]:
+                self._without_versions.discard(name)
+            elif name not in self._without_versions:  # TF Serving warns on every scan; once is enough
+                self._without_versions.add(name)
+                log.warning(
+                    "No versions of servable %s found under base path %s. Did you forget to name your leaf "
+                    "directory as a number (eg. '/1/')?", name, config.base_path,
+                )  # fmt: skip
+        wanted, todo = {}, list(configs)
+        while todo:  # a version that fails to load makes way for the next one its policy allows
+            loads = []
+            for name in todo:
                 with self._lock:
-                    failed = {v for (n, v), s in self._status.items() if n == config.name and s.error_code != "OK"}
-                wanted = _wanted(config.policy, set(available) - failed)
-                missing = [v for v in sorted(wanted) if (config.name, v) not in self._loaded]
-                for version in missing:
-                    self._load(config.name, version, available[version])
-                if all((config.name, v) in self._loaded for v in missing):
-                    break
+                    failed = {v for (n, v), s in self._status.items() if n == name and s.error_code != "OK"}
+                wanted[name] = _wanted(configs[name].policy, set(on_disk[name]) - failed)
+                loads += [(name, v, on_disk[name][v]) for v in sorted(wanted[name]) if (name, v) not in self._loaded]
+            if self._load_pool is not None and len(loads) > 1:
+                list(self._load_pool.map(lambda load: self._load(*load), loads))
+            else:
+                for load in loads:
+                    self._load(*load)
+            todo = sorted({name for name, version, _ in loads if (name, version) not in self._loaded})
+        for name in configs:
             with self._lock:
-                serving_now = {v for (n, v) in self._loaded if n == config.name}
-            for version in serving_now - wanted:
-                if serving_now & wanted or not wanted:
-                    self._unload((config.name, version))
+                serving_now = {v for (n, v) in self._loaded if n == name}
+            for version in serving_now - wanted[name]:
+                if serving_now & wanted[name] or not wanted[name]:
+                    self._unload((name, version))
         with self._lock:
             removed = [key for key in self._loaded if key[0] not in configs]
         for key in removed:
             self._unload(key)
 
     def _load(self, name, version, folder):
-        key = (name, version)
+        """Loads a version, retrying as TF Serving's loader harness does; a failure ends in the status."""
+        key, servable_id = (name, version), f"{{name: {name} version: {version}}}"
         with self._lock:
             self._status[key] = VersionStatus(LOADING)
-        log.info("Loading servable: {name: %s version: %d} from %s", name, version, folder)
+        log.info("Approving load for servable version %s", servable_id)
+        log.info("Loading servable version %s", servable_id)
+        description = f"Loading servable: {servable_id}"
+        for attempt in range(self.max_load_retries + 1):
+            if attempt:
+                if self.load_retry_interval_seconds > 0 and self._stop.wait(self.load_retry_interval_seconds):
+                    log.info("Retrying of %s was cancelled.", description)
+                    break
+                log.info("Retrying of %s retry: %d", description, attempt)
+            try:
+                servable = self._new_servable(name, version, folder)
+            except Exception as error:  # reported in the status; the model keeps its other versions
+                code, message = _failure(error)
+                log.error("%s failed: %s: %s", description, code, message)
+                with self._lock:
+                    still_wanted = name in self.configs and not self._stop.is_set()
+                if not still_wanted:
+                    log.info("Retrying of %s was cancelled.", description)
+                    break
+                continue
+            with self._lock:
+                self._loaded[key] = self._handles[id(servable)] = _Loaded(servable)
+                self._status[key] = VersionStatus(AVAILABLE)
+            log.info("Successfully loaded servable version %s", servable_id)
+            return
+        else:
+            log.info("Retrying of %s exhausted max_num_retries: %d", description, self.max_load_retries)
+        log.info("Encountered an error for servable version %s: %s: %s", servable_id, code, message)
+        with self._lock:
+            self._status[key] = VersionStatus(END, code, message.splitlines()[0][:2000])
+
+    def _new_servable(self, name, version, folder):
+        servable = Servable(name, version, folder, tags=self.tags, session_config=self.session_config)
         try:
-            servable = Servable(name, version, folder)
+            if self.batching is not None and not self.per_model_batching:
+                servable.batching = self.batching
+            elif self.batching is not None and os.path.exists(os.path.join(folder, BATCHING_PARAMS_FILE)):
+                with open(os.path.join(folder, BATCHING_PARAMS_FILE)) as f:
+                    servable.batching = BatchingParameters.from_text(f.read())
             if self.enable_warmup:
                 self._warm_up(servable)
-        except Exception as error:  # reported in the status; the model keeps its other versions
-            message = getattr(error, "message", None) or str(error)
-            log.error("Failed to load servable {name: %s version: %d}: %s", name, version, message)
-            with self._lock:
-                self._status[key] = VersionStatus(END, "UNKNOWN", message.splitlines()[0][:2000])
-            return
-        with self._lock:
-            self._loaded[key] = self._handles[id(servable)] = _Loaded(servable)
-            self._status[key] = VersionStatus(AVAILABLE)
-        log.info("Successfully loaded servable version {name: %s version: %d}", name, version)
+        except BaseException:
+            servable.close()
+            raise
+        return servable
 
-    def _unload(self, key):
+    def _unload(self, key, background=True):
+        """Stops serving a version now; it is closed once its last request has finished."""
         with self._lock:
             loaded = self._loaded.pop(key, None)
             if loaded is None:
                 return
             self._status[key] = VersionStatus(UNLOADING)
+        if background and self._unload_pool is not None:
+            self._unload_pool.submit(self._close, key, loaded)
+        else:
+            self._close(key, loaded)
+
+    def _close(self, key, loaded):
+        servable_id = "{name: %s version: %d}" % key
+        log.info("Quiescing servable version %s", servable_id)
+        with self._lock:
             while loaded.users:
                 self._lock.wait()
             del self._handles[id(loaded.servable)]
-            self._status[key] = VersionStatus(END)
+        log.info("Done quiescing servable version %s", servable_id)
+        log.info("Unloading just-loaded servable version %s", servable_id)  # TF Serving's words for any unload
         loaded.servable.close()
-        log.info("Done unloading servable version {name: %s version: %d}", *key)
+        with self._lock:
+            self._status[key] = VersionStatus(END)
+        log.info("Done unloading servable version %s", servable_id)
 
     def _warm_up(self, servable):
         path = os.path.join(servable.path, WARMUP_FILE)
         if not os.path.exists(path):
+            log.info("No warmup data file found at %s", path)
             return
         from tensorflow_serving.apis import prediction_log_pb2
 
-        count = 0
+        options = f"num_request_iterations {{ value: {self.warmup_iterations} }}" if self.warmup_iterations > 1 else ""
+        log.info("Starting to read warmup data for model at %s with model-warmup-options %s", path, options)
+        started, count = time.perf_counter(), 0
         for record in tf.data.TFRecordDataset(path):
             entry = prediction_log_pb2.PredictionLog.FromString(record.numpy())
             if entry.WhichOneof("log_type") != "predict_log":
                 continue
             request = entry.predict_log.request
             inputs = {name: tf.make_ndarray(proto) for name, proto in request.inputs.items()}
-            servable.run(request.model_spec.signature_name, inputs, tuple(request.output_filter))
+            for _ in range(self.warmup_iterations):
+                servable.run(request.model_spec.signature_name, inputs, tuple(request.output_filter))
             count += 1
-        log.info("Finished reading warmup data for model at %s. Number of warmup records read: %d.", servable.path, count)
+        log.info(
+            "Finished reading warmup data for model at %s. Number of warmup records read: %d. "
+            "Elapsed time (microseconds): %d.", path, count, (time.perf_counter() - started) * 1e6,
+        )  # fmt: skip
 
     # -- requests ------------------------------------------------------------------------------
 

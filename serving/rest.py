@@ -14,7 +14,10 @@ and versions); nothing a client sends takes the server down.
 import http.server
 import json
 import logging
+import os
 import re
+import socket
+import threading
 import time
 
 from google.protobuf import json_format
@@ -72,6 +75,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         data = json.dumps(body, indent=4).encode("utf-8") + b"\n"
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
+        self._send_cors_headers()
         if self.close_connection:
             self.send_header("Connection", "close")
         self.send_header("Content-Length", str(len(data)))
@@ -104,7 +108,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def _handle(self, answer, api=None):
         started, status = time.perf_counter(), "OK"
         try:
-            self._send(200, answer())
+            self._send(200, self.server.process(answer))
         except ServingError as error:
             status = error.code
             self._send(error.http_status, {"error": error.message})
@@ -115,6 +119,29 @@ class Handler(http.server.BaseHTTPRequestHandler):
         match = _PATH.match(self.path.split("?")[0])
         if self.server.metrics is not None and api and match:
             self.server.metrics.observe_request(match["name"], api, "REST", status, time.perf_counter() - started)
+
+    def _send_cors_headers(self):
+        if self.server.cors:  # --rest_api_enable_cors_support: TF Serving's three headers on every API answer
+            self.send_header("Access-Control-Allow-Origin", "*")
+            self.send_header("Access-Control-Allow-Methods", "POST, GET")
+            self.send_header("Access-Control-Allow-Headers", "Content-Type")
+
+    def do_OPTIONS(self):  # noqa: N802 - a browser's CORS preflight, answered as TF Serving answers it
+        if not self.path.lower().startswith("/v1/"):
+            self.send_error(http.HTTPStatus.NOT_IMPLEMENTED)
+            return
+        if "Content-Length" in self.headers or "Transfer-Encoding" in self.headers:
+            try:
+                self._body()  # read and dropped: left unread, it would be taken for the next request
+            except ServingError:
+                pass
+        if not re.search(r"https?://", self.headers.get("Origin", "")):
+            self._send(400, {"error": "Origin header is missing in CORS preflight"})
+            return
+        self.send_response(200)
+        self._send_cors_headers()
+        self.send_header("Content-Length", "0")
+        self.end_headers()
 
     def do_GET(self):  # noqa: N802 - http.server's naming
         if self.server.metrics is not None and self.path.split("?")[0] == self.server.metrics_path:
@@ -216,7 +243,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 
 class RestServer(http.server.ThreadingHTTPServer):
-    """A threading HTTP server answering TF Serving's REST API for a `Service`."""
+    """A threading HTTP server answering TF Serving's REST API for a `Service`.
+
+    Each connection has a thread for its I/O; at most `num_threads` requests
+    are processed at once (`--rest_api_num_threads`), the others wait.
+    Listens on IPv6 when the host is an IPv6 address.
+    """
 
     daemon_threads = True
     # socketserver listens with a backlog of 5: many clients connecting at once would be reset.
@@ -226,10 +258,19 @@ class RestServer(http.server.ThreadingHTTPServer):
     read_timeout_seconds = 60
 
     def __init__(self, address, service, max_body_bytes=MAX_BODY_BYTES, timeout_ms=30_000, metrics=None,
-                 metrics_path=None):  # fmt: skip
+                 metrics_path=None, num_threads=4 * (os.cpu_count() or 1), cors=False):  # fmt: skip
         self.service = service
         self.max_body_bytes = max_body_bytes
         self.timeout_ms = timeout_ms  # --rest_api_timeout_in_ms: a longer model run answers 504
         self.metrics = metrics
         self.metrics_path = metrics_path
+        self.cors = cors  # --rest_api_enable_cors_support
+        self._processing = threading.BoundedSemaphore(max(1, num_threads))
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
         super().__init__(address, Handler)
+
+    def process(self, answer):
+        """`answer()` once one of the `num_threads` processing slots is free."""
+        with self._processing:
+            return answer()

@@ -8,7 +8,9 @@ sends `[2.0, 3.0, 4.0]` to an `x` declared `[-1, 1]` and expects
 `tf.saved_model.load` offers neither: it checks shapes and fails on old TF1
 exports such as TF Serving's own `saved_model_half_plus_three`. So each
 version is loaded with the TF1 loader into its own graph and session, as
-TensorFlow Serving's C++ `LoadSavedModel` does.
+TensorFlow Serving's C++ `LoadSavedModel` does. The loader is TensorFlow's
+`SavedModelLoader` class itself: the `tf.compat.v1.saved_model.loader.load`
+function around it only adds a deprecation warning on each load.
 
 Each SignatureDef gets a callable built with the session's
 `_make_callable_from_options` (TensorFlow's CallableOptions API, the one
@@ -21,6 +23,7 @@ import threading
 import numpy as np
 import tensorflow as tf
 from tensorflow.core.protobuf import config_pb2
+from tensorflow.python.saved_model.loader_impl import SavedModelLoader
 
 from serving.errors import ServingError
 
@@ -35,16 +38,28 @@ class Servable:
         name: Model name.
         version: Int version.
         path: The version folder.
+        tags: The tags of the MetaGraph to load (`--saved_model_tags`), defaults to `("serve",)`.
+        session_config: Optional `tf.compat.v1.ConfigProto` of the version's
+            session (threads, graph rewrites: TF Serving's session config).
+
+    Attributes:
+        batching: The `serving.batching.BatchingParameters` its requests are
+            batched with, or `None` to run them alone; set by its manager.
     """
 
-    def __init__(self, name, version, path):
+    def __init__(self, name, version, path, tags=(SERVE_TAG,), session_config=None):
         self.name = name
         self.version = version
         self.path = path
+        self.batching = None
         self._graph = tf.Graph()
-        self._session = tf.compat.v1.Session(graph=self._graph)
-        with self._graph.as_default():
-            meta_graph = tf.compat.v1.saved_model.loader.load(self._session, [SERVE_TAG], path)
+        self._session = tf.compat.v1.Session(graph=self._graph, config=session_config)
+        try:
+            with self._graph.as_default():
+                meta_graph = SavedModelLoader(path).load(self._session, list(tags))
+        except BaseException:
+            self._session.close()  # a failed load, retried or not, leaves no session behind
+            raise
         self.signature_defs = dict(meta_graph.signature_def)  # all, as TF Serving's metadata lists them
         self._input_dtypes = {
             (signature_name, name): self._fed_dtype(info)

@@ -38,7 +38,8 @@ class Service:
 
     Args:
         manager: The `ModelManager`.
-        scheduler: Optional `serving.batching.BatchScheduler` (`--enable_batching`).
+        scheduler: Optional `serving.batching.BatchScheduler` (`--enable_batching`)
+            for the versions whose `batching` parameters are set.
         enable_signature_method_name_check: `--enable_signature_method_name_check`.
             `False` (default, as in TF Serving) lets Classify, Regress and
             MultiInference use any signature of the right form, such as the
@@ -53,9 +54,9 @@ class Service:
 
     def _execute(self, servable, signature_name, inputs, output_filter=(), timeout_ms=None):
         resolved, inputs, output_names = servable.prepare(signature_name, inputs, output_filter)
-        if self.scheduler is None:
+        if self.scheduler is None or servable.batching is None:
             return servable.execute(resolved, inputs, output_names, timeout_ms)
-        return self.scheduler.run(servable, resolved, inputs, output_names, timeout_ms)
+        return self.scheduler.run(servable, resolved, inputs, output_names, timeout_ms, servable.batching)
 
     def predict(self, name, version=None, label=None, signature_name="", inputs=None, output_filter=(), timeout_ms=None):
         """Returns `(version, signature_name, outputs)`; a run longer than `timeout_ms` fails with DEADLINE_EXCEEDED."""

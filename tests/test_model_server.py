@@ -62,7 +62,9 @@ def server(tmp_path_factory):
         ModelConfig("latest_only", _testdata("saved_model_half_plus_two_2_versions")),
         ModelConfig("text", str(exports / "text")),
     ]
-    running = ModelServer(configs, grpc_port=0, rest_port=0, poll_seconds=0)
+    # TF Serving refuses labels of versions not loaded yet (the case of every label at start-up) without this flag
+    labels_at_start = {"allow_version_labels_for_unavailable_models": True}
+    running = ModelServer(configs, grpc_port=0, rest_port=0, poll_seconds=0, manager_options=labels_at_start)
     running.text_model = model
     yield running
     running.stop()
