@@ -373,6 +373,8 @@ class ModelManager:
             return
         from tensorflow_serving.apis import prediction_log_pb2
 
+        from serving.tensors import to_array
+
         options = f"num_request_iterations {{ value: {self.warmup_iterations} }}" if self.warmup_iterations > 1 else ""
         log.info("Starting to read warmup data for model at %s with model-warmup-options %s", path, options)
         started, count = time.perf_counter(), 0
@@ -381,7 +383,7 @@ class ModelManager:
             if entry.WhichOneof("log_type") != "predict_log":
                 continue
             request = entry.predict_log.request
-            inputs = {name: tf.make_ndarray(proto) for name, proto in request.inputs.items()}
+            inputs = {name: to_array(proto) for name, proto in request.inputs.items()}
             for _ in range(self.warmup_iterations):
                 servable.run(request.model_spec.signature_name, inputs, tuple(request.output_filter))
             count += 1
