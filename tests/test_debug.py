@@ -244,7 +244,8 @@ def test_overfit_check_trains_total_examples_in_num_checkpoints(digits):
     report = overfit_check(linear_digits, digits, num_classes=2, per_class=20, total_examples=640, num_checkpoints=4,
                            target=1.0)  # fmt: skip
     assert report.steps_per_checkpoint == 5  # 640 // (32 * 4)
-    assert report.checkpoints <= 4 and len(report.curve["loss"]) == report.checkpoints
+    assert report.checkpoints == 2 and report.reached == 1.0  # stopped at the target, before the 4th
+    assert len(report.curve["loss"]) == len(report.curve["accuracy"]) == 2
 
 
 def test_report_plot_writes_a_png(digits, tmp_path):
