@@ -1,8 +1,8 @@
 """How often `shift_report` cries wolf, and how often it catches a planted shift.
 
-For each modality, `--splits` random splits of the same data into two halves (no shift: every "shift"
-verdict is a false alarm), and the same splits with a shift planted in the second half (every "no shift"
-is a miss):
+For each modality, `--splits` random splits of the same data into two halves (no shift: every "fail"
+verdict is a false alarm), and the same splits with a shift planted in the second half (every "pass" is a
+miss):
 
 - tabular: Seattle weather, wind sent in km/h instead of m/s (x 3.6);
 - text: Rotten Tomatoes, 1,000 vs 1,000 reviews, a third of the current reviews ending in a spam phrase;
@@ -32,7 +32,7 @@ def halves(n, seed, size):
 
 
 def cases():
-    """name -> (data, size per side, take(data, rows), plant(current, seed), kind)."""
+    """name -> (data, size per side, take(data, rows), plant(current, seed), modality)."""
     weather = recipes.datasets.load_seattle_weather()
 
     def km_per_hour(frame, seed):
@@ -66,14 +66,14 @@ def main():
     args = parser.parse_args()
     options = {"audio": {"sample_rate": 16000}}
     print(f"{'modality':42} {'false alarms':>14} {'detected':>10} {'s/report':>9}")
-    for name, (data, size, take, plant, kind) in cases().items():
+    for name, (data, size, take, plant, modality) in cases().items():
         alarms = detected = 0
         start = time.perf_counter()
         for seed in range(args.splits):
             reference, current = (take(data, rows) for rows in halves(len(data), seed, size))
-            extra = options.get(kind, {})
-            alarms += shift_report(reference, current, kind=kind, seed=seed, **extra).verdict == "shift"
-            detected += shift_report(reference, plant(current, seed), kind=kind, seed=seed, **extra).verdict == "shift"
+            extra = options.get(modality, {})
+            alarms += not shift_report(reference, current, modality=modality, seed=seed, **extra).ok
+            detected += not shift_report(reference, plant(current, seed), modality=modality, seed=seed, **extra).ok
         seconds = (time.perf_counter() - start) / (2 * args.splits)
         print(f"{name:42} {alarms:>4} / {args.splits:<3} {alarms / args.splits:>5.0%}"
               f" {detected / args.splits:>9.0%} {seconds:>9.2f}", flush=True)  # fmt: skip

@@ -8,10 +8,13 @@ A check (`overfit_check`, `diagnose`, `mode_check`, `shift_report`, `error_analy
 - `ok`: `False` for `"fail"` and `"error"`, so a CI job can gate on it (the command line's exit code is 1);
 - `summary`: one line saying what was found (`"overfitting: validation loss rises after epoch 3"`);
 - `advice`: what to do, each item naming the package call that does it; empty when there is nothing to do;
-- `to_markdown()`, `to_dict()` (JSON-ready) and `plot(path)` where the check has a figure.
+- `to_markdown()`, `to_dict()` (JSON-ready) and `plot(path)`, which writes the check's figure as a PNG and
+  returns `path`, or writes nothing and returns `None` for a check without one.
 
-A subclass is a frozen dataclass that sets `verdict`, `summary` and `advice` and adds its own fields;
-`to_dict` converts those fields to JSON types (numpy scalars and arrays, pandas frames, nested reports).
+A subclass is a frozen keyword-only dataclass (`@dataclasses.dataclass(frozen=True, kw_only=True)`) that
+sets `verdict`, `summary` and `advice`, adds its own fields, and overrides `markdown_details` and `plot`
+where it has more to show; `to_dict` converts its fields to JSON types (numpy scalars and arrays, pandas
+frames, named tuples, nested reports), leaving out those declared with `repr=False` (models, raw inputs).
 
 Example:
 
@@ -80,21 +83,32 @@ class Report:
         """The subclass's own Markdown between the summary and the advice; none by default."""
         return ""
 
+    def plot(self, path):
+        """Writes the report's figure to `path` as a PNG and returns `path`; `None` (nothing written) without one."""
+        return None
+
     def to_dict(self):
-        """Every field and `ok`, as JSON types (`json.dumps` takes the result as it is)."""
+        """`ok` and every field not declared with `repr=False`, as JSON types (`json.dumps` takes the result)."""
         fields = {field.name: to_json(getattr(self, field.name)) for field in dataclasses.fields(self) if field.repr}
         return {"verdict": self.verdict, "ok": self.ok, **fields}
 
 
 def to_json(value):
-    """`value` with numpy, pandas, dataclass and tuple values turned into JSON types; NaN and infinities become `None`."""
+    """`value` with numpy, pandas, dataclass and tuple values turned into JSON types; NaN and infinities become `None`.
+
+    A named tuple becomes a dict; a pandas DataFrame a list of row dicts, its index first as a column when it
+    names the rows (not the default 0, 1, ...)."""
     if isinstance(value, Report):
         return value.to_dict()
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {field.name: to_json(getattr(value, field.name)) for field in dataclasses.fields(value) if field.repr}
     if isinstance(value, dict):
         return {str(key): to_json(item) for key, item in value.items()}
+    if isinstance(value, tuple) and hasattr(value, "_asdict"):
+        return to_json(value._asdict())
     if hasattr(value, "to_dict") and hasattr(value, "columns"):  # a pandas DataFrame
+        if type(value.index).__name__ != "RangeIndex" or value.index.name is not None:
+            value = value.reset_index()
         return [to_json(row) for row in value.to_dict(orient="records")]
     if isinstance(value, (list, tuple, set, frozenset)):
         return [to_json(item) for item in value]

@@ -3,6 +3,7 @@
 import functools
 import importlib
 import inspect
+import json
 import math
 import re
 
@@ -15,9 +16,9 @@ import recipes
 import recipes.debug
 from models import tabular, text, vision
 from recipes.debug import diagnose, overfit_check
-from recipes.debug.fitting import REMEDIES, VERDICTS
+from recipes.debug.fitting import FINDINGS, REMEDIES, VERDICT_OF
 
-DIGITS = dict(num_classes=10, per_class=30, epochs=30)  # 300 rows: about a second a check
+DIGITS = dict(num_classes=10, per_class=30, num_checkpoints=30)  # 300 rows: about a second a check
 
 
 @pytest.fixture(scope="module")
@@ -104,19 +105,22 @@ BASELINES = {
 @pytest.mark.parametrize("name", BASELINES)
 def test_overfit_check_passes_correct_digit_models(name, digits):
     model_fn = BASELINES[name]
-    report = overfit_check(model_fn, *digits, **DIGITS)
-    assert report.verdict == "PASS", report.advice
+    report = overfit_check(model_fn, digits, **DIGITS)
+    assert report.verdict == "pass" and report.ok, report
     assert report.reached >= 0.9 and report.causes == []
-    assert report.advice.startswith("PASS: accuracy")
-    assert report.num_rows == 300 and report.classes == list(range(10))
+    assert report.summary.startswith("accuracy") and str(report).startswith("PASS: accuracy")
+    assert report.advice == ("train on all the training data with validation data and read the curves with "
+                             "recipes.debug.diagnose(history)",)  # fmt: skip
+    assert report.num_examples == 300 and report.classes == list(range(10))
+    assert report.steps_per_checkpoint == 10  # one pass over the sample: 300 rows in batches of 32
     assert report.label_agreement > 0.9  # the nearest neighbour of a digit is the same digit
-    assert len(report.curve["accuracy"]) == len(report.curve["loss"]) == report.epochs < 30  # stops at the target
+    assert len(report.curve["accuracy"]) == len(report.curve["loss"]) == report.checkpoints < 30  # stops at the target
 
 
 def test_overfit_check_passes_bag_of_words_adapted_on_the_sample(reviews):
-    report = overfit_check(lambda texts: text.bag_of_words_classifier(texts, 2), *reviews, num_classes=2, per_class=50)
-    assert report.verdict == "PASS", report.advice
-    assert report.num_rows == 100 and report.label_agreement is None  # text: no neighbour check
+    report = overfit_check(lambda texts: text.bag_of_words_classifier(texts, 2), reviews, num_classes=2, per_class=50)
+    assert report.verdict == "pass", report
+    assert report.num_examples == 100 and report.label_agreement is None  # text: no neighbour check
 
 
 # -- overfit_check: the bug zoo ------------------------------------------------------------------------
@@ -154,38 +158,42 @@ BUGS = {
 def test_overfit_check_fails_each_planted_bug_and_names_it(bug, digits):
     model_fn, spoil, cause = BUGS[bug]
     images, labels = digits
-    report = overfit_check(model_fn, images, spoil(labels) if spoil else labels, **DIGITS)
-    assert report.verdict == "FAIL", report.advice
-    assert report.advice.startswith("FAIL: ")
+    report = overfit_check(model_fn, (images, spoil(labels) if spoil else labels), **DIGITS)
+    assert report.verdict == "fail" and not report.ok, report
+    assert str(report).startswith("FAIL: ")
     assert any(re.search(cause, found) for found in report.causes), report.causes
-    assert re.search(cause, report.advice)  # the advice names it too, before the rest of the checklist
-    print(f"\n[{bug}] {report.advice}")
+    assert re.search(cause, report.advice[0])  # the advice names the causes first, then the rest of the checklist
+    assert report.advice[-1].startswith("check that ")
+    print(f"\n[{bug}] {report}")
 
 
 def test_overfit_check_says_why_keras_refused_the_labels(digits):
-    report = overfit_check(categorical_loss_on_class_ids, *digits, **DIGITS)
-    assert report.epochs == 0 and math.isnan(report.reached)
+    report = overfit_check(categorical_loss_on_class_ids, digits, **DIGITS)
+    assert report.checkpoints == 0 and math.isnan(report.reached)
     assert report.error.startswith("ValueError: Arguments `target` and `output` must have the same rank")
 
 
 def test_overfit_check_stops_after_an_epoch_that_changed_no_weight(digits):
-    report = overfit_check(functools.partial(linear_digits, 0.0), *digits, **DIGITS)
-    assert report.epochs == 1
+    report = overfit_check(functools.partial(linear_digits, 0.0), digits, **DIGITS)
+    assert report.checkpoints == 1
 
 
 def test_overfit_check_names_unscaled_inputs_by_their_blow_up(digits):
-    report = overfit_check(digits_mlp("none"), *digits, **DIGITS)
+    report = overfit_check(digits_mlp("none"), digits, **DIGITS)
     assert report.reached <= 0.2  # chance: the network died
     assert any("far above ln(10) = 2.30" in cause for cause in report.causes)
     assert any(re.search(r"predicts class \d for all 300 rows", cause) for cause in report.causes)
     # Found causes lead; the checklist goes on with the other items only.
-    found, rest = report.advice.index("Found: (1) input 'image'"), report.advice.index("Otherwise check, in order: (4)")
-    assert found < rest
+    found = len(report.causes)
+    assert report.advice[0].startswith("input 'image'") and report.advice[:found] == tuple(report.causes)
+    rest = report.advice[found:]
+    assert rest and all(item.startswith("check that ") for item in rest)
+    assert not any("inputs are scaled" in item for item in rest)  # found, so not listed again
 
 
 def test_overfit_check_names_a_text_vectorizer_never_adapted(reviews):
-    report = overfit_check(unadapted_text_model, *reviews, num_classes=2, per_class=30, epochs=5)
-    assert report.verdict == "FAIL"
+    report = overfit_check(unadapted_text_model, reviews, num_classes=2, per_class=30, num_checkpoints=5)
+    assert report.verdict == "fail"
     assert report.causes[0].startswith("TextVectorization layer 'tokens' was never adapted (its vocabulary is empty")
     assert report.error == "FailedPreconditionError: Table not initialized."
 
@@ -202,22 +210,22 @@ def test_overfit_check_regression_passes_on_r2(weather):
         frame = pd.DataFrame({**x_sample, "temp_max": y_sample})
         return tabular.regressor(frame, "temp_max", date_columns=["date"], hidden_units=(64, 64))
 
-    report = overfit_check(model_fn, x, y, per_class=30, epochs=30, task="regression")
-    assert report.verdict == "PASS", report.advice
-    assert report.metric == "r2" and report.classes is None and report.num_rows == 300
+    report = overfit_check(model_fn, (x, y), per_class=30, num_checkpoints=30, task="regression")
+    assert report.verdict == "pass", report
+    assert report.metric == "r2" and report.classes is None and report.num_examples == 300
     assert report.causes == []  # the FeatureSpace's adapted Normalization layers are not "frozen"
 
 
 def test_overfit_check_sample_is_repeatable_and_seeded(digits):
     images, labels = digits
-    quick = dict(num_classes=3, per_class=5, epochs=1)
-    first = overfit_check(linear_digits, images, labels, **quick)
-    again = overfit_check(linear_digits, images, labels, **quick)
-    other = overfit_check(linear_digits, images, labels, seed=1, **quick)
+    quick = dict(num_classes=3, per_class=5, num_checkpoints=1)
+    first = overfit_check(linear_digits, (images, labels), **quick)
+    again = overfit_check(linear_digits, (images, labels), **quick)
+    other = overfit_check(linear_digits, (images, labels), seed=1, **quick)
     np.testing.assert_array_equal(first.indices, again.indices)
     assert first.curve == again.curve  # same sample, same initial weights, same shuffles
     assert not np.array_equal(first.indices, other.indices)
-    assert len(first.classes) == 3 and first.num_rows == 15
+    assert len(first.classes) == 3 and first.num_examples == 15
     assert sorted(np.bincount(labels[first.indices])[first.classes]) == [5, 5, 5]
 
 
@@ -228,12 +236,20 @@ def test_overfit_check_passes_sample_inputs_and_labels_to_model_fn(digits):
         seen["shapes"] = images.shape, labels.shape
         return linear_digits()
 
-    overfit_check(model_fn, *digits, num_classes=2, per_class=4, epochs=1)
+    overfit_check(model_fn, digits, num_classes=2, per_class=4, num_checkpoints=1)
     assert seen["shapes"] == ((8, 8, 8), (8,))
 
 
+def test_overfit_check_trains_total_examples_in_num_checkpoints(digits):
+    report = overfit_check(linear_digits, digits, num_classes=2, per_class=20, total_examples=640, num_checkpoints=4,
+                           target=1.0)  # fmt: skip
+    assert report.steps_per_checkpoint == 5  # 640 // (32 * 4)
+    assert report.checkpoints == 2 and report.reached == 1.0  # stopped at the target, before the 4th
+    assert len(report.curve["loss"]) == len(report.curve["accuracy"]) == 2
+
+
 def test_report_plot_writes_a_png(digits, tmp_path):
-    report = overfit_check(linear_digits, *digits, num_classes=3, per_class=5, epochs=2)
+    report = overfit_check(linear_digits, digits, num_classes=3, per_class=5, num_checkpoints=2)
     path = report.plot(tmp_path / "overfit.png")
     with open(path, "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
@@ -242,27 +258,32 @@ def test_report_plot_writes_a_png(digits, tmp_path):
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        (dict(task="ranking"), r"`task` must be 'classification' or 'regression'. Received: task='ranking'"),
-        (dict(target=90), r"`target` must be a number in \(0, 1\] .* Received: target=90"),
+        (dict(task="ranking"), r"`task` must be one of \('classification', 'regression'\). Received: task='ranking'"),
+        (dict(target=90), r"`target` must be a finite number in \[0, 1\]. Received: target=90"),
+        (dict(target=0), r"`target` must be a finite number in \(0, 1\]. Received: target=0"),
         (dict(per_class=0), r"`per_class` must be an int >= 1. Received: per_class=0"),
         (dict(num_classes=1), r"`num_classes` must be None or an int >= 2. Received: num_classes=1"),
+        (dict(num_checkpoints=0), r"`num_checkpoints` must be an int >= 1. Received: num_checkpoints=0"),
+        (dict(total_examples=10), r"`total_examples` must be at least `batch_size \* num_checkpoints`"),
     ],
 )
 def test_overfit_check_refuses_bad_arguments(digits, arguments, message):
     with pytest.raises(ValueError, match=message):
-        overfit_check(linear_digits, *digits, **arguments)
+        overfit_check(linear_digits, digits, **arguments)
 
 
 def test_overfit_check_refuses_bad_data_and_model_fns(digits):
     images, labels = digits
-    with pytest.raises(ValueError, match=r"same number of rows.*'x': 1797.*'y': 10"):
-        overfit_check(linear_digits, images, labels[:10])
+    with pytest.raises(ValueError, match=r"`data` must be an \(x, y\) tuple. Received: data=a tuple of length 3"):
+        overfit_check(linear_digits, (images, labels, labels))
+    with pytest.raises(ValueError, match=r"`data`'s x and y must have the same number of rows.*x: 1797, y: 10"):
+        overfit_check(linear_digits, (images, labels[:10]))
     with pytest.raises(ValueError, match=r"integer class ids or one-hot rows.*task='regression'"):
-        overfit_check(linear_digits, images, labels + 0.5)
+        overfit_check(linear_digits, (images, labels + 0.5))
     with pytest.raises(ValueError, match=r"must return a compiled model"):
-        overfit_check(lambda: keras.Sequential([keras.Input((8, 8)), keras.layers.Flatten()]), images, labels)
-    with pytest.raises(ValueError, match=r"Received a callable with 3 required positional parameters"):
-        overfit_check(lambda a, b, c: None, images, labels)
+        overfit_check(lambda: keras.Sequential([keras.Input((8, 8)), keras.layers.Flatten()]), (images, labels))
+    with pytest.raises(ValueError, match=r"Received: model_fn with 3 required positional parameters"):
+        overfit_check(lambda a, b, c: None, (images, labels))
 
 
 # -- diagnose on real training runs --------------------------------------------------------------------
@@ -296,7 +317,7 @@ def test_diagnose_good_run_from_a_fit_result(digit_split):
         verbose=0,
     )
     diagnosis = diagnose(result, target=0.95)
-    assert diagnosis.verdict == "good", diagnosis
+    assert diagnosis.finding == "good" and diagnosis.verdict == "pass", diagnosis
     assert diagnosis.metric == "accuracy" and diagnosis.epochs == 8
     assert diagnosis.remedies[0].remedy == "test once on held-out data"
     print(f"\n{diagnosis}")
@@ -308,7 +329,7 @@ def test_diagnose_underfitting_of_a_one_unit_bottleneck(digit_split):
     model = _digits_model(keras.layers.Dense(1), keras.optimizers.Adam(0.05))  # every digit squeezed to one number
     history = model.fit(*train, validation_data=val, epochs=10, batch_size=64, verbose=0)
     diagnosis = diagnose(history, target=0.95)
-    assert diagnosis.verdict == "underfitting", diagnosis
+    assert diagnosis.finding == "underfitting" and diagnosis.verdict == "fail", diagnosis
     bias = r"training accuracy 0\.\d+ is 0\.[4-7]\d+ below the target 0\.950 \(avoidable bias\)"
     assert re.search(bias, str(diagnosis))
     assert [r.remedy for r in diagnosis.remedies][:2] == ["bigger model", "longer training"]
@@ -322,7 +343,7 @@ def test_diagnose_overfitting_of_a_big_network_on_60_rows(digit_split):
     validation = (val_images[:300], val_labels[:300])
     history = model.fit(images[:60], labels[:60], validation_data=validation, epochs=10, batch_size=16, verbose=0)
     diagnosis = diagnose(history, target=0.95)
-    assert diagnosis.verdict == "overfitting", diagnosis
+    assert diagnosis.finding == "overfitting", diagnosis
     assert diagnosis.train >= 0.95 and diagnosis.train - diagnosis.validation > 0.1
     assert [r.remedy for r in diagnosis.remedies] == [
         "more data", "augmentation", "regularization", "early stopping", "smaller model"
@@ -335,7 +356,7 @@ def test_diagnose_not_converged_with_a_tiny_learning_rate(digit_split):
     train, val = digit_split
     history = linear_digits(1e-4).fit(*train, validation_data=val, epochs=4, verbose=0)
     diagnosis = diagnose(history, target=0.95)
-    assert diagnosis.verdict == "not converged", diagnosis
+    assert diagnosis.finding == "not converged" and diagnosis.verdict == "warn" and diagnosis.ok, diagnosis
     assert "the training loss was still falling" in diagnosis.evidence[0]
     assert diagnosis.remedies[0].remedy == "more passes"
 
@@ -354,10 +375,12 @@ def test_diagnose_diverged_regression_with_a_huge_learning_rate(weather):
         verbose=0,
     )
     diagnosis = diagnose(history)
-    assert diagnosis.verdict == "diverged", diagnosis
+    assert diagnosis.finding == "diverged", diagnosis
     assert diagnosis.metric == "mean_absolute_error"
     assert re.fullmatch(r"the training loss is (nan|inf) in epoch 1: training diverged", diagnosis.evidence[0])
     assert [r.remedy for r in diagnosis.remedies] == ["lower learning rate", "check input scaling", "gradient clipping"]
+    assert diagnosis.advice[0].startswith("lower learning rate: learning_rate=1e-4")
+    assert str(diagnosis).startswith("FAIL: diverged: the training loss is")
     print(f"\n{diagnosis}")
 
 
@@ -380,44 +403,45 @@ def test_diagnose_reads_nan_and_exploding_losses():
         "the training loss is nan in epoch 3 after 1 in epoch 2: training diverged"
     ]
     exploded = diagnose(curves([2.0, 0.5, 0.6, 5.0]))
-    assert exploded.verdict == "diverged" and "10.0x its lowest 0.5 (epoch 2)" in exploded.evidence[0]
-    assert diagnose(curves([2.0, 0.5, 0.6, 1.9])).verdict != "diverged"  # worse, but not above where it started
+    assert exploded.finding == "diverged" and "10.0x its lowest 0.5 (epoch 2)" in exploded.evidence[0]
+    # worse, but not above where it started: not diverged; it fell only 5% in all
+    assert diagnose(curves([2.0, 0.5, 0.6, 1.9])).finding == "underfitting"
 
 
 def test_diagnose_reads_a_blow_up_inside_the_first_epoch():
     # A real Adam(learning_rate=1e3) run on the digits: huge but finite cross-entropy, then a dead network.
     history = curves([19257724.0, 621.7, 414.9], [962.0, 483.1, 327.5], [0.169, 0.143, 0.138], [0.097, 0.147, 0.147])
     diagnosis = diagnose(history)
-    assert diagnosis.verdict == "diverged"
+    assert diagnosis.finding == "diverged"
     assert "averaged 1.926e+07 over epoch 1, 20,018x the validation loss at its end (962)" in diagnosis.evidence[0]
     regression = {"loss": [1e9, 1e6, 5e5], "val_loss": [1e6, 6e5, 4e5]}
     regression.update(mae=[3e4, 900, 600], val_mae=[900, 700, 600])
-    assert diagnose(regression).verdict != "diverged"  # unscaled targets legitimately fall a thousandfold
+    assert diagnose(regression).finding == "good"  # unscaled targets legitimately fall a thousandfold
 
 
 def test_diagnose_overfitting_when_validation_loss_rises():
     history = curves(FALLING, [2.1, 1.1, 0.7, 0.6, 0.62, 0.66, 0.7, 0.75])
     diagnosis = diagnose(history)
-    assert diagnosis.verdict == "overfitting"
+    assert diagnosis.finding == "overfitting"
     assert diagnosis.evidence[0] == (
         "the validation loss rose from its lowest 0.6 (epoch 4) to 0.75 (+25%) at epoch 8, "
         "while the training loss fell from 0.45 to 0.365"
     )
     barely = curves(FALLING, [2.1, 1.1, 0.7, 0.45, 0.42, 0.43, 0.44, 0.45])  # +7% over 3 epochs: noise
-    assert diagnose(barely).verdict == "good"
+    assert diagnose(barely).finding == "good"
     # Only the loss logged: a validation loss 44% above the training loss is a large gap (RELATIVE_GAP).
     gap = diagnose(curves(FALLING, [2.1, 1.1, 0.7, 0.6, 0.62, 0.63, 0.64, 0.65]))
-    assert gap.verdict == "overfitting" and gap.metric == "loss"
+    assert gap.finding == "overfitting" and gap.metric == "loss"
     assert gap.evidence == ["validation loss 0.65 is 0.285 above training loss 0.365 (variance)"]
 
 
 def test_diagnose_fixes_the_larger_of_bias_and_variance_first():
     val_loss = [2.1, 1.1, 0.7, 0.6, 0.58, 0.57, 0.56, 0.56]
     both = dict(loss=FALLING, val_loss=val_loss, accuracy=[0.5] * 7 + [0.80])
-    assert diagnose(curves(**both, val_accuracy=[0.5] * 7 + [0.72]), target=0.95).verdict == "underfitting"
-    assert diagnose(curves(**both, val_accuracy=[0.5] * 7 + [0.60]), target=0.95).verdict == "overfitting"
+    assert diagnose(curves(**both, val_accuracy=[0.5] * 7 + [0.72]), target=0.95).finding == "underfitting"
+    assert diagnose(curves(**both, val_accuracy=[0.5] * 7 + [0.60]), target=0.95).finding == "overfitting"
     close = diagnose(curves(**both, val_accuracy=[0.5] * 7 + [0.77]), target=0.83)
-    assert close.verdict == "good"  # within 0.05 of the target and of training: FRACTION_GAP
+    assert close.finding == "good"  # within 0.05 of the target and of training: FRACTION_GAP
     assert close.evidence == [
         "training accuracy 0.800 is 0.030 below the target 0.830 (avoidable bias)",
         "validation accuracy 0.770 is 0.030 below training accuracy 0.800 (variance)",
@@ -427,23 +451,23 @@ def test_diagnose_fixes_the_larger_of_bias_and_variance_first():
 def test_diagnose_not_converged_when_still_falling_or_too_short():
     linear = [2.0 - 0.2 * i for i in range(8)]
     diagnosis = diagnose(curves(linear))
-    assert diagnosis.verdict == "not converged"
+    assert diagnosis.finding == "not converged"
     assert diagnosis.evidence[0] == (
         "the training loss was still falling: 1 to 0.6 over the last 2 of 8 epochs, 29% of its whole drop"
     )
-    assert diagnose(curves(linear, accuracy=[0.9] * 8), target=0.9).verdict == "good"  # target met: done
+    assert diagnose(curves(linear, accuracy=[0.9] * 8), target=0.9).finding == "good"  # target met: done
     assert diagnose(curves([2.0, 1.0])).evidence[0] == "only 2 epoch(s): too few to see a trend"
 
 
 def test_diagnose_without_target_or_validation():
     good = diagnose(curves(FALLING))
-    assert good.verdict == "good" and good.train == 0.365 and good.validation is None
+    assert good.finding == "good" and good.train == 0.365 and good.validation is None
     assert good.evidence == [
         "no validation curve, so overfitting cannot be seen (pass validation data)",
         "no target given, so the bias is not judged (pass target=, e.g. human-level accuracy)",
     ]
     flat = diagnose(curves([2.3, 2.2, 2.15, 2.14, 2.14]))
-    assert flat.verdict == "underfitting" and flat.evidence[0].startswith("the training loss fell only 7%")
+    assert flat.finding == "underfitting" and flat.evidence[0].startswith("the training loss fell only 7%")
 
 
 def test_diagnose_a_minimised_metric_against_its_target():
@@ -453,20 +477,20 @@ def test_diagnose_a_minimised_metric_against_its_target():
         "val_mean_absolute_error": [9, 6, 5, 4.5, 4.3, 4.2, 4.15, 4.1],
     }
     diagnosis = diagnose(history, target=2.0)  # e.g. a forecaster's error of 2 degrees
-    assert diagnosis.verdict == "underfitting" and diagnosis.metric == "mean_absolute_error"
+    assert diagnosis.finding == "underfitting" and diagnosis.metric == "mean_absolute_error"
     assert "training mean_absolute_error 4 is 2 above the target 2 (avoidable bias)" in diagnosis.evidence
-    assert diagnose(history, target=3.5).verdict == "good"  # 4.0 is within 20% (RELATIVE_GAP) of 3.5
+    assert diagnose(history, target=3.5).finding == "good"  # 4.0 is within 20% (RELATIVE_GAP) of 3.5
     assert diagnose(history, metric="val_loss").metric == "loss"
 
 
 def test_diagnose_refuses_what_it_cannot_read():
-    with pytest.raises(ValueError, match=r"must be a Keras History, a recipes.FitResult or a dict.*Received: list"):
+    with pytest.raises(ValueError, match=r"must be a Keras History, a recipes.FitResult or a dict.*Received: history of type list"):
         diagnose([1.0, 0.5])
-    with pytest.raises(ValueError, match=r"non-empty 'loss' curve. Received keys \['accuracy'\]"):
+    with pytest.raises(ValueError, match=r"non-empty 'loss' curve. Received: keys \['accuracy'\]"):
         diagnose({"accuracy": [0.5]})
     with pytest.raises(ValueError, match=r"`target` must be in \[0, 1\] like 'accuracy' \(0.95, not 95\)"):
         diagnose(curves(FALLING, accuracy=[0.9] * 8), target=95)
-    with pytest.raises(ValueError, match=r"`metric` 'auc' is not in the history; it has \['accuracy', 'loss'\]"):
+    with pytest.raises(ValueError, match=r"`metric` must be one of the history's metrics \['accuracy', 'loss'\]. Received: metric='auc'"):
         diagnose(curves(FALLING, accuracy=[0.9] * 8), metric="auc")
     with pytest.raises(ValueError, match=r"`history\['loss'\]` must be a list of numbers"):
         diagnose({"loss": ["high"]})
@@ -500,7 +524,7 @@ def _resolve(path):
 
 def test_every_remedy_names_calls_that_exist():
     """Each `module.function(..., keyword=...)` of a remedy exists and takes that keyword."""
-    assert set(REMEDIES) == set(VERDICTS)
+    assert set(REMEDIES) == set(FINDINGS) == set(VERDICT_OF)
     checked_keywords = 0
     for remedy in (r for remedies in REMEDIES.values() for r in remedies):
         calls = list(_calls(remedy.call))
@@ -514,6 +538,25 @@ def test_every_remedy_names_calls_that_exist():
         loose = remedy.call.startswith(("learning_rate=3e-3", "learning_rate=1e-4"))  # then shown in a call
         assert outside == (1 if loose else 0), f"a keyword outside any call: {remedy}"
     assert checked_keywords >= 25
+
+
+def test_diagnosis_plots_its_curves(tmp_path):
+    diagnosis = diagnose(curves(FALLING, [2.1, 1.1, 0.7, 0.6, 0.62, 0.66, 0.7, 0.75]))
+    with open(diagnosis.plot(tmp_path / "curves.png"), "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    assert diagnosis.to_dict()["history"]["val_loss"][-1] == 0.75
+
+
+def test_every_report_is_json_ready(digits):
+    overfit = overfit_check(linear_digits, digits, num_classes=3, per_class=5, num_checkpoints=2)
+    diagnosis = diagnose({"loss": [2.0, float("nan")], "accuracy": [0.5, 0.6]})
+    for report in (overfit, diagnosis):
+        data = json.loads(json.dumps(report.to_dict(), allow_nan=False))
+        assert data["verdict"] == report.verdict and data["ok"] == report.ok and data["summary"] == report.summary
+        assert data["advice"] == list(report.advice)
+    assert diagnosis.to_dict()["remedies"][0] == {"remedy": "lower learning rate", "call": REMEDIES["diverged"][0].call}
+    assert "indices" not in overfit.to_dict() and overfit.to_dict()["curve"]["loss"]
+    assert "**FAIL**: diverged" in diagnosis.to_markdown() and "What to do:" in diagnosis.to_markdown()
 
 
 def test_debug_package_exports_lazily():

@@ -4,6 +4,8 @@ Each explanation test plants a signal the model must use (a made-up token, a bri
 column that decides the label) and checks that the attribution finds it.
 """
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,8 +13,9 @@ from PIL import Image
 
 import recipes
 from recipes.cli import main
+from _recipes_command import recipes_command
 from recipes.debug import error_analysis, explain
-from recipes.debug.explain import infer_kind
+from recipes.debug.explanations import infer_modality
 
 PLANTED = "zqxv"
 
@@ -39,12 +42,12 @@ def digits():
 
 def test_error_analysis_on_digits(digits, tmp_path):
     model, images, labels = digits
-    report = error_analysis(model, images, labels, top_k=5)
+    report = error_analysis(model, (images, labels), top_k=5)
     probabilities = model.predict(images, verbose=0)
     predicted = probabilities.argmax(axis=1)
 
     counts = report.confusion.to_numpy()
-    assert counts.sum() == len(labels) == report.num_rows
+    assert counts.sum() == len(labels) == report.num_examples
     assert counts.trace() == (predicted == labels).sum()
     assert report.accuracy == pytest.approx(np.mean(predicted == labels))
     assert counts[3, 5] == np.sum((labels == 3) & (predicted == 5))
@@ -63,23 +66,31 @@ def test_error_analysis_on_digits(digits, tmp_path):
     assert set(report.top_loss["row"]) == set(np.argsort(-losses)[:5])
 
     text = str(report)
-    assert text.startswith("accuracy") and f"{first['true']!r} is mistaken for {first['predicted']!r}" in text
+    assert report.verdict == "info" and report.ok
+    assert text.startswith("INFO: accuracy") and f"{first['true']!r} is mistaken for {first['predicted']!r}" in text
+    assert any(item.startswith("largest loss: row") for item in report.advice)
     assert "| true | predicted | count | rate | rows |" in report.to_markdown()
+    data = json.loads(json.dumps(report.to_dict()))
+    assert data["verdict"] == "info" and len(data["confusion"]) == 10
+    assert data["confusion"][3]["true"] == "3" and data["confusion"][3]["5"] == counts[3, 5]
+    assert data["per_class"][0]["class"] == "0" and data["most_confused"][0]["rows"] == list(first["rows"])
     _valid_png(report.plot(tmp_path / "confusion.png"))
 
 
 def test_error_analysis_refuses_bad_input(digits):
     model, images, labels = digits
     with pytest.raises(ValueError, match="same number of rows"):
-        error_analysis(model, images, labels[:-1])
+        error_analysis(model, (images, labels[:-1]))
     with pytest.raises(ValueError, match="integer class ids"):
-        error_analysis(model, images, labels + 0.5)
+        error_analysis(model, (images, labels + 0.5))
     with pytest.raises(ValueError, match="has 10 classes"):
-        error_analysis(model, images, labels + 10)
+        error_analysis(model, (images, labels + 10))
     with pytest.raises(ValueError, match="top_k"):
-        error_analysis(model, images, labels, top_k=0)
+        error_analysis(model, (images, labels), top_k=0)
     with pytest.raises(ValueError, match="10 distinct names"):
-        error_analysis(model, images, labels, class_names=["a", "b"])
+        error_analysis(model, (images, labels), class_names=["a", "b"])
+    with pytest.raises(ValueError, match=r"`data` must be an \(x, y\) tuple"):
+        error_analysis(model, images)
 
 
 # -- text ----------------------------------------------------------------------------------------------
@@ -114,13 +125,17 @@ def test_text_attribution_finds_the_planted_token(planted_text, tmp_path):
     assert np.mean(model.predict(texts, verbose=0).argmax(1) == labels) > 0.95  # the model uses the token
     examples = texts[labels == 1][:4]
     explanation = explain(model, examples, target="planted", steps=256)
-    assert explanation.kind == "text" and explanation.layer.startswith("embedding")
+    assert explanation.modality == "text" and explanation.layer.startswith("embedding")
+    assert explanation.verdict == "info" and explanation.summary.startswith("integrated gradients over the tokens")
     for i in range(len(examples)):
         token, score = explanation.top(i, k=1)[0]
         assert token == PLANTED and score > 0
         assert len(explanation.attributions[i]) == min(len(examples[i].split()), 16)  # one score per token
     assert f"for: {PLANTED!r}" in str(explanation)
     assert "| token | attribution |" in explanation.to_markdown()
+    data = json.loads(json.dumps(explanation.to_dict()))
+    assert data["modality"] == "text" and data["attributions"][0][0][1] == explanation.attributions[0][0][1]
+    assert "x" not in data and data["targets"] == [1] * len(examples)
     _valid_png(explanation.plot(tmp_path / "tokens.png"))
 
 
@@ -160,10 +175,12 @@ def test_explain_refuses_bad_input(planted_text):
     with pytest.raises(ValueError, match="sequence of strings"):
         explain(model, [1.0, 2.0])
     with pytest.raises(ValueError, match="MFCC"):
-        explain(model, texts[:2], kind="audio")
+        explain(model, texts[:2], modality="audio")
+    with pytest.raises(ValueError, match=r"`modality` must be one of \('text', 'image', 'audio', 'table'\)"):
+        explain(model, texts[:2], modality="tabular")
     with pytest.raises(ValueError, match="`method` for text"):
         explain(model, texts[:2], method="gradcam")
-    with pytest.raises(ValueError, match="not a class name"):
+    with pytest.raises(ValueError, match="must be a class name"):
         explain(model, texts[:2], target="positive")
     with pytest.raises(ValueError, match="class id in 0..1"):
         explain(model, texts[:2], target=[0, 5])
@@ -172,8 +189,8 @@ def test_explain_refuses_bad_input(planted_text):
     import keras
 
     odd = keras.Model(inp := keras.Input((3, 4, 5, 6)), keras.layers.Dense(2, activation="softmax")(inp))
-    with pytest.raises(ValueError, match="cannot tell which kind"):
-        infer_kind(odd)
+    with pytest.raises(ValueError, match="`modality` must be given for this model"):
+        infer_modality(odd)
 
 
 # -- images --------------------------------------------------------------------------------------------
@@ -201,7 +218,7 @@ def test_image_heat_is_on_the_planted_corner(corner_cnn, method, tmp_path):
     assert np.mean(model.predict(images, verbose=0).argmax(1) == labels) > 0.95
     examples = images[labels == 1][:4]
     explanation = explain(model, examples, method=method, target="corner", smooth_samples=4, steps=16)
-    assert explanation.kind == "image"
+    assert explanation.modality == "image"
     for heat in explanation.attributions:
         assert heat.shape == (8, 8)
         row, column = np.unravel_index(np.argmax(heat), heat.shape)
@@ -225,7 +242,7 @@ def test_audio_heat_map_has_the_mfcc_shape(tmp_path):
     model.fit(waveforms, labels, epochs=1, batch_size=20, verbose=0)
     explanation = explain(model, waveforms[:2], steps=16)
     mfcc = np.asarray(model.get_layer("mfcc")(waveforms[:2]))
-    assert explanation.kind == "audio" and explanation.layer == "mfcc"
+    assert explanation.modality == "audio" and explanation.layer == "mfcc"
     assert [a.shape for a in explanation.attributions] == [mfcc.shape[1:]] * 2 == [(101, 13)] * 2
     assert np.all(explanation.completeness_gap < 0.05)
     assert "on quiet frames" in str(explanation)
@@ -253,17 +270,17 @@ def planted_table():
 def test_tabular_attribution_ranks_the_planted_column_first(planted_table, tmp_path):
     model, frame = planted_table
     explanation = explain(model, frame.head(20), steps=200)
-    assert explanation.kind == "tabular" and explanation.layer == "feature_space"
+    assert explanation.modality == "table" and explanation.layer == "feature_space"
     assert set(explanation.attributions[0]) == {"date", "precipitation", "temp_max", "temp_min", "wind", "signal"}
     mean = {c: np.mean([abs(a[c]) for a in explanation.attributions]) for c in explanation.attributions[0]}
     assert max(mean, key=mean.get) == "signal"
     clear = np.flatnonzero(np.abs(frame["signal"].to_numpy()[:20]) > 0.5)  # rows far from the decision boundary
     assert len(clear) >= 10 and all(explanation.top(i, k=1)[0][0] == "signal" for i in clear)
-    assert "Columns by mean |attribution|: signal" in str(explanation)
+    assert "columns by mean |attribution|: signal" in explanation.summary
     gap = explanation.completeness_gap  # ReLU kinks on the path: a row or two converge more slowly
     assert np.median(gap) < 0.01 and gap.max() < 0.1
     _valid_png(explanation.plot(tmp_path / "columns.png"))
-    with pytest.raises(ValueError, match="needs inputs"):
+    with pytest.raises(ValueError, match="must hold every input the model takes"):
         explain(model, frame.drop(columns="wind").head(3))
 
 
@@ -272,13 +289,30 @@ def test_cli_explains_a_saved_model(planted_table, tmp_path, capsys):
     model.save(tmp_path / "weather.keras")
     frame.head(40).to_csv(tmp_path / "rows.csv", index=False)
     code = main([
-        "explain", "--model", str(tmp_path / "weather.keras"), "--input", str(tmp_path / "rows.csv"),
-        "--output-dir", str(tmp_path / "out"), "--label", "label", "--rows", "3",
+        "explain", "--model-path", str(tmp_path / "weather.keras"), "--input", str(tmp_path / "rows.csv"),
+        "--directory", str(tmp_path / "out"), "--label", "label", "--num-examples", "3",
     ])  # fmt: skip
     output = capsys.readouterr().out
     assert code == 0
-    assert "integrated gradients over the columns" in output and "accuracy" in output
+    assert output.startswith("INFO: integrated gradients over the columns") and "INFO: accuracy" in output
     for name in ("explanation.png", "confusion.png"):
         _valid_png(tmp_path / "out" / name)
-    assert "## Error analysis" in (tmp_path / "out" / "errors.md").read_text()
-    assert main(["explain", "--model", str(tmp_path / "missing.keras"), "--input", "x.csv", "--output-dir", "o"]) == 2
+    assert "### Most confused pairs" in (tmp_path / "out" / "errors.md").read_text()
+    assert main(["explain", "--model-path", str(tmp_path / "missing.keras"), "--input", "x.csv", "--directory", "o"]) == 2
+    assert "--model-path must be an existing .keras file" in capsys.readouterr().err
+
+
+def test_the_real_command_prints_json_and_refuses_bad_input(planted_table, tmp_path):
+    model, frame = planted_table
+    model.save(tmp_path / "weather.keras")
+    frame.head(40).to_csv(tmp_path / "rows.csv", index=False)
+    arguments = ["--model-path", str(tmp_path / "weather.keras"), "--directory", str(tmp_path / "out")]
+    result = recipes_command("explain", *arguments, "--input", str(tmp_path / "rows.csv"), "--label", "label", "--json")
+    assert result.returncode == 0, result.stderr[-2000:]
+    reports = json.loads(result.stdout)
+    assert [reports[name]["verdict"] for name in ("explanation", "error_analysis")] == ["info", "info"]
+    assert reports["explanation"]["modality"] == "table" and reports["error_analysis"]["num_examples"] == 40
+    (tmp_path / "broken.csv").write_text("nothing,here\n1,2\n")
+    result = recipes_command("explain", *arguments, "--input", str(tmp_path / "broken.csv"), "--json")
+    assert result.returncode == 2 and result.stdout == ""
+    assert "recipes explain: error: the model needs columns" in result.stderr and "Traceback" not in result.stderr

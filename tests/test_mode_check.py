@@ -60,8 +60,9 @@ def test_cnn_classifier_passes_and_is_left_unchanged(digits):
     before = model.get_weights()
     report = mode_check(model, images)
     assert isinstance(report, ModeReport)
-    assert report.verdict == "PASS" and report.deterministic
-    assert str(report) == report.advice and report.advice.startswith("PASS: inference is deterministic")
+    assert report.verdict == "pass" and report.deterministic
+    assert report.ok and str(report).startswith("PASS: inference is deterministic (3 calls at training=False)")
+    assert report.summary.endswith("; 1 note(s)") and report.advice[0].startswith(f"(note) {model.name}: model(x)")
     # Keras random image layers default to training=True: model(x) without `training` augments. A note says so.
     (note,) = report.findings
     assert note.severity == "note" and note.layer == model.name
@@ -73,7 +74,7 @@ def test_batch_normalization_that_learns_passes(digits):
     model = dense_digits(batch_norm=0.99)
     before = model.get_weights()
     report = mode_check(model, digits[0])
-    assert report.verdict == "PASS" and report.batch_norm_layers == 1, report.advice
+    assert report.verdict == "pass" and report.batch_norm_layers == 1, report.advice
     assert weights_equal(before, model.get_weights())  # the moving statistics it moved are restored
 
 
@@ -83,18 +84,18 @@ def test_batch_normalization_that_learns_passes(digits):
 def test_custom_dropout_ignoring_training_is_named(digits):
     model = dense_digits(extra=AlwaysDropout(name="always_dropout"))
     report = mode_check(model, digits[0])
-    assert report.verdict == "FAIL" and not report.deterministic
+    assert report.verdict == "fail" and not report.deterministic
     assert [f.layer for f in report.findings] == ["always_dropout"]
     assert "takes no `training`" in report.findings[0].problem
     assert "`training=None` to AlwaysDropout.call" in report.findings[0].fix
-    assert "always_dropout:" in report.advice.splitlines()[1]
+    assert report.advice[0].startswith("always_dropout: ") and report.summary.endswith("; 1 problem(s)")
 
 
 def test_augmentation_active_at_inference_is_named_inside_its_block(digits):
     augment = keras.Sequential([NoisyAugmentation(name="noise")], name="augmentation")
     model = vision.cnn_classifier((8, 8), 10, augment=augment)
     report = mode_check(model, digits[0])
-    assert report.verdict == "FAIL"
+    assert report.verdict == "fail"
     assert [f.layer for f in report.findings] == ["augmentation/noise"]
     assert "receives training=False" in report.findings[0].problem
     assert "if training:" in report.findings[0].fix
@@ -107,7 +108,7 @@ def test_dropout_called_with_training_true_at_build_is_a_note(digits):
     model = keras.Model(image, keras.layers.Dense(10)(x))
     report = mode_check(model, digits[0])
     # training=False (and predict) override it; model(x) does not.
-    assert report.verdict == "PASS" and report.deterministic
+    assert report.verdict == "pass" and report.deterministic
     (note,) = report.findings
     assert note.severity == "note" and "mc_dropout run as in training" in note.problem
 
@@ -116,7 +117,7 @@ def test_batch_normalization_with_momentum_one_is_named(digits):
     model = dense_digits(batch_norm=1.0)
     before = model.get_weights()
     report = mode_check(model, digits[0])
-    assert report.verdict == "FAIL" and report.deterministic
+    assert report.verdict == "fail" and report.deterministic
     assert [f.layer for f in report.findings] == ["norm"]
     assert "momentum=1" in report.findings[0].problem and "momentum=0.99" in report.findings[0].fix
     assert weights_equal(before, model.get_weights())
@@ -136,7 +137,7 @@ class NormBlock(keras.layers.Layer):
 def test_batch_normalization_kept_in_inference_mode_is_named(digits):
     model = dense_digits(extra=NormBlock(name="block"))
     report = mode_check(model, digits[0])
-    assert report.verdict == "FAIL" and report.batch_norm_layers == 1
+    assert report.verdict == "fail" and report.batch_norm_layers == 1
     assert [f.layer for f in report.findings] == ["block/inner_norm"]
     assert "inference mode in training" in report.findings[0].problem
     assert "`training=training`" in report.findings[0].fix
@@ -145,9 +146,10 @@ def test_batch_normalization_kept_in_inference_mode_is_named(digits):
 def test_frozen_batch_normalization_is_a_note(digits):
     model = dense_digits(batch_norm=0.99, frozen=True)
     report = mode_check(model, digits[0])
-    assert report.verdict == "PASS"
+    assert report.verdict == "pass"
     assert [(f.layer, f.severity) for f in report.findings] == [("norm", "note")]
-    assert "(note) norm: BatchNormalization frozen (trainable=False)" in report.advice
+    assert report.advice == (f"(note) {report.findings[0]}",)
+    assert report.advice[0].startswith("(note) norm: BatchNormalization frozen (trainable=False)")
 
 
 # -- custom training loops -----------------------------------------------------------------------------
@@ -180,9 +182,9 @@ def test_training_step_must_pass_training_true(digits, training):
     assert weights_equal(before, model.get_weights())
     assert not tf.config.functions_run_eagerly()
     if training:
-        assert report.verdict == "PASS" and report.findings == [], report.advice
+        assert report.verdict == "pass" and report.findings == [], report.advice
     else:
-        assert report.verdict == "FAIL"
+        assert report.verdict == "fail"
         (finding,) = report.findings
         assert finding.layer == model.name and "training=None" in finding.problem
         assert "Dropout" in finding.problem and "model(x, training=True)" in finding.fix
@@ -199,6 +201,16 @@ def test_arguments_are_checked(digits):
         mode_check(lambda x: x, digits[0])
     with pytest.raises(ValueError, match="`train_step` must be None or a callable"):
         mode_check(model, digits[0], train_step=3)
+
+
+def test_the_report_is_json_ready(digits):
+    import json
+
+    report = mode_check(dense_digits(extra=AlwaysDropout(name="always_dropout")), digits[0])
+    data = json.loads(json.dumps(report.to_dict()))
+    assert data["verdict"] == "fail" and data["ok"] is False and data["deterministic"] is False
+    assert data["findings"][0]["layer"] == "always_dropout" and data["findings"][0]["severity"] == "error"
+    assert report.plot("unused.png") is None  # no figure
 
 
 def test_exported_lazily():

@@ -1,19 +1,24 @@
 """`recipes diagnose RUN`: underfitting, overfitting, good, not converged or diverged, from a run's curves.
 
 RUN is a `recipes.fit` checkpoint folder (its `checkpoints.json` records every virtual epoch's logs,
-across restarts) or a CSV file written by `keras.callbacks.CSVLogger`.
+across restarts) or a CSV file written by `keras.callbacks.CSVLogger`. The exit status is 0 for "good"
+(pass) and "not converged" (warn), 1 for underfitting, overfitting and diverged (fail), 2 for bad usage.
 """
 
 EXAMPLE = """example:
   recipes train text && recipes diagnose runs/text
   recipes diagnose training_log.csv --target 0.95       # a CSVLogger file; target: human-level accuracy
+  recipes diagnose runs/text --json                     # the diagnosis's to_dict() as JSON on stdout
 """
 
 
 def add_arguments(parser):
+    from recipes.cli.checking import add_json_argument
+
     parser.add_argument("run", help="a recipes.fit run directory, or a CSVLogger .csv file")
     parser.add_argument("--target", type=float, help="score wanted, e.g. human-level accuracy")
     parser.add_argument("--metric", help="metric to judge (default: accuracy if logged, else loss)")
+    add_json_argument(parser)
 
 
 def read_history(path):
@@ -33,8 +38,11 @@ def read_history(path):
     elif os.path.isfile(path):
         import pandas as pd
 
-        frame = pd.read_csv(path)
-        history = {c: frame[c].astype(float).tolist() for c in frame.columns if c != "epoch"}
+        try:
+            frame = pd.read_csv(path)
+            history = {c: frame[c].astype(float).tolist() for c in frame.columns if c != "epoch"}
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as error:
+            raise ValueError(f"{path!r} is not a CSVLogger file of numbers: {error}") from None
     else:
         raise ValueError(f"{path!r} is neither a checkpoint folder nor a CSV file")
     if not history.get("loss"):
@@ -43,6 +51,7 @@ def read_history(path):
 
 
 def run(args):
+    from recipes.cli.checking import finish
     from recipes.debug import diagnose
 
-    print(diagnose(read_history(args.run), target=args.target, metric=args.metric))
+    return finish(args, diagnose(read_history(args.run), target=args.target, metric=args.metric))

@@ -1,58 +1,70 @@
-"""`recipes explain`: explain a saved `.keras` classifier on a few rows, and analyse its errors given labels.
+"""`recipes explain`: explain a trained classifier on a few rows, and analyse its errors given labels.
 
 Reads the rows from a CSV or JSON Lines file (one column per model input: text, raw table columns, or
 lists of numbers for waveforms and images) or a `.npy` array, writes the PNGs and Markdown reports into
-the output folder and prints the summaries (`recipes.debug.explain`, `recipes.debug.error_analysis`).
+the folder given and prints the reports (`recipes.debug.explain`, `recipes.debug.error_analysis`). Both
+are analyses that judge nothing (verdict "info"): the exit status is 0 unless the input is bad (2).
 """
 
 EXAMPLE = """example:
-  recipes explain --model text.keras --input reviews.csv --output-dir explained --rows 4
-  recipes explain --model weather.keras --input weather.csv --output-dir explained --label weather
-  recipes explain --model digits.keras --input images.npy --output-dir explained --method saliency
+  recipes explain --model-path text.keras --input reviews.csv --directory explained --num-examples 4
+  recipes explain --model-path weather.keras --input weather.csv --directory explained --label weather
+  recipes explain --model-path digits.keras --input images.npy --directory explained --method saliency
+  recipes explain --model-path weather.keras --input weather.csv --directory explained --json
 
 writes: explanation.png and explanation.md; with --label also confusion.png and errors.md (all rows)
+--json prints {"explanation": ..., "error_analysis": ...} (the reports' to_dict(); the second with --label)
 """
 
 
 def add_arguments(parser):
-    parser.add_argument("--model", required=True, help="a saved Keras model (.keras file)")
+    from recipes.cli.checking import add_json_argument
+
+    parser.add_argument("--model-path", required=True, help="a trained Keras model (.keras file)")
     parser.add_argument("--input", required=True, help="rows to explain: .csv, .jsonl/.ndjson or .npy")
-    parser.add_argument("--output-dir", required=True, help="folder for the PNGs and Markdown reports")
-    parser.add_argument("--rows", type=int, default=4, help="first rows to explain (default: 4)")
+    parser.add_argument("--directory", required=True, help="folder for the PNGs and Markdown reports")
+    parser.add_argument("--num-examples", type=int, default=4, help="first rows to explain (default: 4)")
     parser.add_argument("--target", default=None, help="class name or id to explain (default: the predicted class)")
-    parser.add_argument("--method", default=None, help="attribution method (default: the kind's own)")
-    parser.add_argument("--kind", default=None, help="text, audio, image or tabular (default: read from the model)")
+    parser.add_argument("--method", default=None, help="attribution method (default: the modality's own)")
+    parser.add_argument("--modality", default=None, help="text, image, audio or table (default: read from the model)")
     parser.add_argument("--label", default=None, help="label column: also analyse the errors over all rows")
+    add_json_argument(parser)
 
 
 def run(args):
+    import json
+
+    from recipes.cli.checking import exit_status, report_output
+
+    with report_output(args):
+        reports, written = _explain(args)
+    if args.json:
+        print(json.dumps({name: report.to_dict() for name, report in reports.items()}), flush=True)
+    else:
+        print("\n\n".join(str(report) for report in reports.values()))
+        print("\nwrote " + ", ".join(written))
+    return exit_status(*reports.values())
+
+
+def _explain(args):
     import os
 
-    import keras
     import numpy as np
 
-    import recipes.layers  # noqa: F401 - registers the package's layers for loading
-
-    try:  # the factories' own layers (PositionEmbedding, BackbonePreprocessing), when installed
-        import models.text  # noqa: F401
-        import models.vision  # noqa: F401
-    except ImportError:
-        pass
     from recipes.debug import error_analysis, explain
 
-    if not str(args.model).endswith(".keras") or not os.path.isfile(args.model):
-        raise ValueError(f"--model must be an existing .keras file. Received: {args.model!r}")
-    if args.rows < 1:
-        raise ValueError(f"--rows must be >= 1. Received: {args.rows}")
-    model = keras.saving.load_model(args.model)
+    model = load_model(args.model_path)
+    if args.num_examples < 1:
+        raise ValueError(f"--num-examples must be >= 1. Received: {args.num_examples}")
     inputs, labels = _read(args.input, model, args.label)
-    os.makedirs(args.output_dir, exist_ok=True)
+    os.makedirs(args.directory, exist_ok=True)
     target = int(args.target) if args.target is not None and args.target.isdigit() else args.target
-    first = {name: value[: args.rows] for name, value in inputs.items()} if isinstance(inputs, dict) else inputs[: args.rows]
-    explanation = explain(model, first, kind=args.kind, target=target, method=args.method)
-    written = [explanation.plot(os.path.join(args.output_dir, "explanation.png"))]
-    written.append(_write(os.path.join(args.output_dir, "explanation.md"), explanation.to_markdown()))
-    print(explanation)
+    rows = args.num_examples
+    first = {name: value[:rows] for name, value in inputs.items()} if isinstance(inputs, dict) else inputs[:rows]
+    explanation = explain(model, first, modality=args.modality, target=target, method=args.method)
+    written = [explanation.plot(os.path.join(args.directory, "explanation.png"))]
+    written.append(_write(os.path.join(args.directory, "explanation.md"), explanation.to_markdown()))
+    reports = {"explanation": explanation}
     if labels is not None:
         names = list(explanation.class_names)
         if labels.dtype.kind in "OUS":
@@ -60,12 +72,33 @@ def run(args):
             if unknown:
                 raise ValueError(f"--label column {args.label!r} has values the model has no class for: {unknown}")
             labels = np.array([names.index(str(v)) for v in labels])
-        report = error_analysis(model, inputs, labels)
-        written.append(report.plot(os.path.join(args.output_dir, "confusion.png")))
-        written.append(_write(os.path.join(args.output_dir, "errors.md"), report.to_markdown()))
-        print()
-        print(report)
-    print("\nwrote " + ", ".join(written))
+        report = error_analysis(model, (inputs, labels))
+        written.append(report.plot(os.path.join(args.directory, "confusion.png")))
+        written.append(_write(os.path.join(args.directory, "errors.md"), report.to_markdown()))
+        reports["error_analysis"] = report
+    return reports, written
+
+
+def load_model(path):
+    """The trained model at `path` (a `.keras` file), with the package's own layers registered for loading."""
+    import os
+
+    import keras
+
+    import recipes.layers  # noqa: F401 - registers the package's layers for loading
+
+    try:  # the factories' own layers (PositionEmbedding, BackbonePreprocessing), when installed
+        import models.audio  # noqa: F401
+        import models.text  # noqa: F401
+        import models.vision  # noqa: F401
+    except ImportError:
+        pass
+    if not str(path).endswith(".keras") or not os.path.isfile(path):
+        raise ValueError(f"--model-path must be an existing .keras file. Received: {path!r}")
+    try:
+        return keras.saving.load_model(path)
+    except Exception as error:  # noqa: BLE001 - a file Keras cannot read is bad input, said in one line
+        raise ValueError(f"--model-path {path!r} cannot be loaded as a Keras model: {type(error).__name__}: {error}") from None
 
 
 def _write(path, text):
@@ -82,7 +115,7 @@ def _read(path, model, label):
     import pandas as pd
 
     if not os.path.isfile(path):
-        raise ValueError(f"--input {path!r} does not exist")
+        raise ValueError(f"--input must be an existing file. Received: {path!r}")
     if path.endswith(".npy"):
         if label is not None:
             raise ValueError("--label needs a .csv or .jsonl input; a .npy file holds the inputs only")

@@ -1,42 +1,51 @@
 """`recipes overfit-check TASK`: can a fresh baseline learn a small sample of its data by heart?
 
-Runs `recipes.debug.overfit_check` on one of `recipes train`'s tasks and prints PASS or FAIL with the
-causes found and the checklist; the exit status is 1 on FAIL, so a CI job can gate on it.
+Runs `recipes.debug.overfit_check` on one of `recipes train`'s tasks and prints the verdict with the causes
+found and the checklist; the exit status is 1 on "fail", so a CI job can gate on it (2 for bad usage).
 """
 
 EXAMPLE = """example:
   recipes overfit-check vision                       # Fashion-MNIST CNN, 10 classes x 100 rows
-  recipes overfit-check text --per-class 50 --plot overfit.png
+  recipes overfit-check text --per-class 50 --output overfit.png
   recipes overfit-check tabular --model regressor    # R^2 on the sample instead of accuracy
+  recipes overfit-check tabular --json               # the report's to_dict() as JSON on stdout
 """
 
 
 def add_arguments(parser):
     from recipes.cli import train
+    from recipes.cli.checking import add_json_argument
 
     parser.add_argument("task", choices=sorted(train.MODELS), help="which baseline")
     parser.add_argument("--model", help="factory, as for `recipes train` (default: the task's first)")
     parser.add_argument("--per-class", type=int, default=100, help="rows per class (or target bin), default: 100")
     parser.add_argument("--target", type=float, default=0.9, help="accuracy (or R^2) to reach, default: 0.9")
-    parser.add_argument("--epochs", type=int, default=50, help="at most, default: 50")
-    parser.add_argument("--plot", help="write the curve to this PNG file")
+    parser.add_argument(
+        "--total-examples", type=int, help="examples to train on at most (default: one pass over the sample per checkpoint)"
+    )
+    parser.add_argument("--num-checkpoints", type=int, default=50, help="virtual epochs, each measured (default: 50)")
+    parser.add_argument("--output", help="write the curve to this PNG file")
     parser.add_argument("--seed", type=int, default=0, help="default: 0")
+    add_json_argument(parser)
 
 
 def run(args):
     import numpy as np
 
+    from recipes.cli.checking import finish, report_output
     from recipes.cli.doctor import task_data
     from recipes.debug import overfit_check
 
-    model_fn, split, how, class_names = task_data(args.task, args.model, args.seed)
-    x, y = split.train
-    task = "classification" if class_names is not None else "regression"
-    report = overfit_check(
-        model_fn, x, y, num_classes=min(10, len(np.unique(y))) if class_names is not None else 10,
-        per_class=args.per_class, target=args.target, epochs=args.epochs, seed=args.seed, task=task,
-    )  # fmt: skip
-    print(report)
-    if args.plot:
-        print(f"curve written to {report.plot(args.plot)}")
-    return 0 if report.verdict == "PASS" else 1
+    with report_output(args):
+        model_fn, split, how, class_names = task_data(args.task, args.model, args.seed)
+        x, y = split.train
+        task = "classification" if class_names is not None else "regression"
+        report = overfit_check(
+            model_fn, (x, y), num_classes=min(10, len(np.unique(y))) if class_names is not None else 10,
+            per_class=args.per_class, target=args.target, total_examples=args.total_examples,
+            num_checkpoints=args.num_checkpoints, seed=args.seed, task=task,
+        )  # fmt: skip
+        text = str(report)
+        if args.output:
+            text += f"\ncurve written to {report.plot(args.output)}"
+    return finish(args, report, text)

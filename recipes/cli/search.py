@@ -16,7 +16,8 @@ EXAMPLE = """example:
   recipes search text                                   # random search, 10 trials, runs/search-text.csv
   recipes search tabular --tuner hyperband --num-checkpoints 9
   recipes search text --tuner grid --max-trials 8 --output grid.csv
-  recipes search text --train-fraction 0.2 --passes 1    # a quick look on a fifth of the training split
+  recipes search text --train-fraction 0.2 --total-examples 800    # a quick look on a fifth of the split
+  recipes search text --json --quiet                    # the result's to_dict() as JSON on stdout
   # interrupted? the same command again continues the search in --directory
 
 searched: text (bag of words on Rotten Tomatoes): learning_rate, max_tokens
@@ -30,17 +31,19 @@ SPACES = {
     "text": {"learning_rate": [1e-3, 3e-3, 1e-2, 3e-2], "max_tokens": [5_000, 20_000]},
     "tabular": {"learning_rate": [1e-3, 3e-3, 1e-2, 3e-2], "units": [16, 64]},
 }
-# Passes over the training split per trial (the full budget, for Hyperband).
+# Examples per trial by default, in passes over the training split (the full budget, for Hyperband).
 DEFAULT_PASSES = {"text": 3.0, "tabular": 20.0}
 
 
 def add_arguments(parser):
+    from recipes.cli.checking import add_json_argument
+
     parser.add_argument("task", choices=TASKS, help="which baseline")
     parser.add_argument("--tuner", choices=TUNERS, default="random", help="default: random")
     parser.add_argument("--max-trials", type=int, default=10, help="default: 10")
     parser.add_argument(
-        "--passes", type=float,
-        help="examples per trial, in passes over the training split (default: text 3, tabular 20)",
+        "--total-examples", type=int,
+        help="examples each trial trains on (default: 3 passes over the training split for text, 20 for tabular)",
     )  # fmt: skip
     parser.add_argument(
         "--train-fraction", type=float, default=1.0,
@@ -54,6 +57,7 @@ def add_arguments(parser):
     parser.add_argument("--seed", type=int, default=0, help="default: 0")
     parser.add_argument("--overwrite", action="store_true", help="start the search again instead of continuing it")
     parser.add_argument("--quiet", action="store_true", help="no line per trial")
+    add_json_argument(parser)
 
 
 def _sample(rows, fraction, seed):
@@ -98,40 +102,60 @@ def _tabular(recipes, fraction, seed):
 
 
 def run(args):
+    import sys
+
     import recipes
+    from recipes.cli.checking import finish, report_output
     from recipes.debug import search_hyperparameters
 
-    if args.passes is not None and args.passes <= 0:
-        raise ValueError(f"--passes must be > 0; received {args.passes}")
+    if args.total_examples is not None and args.total_examples < 1:
+        raise ValueError(f"--total-examples must be >= 1. Received: {args.total_examples}")
     if not 0 < args.train_fraction <= 1:
-        raise ValueError(f"--train-fraction must be in (0, 1]; received {args.train_fraction}")
+        raise ValueError(f"--train-fraction must be in (0, 1]. Received: {args.train_fraction}")
     directory = args.directory or os.path.join("runs", f"search-{args.task}")
     output = args.output or os.path.join("runs", f"search-{args.task}.csv")
-    recipes.set_seed(args.seed)
-    load = {"text": _text, "tabular": _tabular}[args.task]
-    model_fn, train, validation = load(recipes, args.train_fraction, args.seed)
-    num_train = len(train[1])
-    passes = args.passes if args.passes is not None else DEFAULT_PASSES[args.task]
-    total_examples = max(int(passes * num_train), args.batch_size * max(args.num_checkpoints, 1))
-    result = search_hyperparameters(
-        model_fn,
-        SPACES[args.task],
-        train,
-        validation,
-        tuner=args.tuner,
-        max_trials=args.max_trials,
-        batch_size=args.batch_size,
-        total_examples=total_examples,
-        num_checkpoints=args.num_checkpoints,
-        objective=args.objective,
-        directory=directory,
-        seed=args.seed,
-        overwrite=args.overwrite,
-        verbose=0 if args.quiet else 1,
+    with report_output(args):
+        recipes.set_seed(args.seed)
+        load = {"text": _text, "tabular": _tabular}[args.task]
+        model_fn, train, validation = load(recipes, args.train_fraction, args.seed)
+        num_train = len(train[1])
+        total_examples = args.total_examples or max(
+            int(DEFAULT_PASSES[args.task] * num_train), args.batch_size * max(args.num_checkpoints, 1)
+        )
+        try:
+            result = search_hyperparameters(
+                model_fn,
+                SPACES[args.task],
+                train,
+                validation,
+                tuner=args.tuner,
+                max_trials=args.max_trials,
+                batch_size=args.batch_size,
+                total_examples=total_examples,
+                num_checkpoints=args.num_checkpoints,
+                objective=args.objective,
+                directory=directory,
+                seed=args.seed,
+                overwrite=args.overwrite,
+                verbose=0 if args.quiet else 1,
+            )
+        except RuntimeError as error:  # every trial failed (or three in a row): a finding, not a crash
+            print(f"recipes search: {error}", file=sys.stderr)
+            return 1
+        if os.path.dirname(output):
+            os.makedirs(os.path.dirname(output), exist_ok=True)
+        result.table.to_csv(output, index=False)
+    shown = result.table.drop(columns=["error"]) if result.verdict == "info" else result.table
+    with _pd_options():
+        table = shown.to_string(index=False)
+    line = (
+        f"[{args.task}] {num_train} training / {len(validation[1])} validation examples, {total_examples} "
+        f"examples per trial; table written to {output}; best checkpoint {result.best_checkpoint}"
     )
-    if os.path.dirname(output):
-        os.makedirs(os.path.dirname(output), exist_ok=True)
-    result.table.to_csv(output, index=False)
-    print(result)
-    print(f"[{args.task}] {num_train} training / {len(validation[1])} validation examples, {total_examples} "
-          f"examples per trial; table written to {output}; best checkpoint {result.best_checkpoint}")  # fmt: skip
+    return finish(args, result, f"{result}\n{table}\n{line}")
+
+
+def _pd_options():
+    import pandas as pd
+
+    return pd.option_context("display.width", 200, "display.max_columns", 30, "display.float_format", "{:.4g}".format)

@@ -1,32 +1,35 @@
 """`recipes shift`: has the data moved between two CSV or JSON Lines files? Per feature, and as a whole.
 
-Reads both files with pandas, runs `recipes.debug.shift_report` (tabular: every column, or one text
-column), prints the report and writes `shift.png` and `shift.md` to the output folder.
+Reads both files with pandas, runs `recipes.debug.shift_report` (a table: every column, or one text
+column), prints the report and writes `shift.png` and `shift.md` to the folder given. The exit status is 1
+when the data shifted (verdict "fail"), 0 when it did not, 2 for bad input: a CI job can gate on it.
 """
 
 EXAMPLE = """example:
-  recipes shift --reference train.csv --current serving.csv --output-dir shift
-  recipes shift --reference train.jsonl --current today.jsonl --kind text --column review
-  recipes shift --reference train.csv --current serving.csv --columns temp_max wind --fail-on-shift
+  recipes shift --reference train.csv --current serving.csv --directory shift
+  recipes shift --reference train.jsonl --current today.jsonl --modality text --column review
+  recipes shift --reference train.csv --current serving.csv --columns temp_max wind --json
 
 input: .csv (header row) or .jsonl/.ndjson/.json (one JSON object per line), with the same columns
-output: the report on stdout (verdict first); shift.md (Markdown) and shift.png (histograms of the most
-  shifted features) in --output-dir; exit status 1 with --fail-on-shift when the data shifted
+output: the report on stdout (verdict first; with --json its to_dict() as JSON); shift.md (Markdown) and
+  shift.png (histograms of the most shifted features) in --directory; exit status 1 when the data shifted
 """
 
 
 def add_arguments(parser):
+    from recipes.cli.checking import add_json_argument
+
     parser.add_argument("--reference", required=True, help="the data the model was trained on (.csv or .jsonl)")
     parser.add_argument("--current", required=True, help="the data to compare: test or serving (.csv or .jsonl)")
     parser.add_argument(
-        "--kind", choices=("tabular", "text"), default="tabular", help="tabular (default) or text (needs --column)"
+        "--modality", choices=("table", "text"), default="table", help="table (default) or text (needs --column)"
     )
-    parser.add_argument("--column", help="the text column, for --kind text")
-    parser.add_argument("--columns", nargs="+", help="columns to compare (tabular; default: all of the reference's)")
+    parser.add_argument("--column", help="the text column, for --modality text")
+    parser.add_argument("--columns", nargs="+", help="columns to compare (table; default: all of the reference's)")
     parser.add_argument("--alpha", type=float, default=0.01, help="family-wise false-alarm rate (default: 0.01)")
     parser.add_argument("--seed", type=int, default=0, help="default: 0")
-    parser.add_argument("--output-dir", default=".", help="folder for shift.md and shift.png (default: .)")
-    parser.add_argument("--fail-on-shift", action="store_true", help="exit with status 1 when the data shifted")
+    parser.add_argument("--directory", default=".", help="folder for shift.md and shift.png (default: .)")
+    add_json_argument(parser)
 
 
 def _read(path, role):
@@ -49,23 +52,25 @@ def _read(path, role):
 def run(args):
     import os
 
-    from recipes.debug.shift import shift_report
+    from recipes.cli.checking import finish, report_output
+    from recipes.debug import shift_report
 
-    reference, current = _read(args.reference, "reference"), _read(args.current, "current")
-    if args.kind == "text":
-        if not args.column:
-            raise ValueError(f"--kind text needs --column, one of {list(reference.columns)}")
-        for frame, role in ((reference, "reference"), (current, "current")):
-            if args.column not in frame.columns:
-                raise ValueError(f"the {role} file has no column {args.column!r}; it has {list(frame.columns)}")
-        reference = reference[args.column].fillna("").astype(str)
-        current = current[args.column].fillna("").astype(str)
-    report = shift_report(reference, current, kind=args.kind, alpha=args.alpha, seed=args.seed, columns=args.columns)
-    print(report)
-    os.makedirs(args.output_dir, exist_ok=True)
-    markdown = os.path.join(args.output_dir, "shift.md")
-    with open(markdown, "w") as f:
-        f.write(report.to_markdown())
-    figure = report.plot(os.path.join(args.output_dir, "shift.png"))
-    print(f"wrote {markdown} and {figure}")
-    return 1 if args.fail_on_shift and report.verdict == "shift" else 0
+    with report_output(args):
+        reference, current = _read(args.reference, "reference"), _read(args.current, "current")
+        if args.modality == "text":
+            if not args.column:
+                raise ValueError(f"--modality text needs --column, one of {list(reference.columns)}")
+            for frame, role in ((reference, "reference"), (current, "current")):
+                if args.column not in frame.columns:
+                    raise ValueError(f"the {role} file has no column {args.column!r}; it has {list(frame.columns)}")
+            reference = reference[args.column].fillna("").astype(str)
+            current = current[args.column].fillna("").astype(str)
+        report = shift_report(
+            reference, current, modality=args.modality, alpha=args.alpha, seed=args.seed, columns=args.columns
+        )
+        os.makedirs(args.directory, exist_ok=True)
+        markdown = os.path.join(args.directory, "shift.md")
+        with open(markdown, "w", encoding="utf-8") as f:
+            f.write("# Data shift report\n\n" + report.to_markdown())
+        figure = report.plot(os.path.join(args.directory, "shift.png"))
+    return finish(args, report, f"{report}\nwrote {markdown} and {figure}")

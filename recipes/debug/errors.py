@@ -13,7 +13,9 @@ import os
 import numpy as np
 import pandas as pd
 
+from recipes._common import as_array, as_xy, check_int, num_examples
 from recipes._markdown import markdown_table
+from recipes.report import Report
 
 # A row predicted with at least this probability for a wrong class is "confidently wrong": check its label.
 CONFIDENTLY_WRONG = 0.9
@@ -22,17 +24,22 @@ _EXAMPLES_PER_PAIR = 5
 _EPSILON = 1e-7
 
 
-@dataclasses.dataclass(frozen=True)
-class ErrorReport:
-    """What `error_analysis` returns. `str(report)` is its `advice`.
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ErrorReport(Report):
+    """What `error_analysis` returns (a `recipes.report.Report`).
 
     Attributes:
+        verdict: `"info"`: an analysis that judges nothing.
+        summary: The accuracy and the most confused pair, with the rows to look at.
+        advice: What to look at next, in order: the next confused pairs, the weakest class, the
+            confidently wrong rows (check their labels first), the largest loss.
         accuracy: Share of rows whose most probable class is the label.
-        num_rows: Rows analysed.
+        num_examples: Rows analysed.
         class_names: Class names in label order.
         confusion: `pandas.DataFrame` of counts, one row per true class and one column per predicted
-            class (both named by `class_names`); it sums to `num_rows`.
-        per_class: `pandas.DataFrame` with `precision`, `recall` and `support` per class.
+            class (both named by `class_names`); it sums to `num_examples`.
+        per_class: `pandas.DataFrame` with `precision`, `recall` and `support` per class (its index,
+            named `class`).
         most_confused: `pandas.DataFrame` of the off-diagonal pairs with errors, most frequent first:
             `true`, `predicted`, `count`, `rate` (share of the true class's rows) and `rows` (up to 5
             row indices of such errors, largest loss first).
@@ -41,30 +48,23 @@ class ErrorReport:
             `confidence` (probability of the predicted class).
         losses: Array with the loss of every row.
         predicted: Array with the predicted class id of every row.
-        advice: The headline and what to look at, in order.
     """
 
     accuracy: float
-    num_rows: int
+    num_examples: int
     class_names: list
-    confusion: pd.DataFrame = dataclasses.field(repr=False)
-    per_class: pd.DataFrame = dataclasses.field(repr=False)
-    most_confused: pd.DataFrame = dataclasses.field(repr=False)
-    top_loss: pd.DataFrame = dataclasses.field(repr=False)
+    confusion: pd.DataFrame
+    per_class: pd.DataFrame
+    most_confused: pd.DataFrame
+    top_loss: pd.DataFrame
     losses: np.ndarray = dataclasses.field(repr=False)
     predicted: np.ndarray = dataclasses.field(repr=False)
-    advice: str = ""
 
-    def __str__(self):
-        return self.advice
-
-    def to_markdown(self):
-        """The advice, then the per-class scores, the most confused pairs and the top losses as Markdown tables."""
-        per_class = self.per_class.reset_index().rename(columns={"index": "class"})
+    def markdown_details(self):
+        """The per-class scores, the most confused pairs and the top losses as Markdown tables."""
+        per_class = self.per_class.reset_index()
         confused = self.most_confused.assign(rows=self.most_confused["rows"].map(lambda r: ", ".join(map(str, r))))
         parts = [
-            "## Error analysis",
-            self.advice,
             "### Per class",
             markdown_table(per_class, digits=3),
             "### Most confused pairs",
@@ -72,7 +72,7 @@ class ErrorReport:
             "### Largest losses",
             markdown_table(self.top_loss, digits=3),
         ]
-        return "\n\n".join(parts) + "\n"
+        return "\n\n".join(parts)
 
     def plot(self, path):
         """Writes the confusion matrix as a PNG: colour is the share of each true class, text the counts.
@@ -104,19 +104,20 @@ class ErrorReport:
                 if counts[i, j]:
                     colour = "white" if rates[i, j] > 0.5 else "black"
                     axes.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize="small", color=colour)
-        axes.set_title(f"accuracy {self.accuracy:.3f} on {self.num_rows} rows")
+        axes.set_title(f"accuracy {self.accuracy:.3f} on {self.num_examples} rows")
         path = os.fspath(path)
         figure.savefig(path, dpi=100)
         return path
 
 
-def error_analysis(model, x, y, *, class_names=None, top_k=10, batch_size=256):
+def error_analysis(model, data, *, class_names=None, top_k=10, batch_size=256):
     """Confusion matrix, most confused pairs and largest-loss rows of a classifier on labelled data.
 
-    Runs `model.predict(x)` once and compares the most probable class with `y`. The advice starts with
-    the accuracy and the most confused pair ("'3' is mistaken for '8' in 12% of its rows (7 of 58): look
-    at rows ..."), then the weakest class by recall and the confidently wrong rows (probability at least
-    0.9 for a wrong class), which are the first place to look for label mistakes.
+    Runs `model.predict(x)` once and compares the most probable class with `y`. The summary gives the
+    accuracy and the most confused pair ("'3' is mistaken for '8' in 12% of its rows (7 of 58): look at
+    rows ..."); the advice the next pairs, the weakest class by recall and the confidently wrong rows
+    (probability at least 0.9 for a wrong class), which are the first place to look for label mistakes.
+    The verdict is `"info"`: the analysis judges nothing.
 
     Example:
 
@@ -128,8 +129,8 @@ def error_analysis(model, x, y, *, class_names=None, top_k=10, batch_size=256):
     images, labels = recipes.datasets.load_digits()
     model = vision.linear_classifier((8, 8), 10, learning_rate=1e-2)
     model.fit(images[:1200], labels[:1200], epochs=3, verbose=0)
-    report = error_analysis(model, images[1200:], labels[1200:])
-    print(report)  # accuracy 0.9 on 597 rows (10 classes). Most confused: '8' is mistaken for '1' ...
+    report = error_analysis(model, (images[1200:], labels[1200:]))
+    print(report)  # INFO: accuracy 0.9 on 597 rows (10 classes); most confused: '8' is mistaken for '1' ...
     report.plot("confusion.png")
     ```
 
@@ -137,9 +138,9 @@ def error_analysis(model, x, y, *, class_names=None, top_k=10, batch_size=256):
         model: A classifier `keras.Model` with one output: class probabilities `(batch, classes)` (a
             softmax head such as the factories' `ClassProbabilities`), or `(batch, 1)` for one sigmoid
             unit (two classes).
-        x: Inputs the model takes: an array, a dict of arrays (one per named input, as
-            `models.tabular.to_xy` returns) or a `pandas.DataFrame` with one column per named input.
-        y: Labels: integer class ids `(rows,)` or one-hot rows `(rows, classes)`.
+        data: An `(x, y)` tuple. `x`: inputs the model takes: an array, a dict of arrays (one per named
+            input, as `models.tabular.to_xy` returns) or a `pandas.DataFrame` with one column per named
+            input. `y`: labels: integer class ids `(rows,)` or one-hot rows `(rows, classes)`.
         class_names: Optional names in label order; defaults to the model's own class names
             (`recipes.layers.class_names_of`), else `"0"`, `"1"`, ...
         top_k: Int >= 1, defaults to 10. Rows in `top_loss` and pairs in `most_confused`.
@@ -154,21 +155,25 @@ def error_analysis(model, x, y, *, class_names=None, top_k=10, batch_size=256):
 
     if not isinstance(model, keras.Model):
         raise ValueError(f"`model` must be a keras.Model. Received: model of type {type(model).__name__}")
-    for name, value in (("top_k", top_k), ("batch_size", batch_size)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"`{name}` must be an int >= 1. Received: {name}={value!r}")
+    check_int("top_k", top_k)
+    check_int("batch_size", batch_size)
+    if not isinstance(data, (tuple, list)) or len(data) != 2:
+        as_xy(data)  # raises the error that says what `data` must be
+    x, y = data
     x = model_inputs(model, x)
     labels = _labels(y)
-    num_rows = _num_rows(x)
-    if num_rows != len(labels) or num_rows == 0:
+    rows = num_examples(x)
+    if rows != len(labels) or rows == 0:
         raise ValueError(
-            f"`x` and `y` must have the same number of rows, at least one. Received {num_rows} and {len(labels)}"
+            "`data`'s x and y must have the same number of rows, at least one. "
+            f"Received rows x: {rows}, y: {len(labels)}"
         )
     probabilities = class_probabilities(model.predict(x, batch_size=int(batch_size), verbose=0))
     num_classes = probabilities.shape[1]
     if labels.max() >= num_classes:
         raise ValueError(
-            f"`y` holds class {int(labels.max())} but the model has {num_classes} classes (0 to {num_classes - 1})"
+            f"`data`'s y must hold class ids below {num_classes}: the model has {num_classes} classes. "
+            f"Received: class {int(labels.max())}"
         )
     names = class_names if class_names is not None else class_names_of(model)
     names = [str(n) for n in names] if names is not None else [str(i) for i in range(num_classes)]
@@ -189,7 +194,9 @@ def _report(probabilities, labels, names, top_k):
     precision, recall, _, support = precision_recall_fscore_support(
         labels, predicted, labels=range(num_classes), zero_division=0
     )
-    per_class = pd.DataFrame({"precision": precision, "recall": recall, "support": support}, index=names)
+    per_class = pd.DataFrame(
+        {"precision": precision, "recall": recall, "support": support}, index=pd.Index(names, name="class")
+    )
 
     pairs = []
     for i, j in zip(*np.nonzero(counts)):
@@ -216,47 +223,50 @@ def _report(probabilities, labels, names, top_k):
     wrong = predicted != labels
     confidently_wrong = np.flatnonzero(wrong & (probabilities.max(axis=1) >= CONFIDENTLY_WRONG))
     confidently_wrong = confidently_wrong[np.argsort(-losses[confidently_wrong], kind="stable")]
-    advice = _advice(accuracy, len(labels), names, most_confused, per_class, top_loss, confidently_wrong)
+    summary, advice = _summary_and_advice(accuracy, len(labels), names, most_confused, per_class, top_loss,
+                                          confidently_wrong)  # fmt: skip
     return ErrorReport(
-        accuracy, len(labels), list(names), confusion, per_class, most_confused, top_loss, losses, predicted, advice
-    )
+        verdict="info", summary=summary, advice=advice, accuracy=accuracy, num_examples=len(labels),
+        class_names=list(names), confusion=confusion, per_class=per_class, most_confused=most_confused,
+        top_loss=top_loss, losses=losses, predicted=predicted,
+    )  # fmt: skip
 
 
-def _advice(accuracy, num_rows, names, most_confused, per_class, top_loss, confidently_wrong):
-    lines = [f"accuracy {accuracy:.3g} on {num_rows} rows ({len(names)} classes)."]
+def _summary_and_advice(accuracy, num_rows, names, most_confused, per_class, top_loss, confidently_wrong):
+    summary = f"accuracy {accuracy:.3g} on {num_rows} rows ({len(names)} classes)"
     if not len(most_confused):
-        lines[0] += " No errors: nothing to analyse (are these the training rows?)."
-        return " ".join(lines)
+        return summary + "; no errors: nothing to analyse (are these the training rows?)", []
     first = most_confused.iloc[0]
     support = int(per_class.loc[first["true"], "support"])
-    lines[0] += (
-        f" Most confused: {first['true']!r} is mistaken for {first['predicted']!r} in {first['rate']:.0%} of its rows "
-        f"({first['count']} of {support}): look at rows {_listed(first['rows'])}."
+    summary += (
+        f"; most confused: {first['true']!r} is mistaken for {first['predicted']!r} in {first['rate']:.0%} of its "
+        f"rows ({first['count']} of {support}): look at rows {_listed(first['rows'])}"
     )
+    advice = []
     for _, pair in most_confused.iloc[1:3].iterrows():
-        lines.append(
-            f"- then {pair['true']!r} as {pair['predicted']!r}: {pair['count']} rows ({pair['rate']:.0%}), "
+        advice.append(
+            f"then {pair['true']!r} as {pair['predicted']!r}: {pair['count']} rows ({pair['rate']:.0%}), "
             f"e.g. rows {_listed(pair['rows'])}"
         )
     weakest = per_class[per_class["support"] > 0].sort_values("recall", kind="stable").iloc[0]
     weakest_name = per_class[per_class["support"] > 0]["recall"].idxmin()
     if weakest["recall"] < accuracy:
-        lines.append(
-            f"- weakest class: {weakest_name!r}, recall {weakest['recall']:.2f} over {int(weakest['support'])} rows: "
+        advice.append(
+            f"weakest class: {weakest_name!r}, recall {weakest['recall']:.2f} over {int(weakest['support'])} rows: "
             "more (or more varied) examples of it, or a class weight, are the usual remedies"
         )
     if len(confidently_wrong):
-        lines.append(
-            f"- {len(confidently_wrong)} rows are confidently wrong (probability >= {CONFIDENTLY_WRONG} for a wrong "
+        advice.append(
+            f"{len(confidently_wrong)} rows are confidently wrong (probability >= {CONFIDENTLY_WRONG} for a wrong "
             f"class), e.g. rows {_listed(confidently_wrong[:_EXAMPLES_PER_PAIR])}: check their labels first, a "
             "mislabelled row looks exactly like this"
         )
     worst = top_loss.iloc[0]
-    lines.append(
-        f"- largest loss: row {int(worst['row'])} (true {worst['true']!r}, predicted {worst['predicted']!r} with "
+    advice.append(
+        f"largest loss: row {int(worst['row'])} (true {worst['true']!r}, predicted {worst['predicted']!r} with "
         f"probability {worst['confidence']:.2f}, loss {worst['loss']:.2f}); `top_loss` lists the rest"
     )
-    return "\n".join(lines)
+    return summary, advice
 
 
 def _listed(rows):
@@ -270,11 +280,11 @@ def _labels(y):
     y = y.reshape(-1) if y.ndim == 2 else y
     if y.ndim != 1 or y.dtype.kind not in "biuf" or (y.dtype.kind == "f" and not np.all(np.mod(y, 1) == 0)):
         raise ValueError(
-            f"`y` must hold integer class ids (rows,) or one-hot rows (rows, classes). Received shape {y.shape} "
-            f"and dtype {y.dtype}"
+            "`data`'s y must hold integer class ids (rows,) or one-hot rows (rows, classes). Received: y of shape "
+            f"{y.shape} and dtype {y.dtype}"
         )
     if y.size and y.min() < 0:
-        raise ValueError(f"class ids in `y` must be >= 0. Received a minimum of {y.min()}")
+        raise ValueError(f"`data`'s y must hold class ids >= 0. Received: a minimum of {y.min()}")
     return y.astype(np.int64)
 
 
@@ -286,7 +296,7 @@ def class_probabilities(outputs):
     if outputs.ndim != 2 or outputs.shape[1] < 2:
         raise ValueError(
             "the model must output class probabilities (rows, classes) or one sigmoid unit (rows, 1). "
-            f"Received outputs of shape {outputs.shape}"
+            f"Received: outputs of shape {outputs.shape}"
         )
     return outputs
 
@@ -302,23 +312,21 @@ def model_inputs(model, x):
         columns = list(x.columns) if isinstance(x, pd.DataFrame) else list(x)
         missing = [name for name in names if name not in columns]
         if missing:
-            raise ValueError(f"the model needs inputs {missing}; `x` has {columns}")
+            raise ValueError(f"`x` must hold every input the model takes, {names}. Received: columns {columns}")
         wanted = names or columns
         if not wanted:
-            raise ValueError("`x` is an empty dict; expected one array per model input")
-        x = {name: _array(x[name]) for name in wanted}
+            raise ValueError("`x` must hold one array per model input. Received: an empty dict")
+        x = {name: as_array(x[name]) for name in wanted}
         lengths = {len(v) if v.ndim else 0 for v in x.values()}
         if len(lengths) != 1:
-            raise ValueError(f"every input in `x` must have the same number of rows. Received lengths {sorted(lengths)}")
+            raise ValueError(f"`x` must have the same number of rows in every input. Received: lengths {sorted(lengths)}")
         return x
     if isinstance(x, (list, tuple)) and len(names) > 1:
-        raise ValueError(f"the model has {len(names)} inputs {names}: pass `x` as a dict of arrays keyed by those names")
-    return _array(x)
-
-
-def _array(values):
-    array = np.asarray(values)
-    return array.astype(object) if array.dtype.kind == "U" else array
+        raise ValueError(
+            f"`x` must be a dict of arrays keyed by the model's {len(names)} input names {names}. "
+            f"Received: a {type(x).__name__}"
+        )
+    return as_array(x)
 
 
 def _has_inputs(model):
@@ -326,8 +334,3 @@ def _has_inputs(model):
         return bool(model.inputs)
     except (AttributeError, ValueError):
         return False
-
-
-def _num_rows(x):
-    first = next(iter(x.values())) if isinstance(x, dict) else x
-    return len(first) if np.ndim(first) else 0

@@ -5,19 +5,24 @@ the training score to the score wanted (`target`, e.g. human-level accuracy) is 
 distance from the validation score to the training score is the variance, and the larger one is fixed
 first. Before that come the two states in which the scores mean nothing yet: a loss that exploded or
 turned NaN (diverged), and a training loss still falling when the run ended (not converged). Every
-verdict comes with its evidence, numbers quoted, and remedies in the order to try them, each with the
+finding comes with its evidence, numbers quoted, and remedies in the order to try them, each with the
 call in this package that applies it.
 """
 
 import dataclasses
 import math
+import os
 import typing
 
 import numpy as np
 
+from recipes._common import check_number
 from recipes.callbacks import resolve_mode
+from recipes.report import Report
 
-VERDICTS = ("underfitting", "overfitting", "good", "not converged", "diverged")
+FINDINGS = ("underfitting", "overfitting", "good", "not converged", "diverged")
+# The verdict of each finding: a run still learning is worth a warning, not a failure.
+VERDICT_OF = {"good": "pass", "not converged": "warn", "underfitting": "fail", "overfitting": "fail", "diverged": "fail"}
 
 # Thresholds. Each is a module constant, so that a project can tune them in one place.
 # Diverged: the last training loss is above the first and more than this many times the lowest. A loss
@@ -107,7 +112,7 @@ REMEDIES = {
             "models.tabular.classifier(..., date_columns=[...]) (recipes.layers.DateFeatures), "
             "models.text.bag_of_words_classifier(..., ngrams=3, max_tokens=50_000)",
         ),
-        Remedy("rule out a bug", "recipes.debug.overfit_check(model_fn, x, y)"),
+        Remedy("rule out a bug", "recipes.debug.overfit_check(model_fn, (x, y))"),
     ),
     "not converged": (
         Remedy("more passes", "recipes.fit(..., total_examples=...) with more examples, or model.fit(..., epochs=...)"),
@@ -130,7 +135,7 @@ REMEDIES = {
         Remedy(
             "check input scaling",
             "keras.layers.Rescaling(1 / 255) for pixels, an adapted keras.layers.Normalization(...) for features; "
-            "recipes.debug.overfit_check(model_fn, x, y) names unscaled inputs",
+            "recipes.debug.overfit_check(model_fn, (x, y)) names unscaled inputs",
         ),
         Remedy(
             "gradient clipping",
@@ -147,23 +152,28 @@ REMEDIES = {
 }
 
 
-@dataclasses.dataclass(frozen=True)
-class Diagnosis:
-    """What `diagnose` returns. `str(diagnosis)` puts it in words.
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Diagnosis(Report):
+    """What `diagnose` returns (a `recipes.report.Report`).
 
     Attributes:
-        verdict: One of `VERDICTS`: `"underfitting"`, `"overfitting"`, `"good"`, `"not converged"`,
+        verdict: `"pass"` (finding `"good"`), `"warn"` (`"not converged"`: the scores are not final yet) or
+            `"fail"` (`"underfitting"`, `"overfitting"`, `"diverged"`); see `VERDICT_OF`.
+        summary: The finding, then its evidence.
+        advice: The remedies in the order to try them, each `"remedy: call"`.
+        finding: One of `FINDINGS`: `"underfitting"`, `"overfitting"`, `"good"`, `"not converged"`,
             `"diverged"`.
-        evidence: Sentences, numbers quoted, that led to the verdict (and what else was seen).
+        evidence: Sentences, numbers quoted, that led to the finding (and what else was seen).
         remedies: `Remedy(remedy, call)` tuples in the order to try them.
         metric: The metric judged (`"accuracy"`, or `"loss"` when nothing else was logged).
         train: Its last training value.
         validation: Its last validation value, or `None` without validation data.
         target: The `target` passed, or `None`.
         epochs: Number of epochs in the history.
+        history: The curves read: metric name to one value per epoch.
     """
 
-    verdict: str
+    finding: str
     evidence: list
     remedies: list
     metric: str
@@ -171,15 +181,43 @@ class Diagnosis:
     validation: float | None
     target: float | None
     epochs: int
+    history: dict
 
-    def __str__(self):
-        lines = [f"{self.verdict}: " + "; ".join(self.evidence) + "."]
-        lines += [f"  {i}. {remedy}: {call}" for i, (remedy, call) in enumerate(self.remedies, 1)]
-        return "\n".join(lines)
+    def markdown_details(self):
+        return "\n".join(f"- {sentence}" for sentence in self.evidence)
+
+    def plot(self, path):
+        """Writes the training and validation curves of the loss and of the judged metric as one PNG.
+
+        Args:
+            path: File to write, e.g. `"curves.png"`.
+
+        Returns:
+            `path`, as a string.
+        """
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
+        names = ["loss"] + ([self.metric] if self.metric != "loss" else [])
+        figure = Figure(figsize=(4.2 * len(names), 3.4), layout="constrained")
+        FigureCanvasAgg(figure)
+        for i, name in enumerate(names):
+            axes = figure.add_subplot(1, len(names), i + 1)
+            for key, label in ((name, "training"), (f"val_{name}", "validation")):
+                if key in self.history:
+                    values = self.history[key]
+                    axes.plot(range(1, len(values) + 1), values, marker="o", label=label)
+            axes.set_xlabel("epoch")
+            axes.set_ylabel(name)
+            axes.legend(fontsize="small")
+        figure.suptitle(f"diagnose: {self.finding}", fontsize="medium")
+        path = os.fspath(path)
+        figure.savefig(path, dpi=100)
+        return path
 
 
 def diagnose(history, target=None, metric=None):
-    """Classifies a training run from its curves: underfitting, overfitting, good, not converged, diverged.
+    """Reads a training run from its curves: underfitting, overfitting, good, not converged or diverged.
 
     The rules, in order (thresholds are the module constants):
 
@@ -198,7 +236,8 @@ def diagnose(history, target=None, metric=None):
        target, the training loss fell by less than `BARELY_LEARNED` (20%) from its first epoch.
     6. **good**: none of the above.
 
-    Without validation curves, overfitting cannot be seen, and the evidence says so.
+    Without validation curves, overfitting cannot be seen, and the evidence says so. The finding sets the
+    verdict: `"pass"` for good, `"warn"` for not converged, `"fail"` for the others (`VERDICT_OF`).
 
     Example:
 
@@ -208,10 +247,10 @@ def diagnose(history, target=None, metric=None):
     history = model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=12)  # or recipes.fit(...)
     diagnosis = diagnose(history, target=0.95)  # e.g. human-level accuracy
     print(diagnosis)
-    # overfitting: training accuracy 0.983 is at or above the target 0.950; validation accuracy 0.783 is
-    # 0.200 below training accuracy 0.983 (variance).
-    #   1. more data: recipes.datasets.load_rotten_tomatoes(full=True) (12,808 reviews, not 4,866), ...
-    #   2. augmentation: models.vision.cnn_classifier(..., augment=True) or ...
+    # FAIL: overfitting: training accuracy 0.983 is at or above the target 0.950; validation accuracy 0.783
+    # is 0.200 below training accuracy 0.983 (variance)
+    # - more data: recipes.datasets.load_rotten_tomatoes(full=True) (12,808 reviews, not 4,866), ...
+    # - augmentation: models.vision.cnn_classifier(..., augment=True) or ...
     ```
 
     Args:
@@ -231,7 +270,7 @@ def diagnose(history, target=None, metric=None):
     mode = resolve_mode(metric, "auto")
     train_curve, val_curve = curves[metric], curves.get(f"val_{metric}")
     if len(train_curve) == 0:
-        raise ValueError(f"`history[{metric!r}]` is empty; expected one value per epoch")
+        raise ValueError(f"`history[{metric!r}]` must hold one value per epoch. Received: an empty list")
     bounded = mode == "max" and all(0 <= v <= 1 for v in _finite(train_curve, val_curve))
     _check_target(target, metric, bounded)
     loss, val_loss = curves["loss"], curves.get("val_loss")
@@ -239,8 +278,14 @@ def diagnose(history, target=None, metric=None):
     train = float(train_curve[-1])
     validation = float(val_curve[-1]) if val_curve is not None and len(val_curve) else None
 
-    def result(verdict, evidence):
-        return Diagnosis(verdict, evidence, list(REMEDIES[verdict]), metric, train, validation, target, epochs)
+    def result(finding, evidence):
+        remedies = list(REMEDIES[finding])
+        return Diagnosis(
+            verdict=VERDICT_OF[finding], summary=f"{finding}: " + "; ".join(evidence),
+            advice=[f"{remedy}: {call}" for remedy, call in remedies], finding=finding, evidence=evidence,
+            remedies=remedies, metric=metric, train=train, validation=validation, target=target, epochs=epochs,
+            history={name: [float(v) for v in values] for name, values in curves.items()},
+        )  # fmt: skip
 
     diverged = _diverged(loss, val_loss, bounded)
     if diverged:
@@ -298,7 +343,7 @@ def _curves(history):
     if not isinstance(raw, dict):
         raise ValueError(
             "`history` must be a Keras History, a recipes.FitResult or a dict of per-epoch lists. "
-            f"Received: {type(history).__name__}"
+            f"Received: history of type {type(history).__name__}"
         )
     curves = {}
     for name, values in raw.items():
@@ -310,7 +355,7 @@ def _curves(history):
             ) from None
     if "loss" not in curves or len(curves["loss"]) == 0:
         raise ValueError(
-            f"`history` must hold a non-empty 'loss' curve. Received keys {sorted(curves)}"
+            f"`history` must hold a non-empty 'loss' curve. Received: keys {sorted(curves)}"
             + (" with an empty 'loss'" if "loss" in curves else "")
         )
     return curves
@@ -321,7 +366,7 @@ def _pick_metric(curves, metric):
         metric = metric.removeprefix("val_")
         if metric not in curves:
             names = sorted(name for name in curves if not name.startswith("val_"))
-            raise ValueError(f"`metric` {metric!r} is not in the history; it has {names}. Received: metric={metric!r}")
+            raise ValueError(f"`metric` must be one of the history's metrics {names}. Received: metric={metric!r}")
         return metric
     names = [name for name in curves if not name.startswith("val_") and name not in _NOT_METRICS]
     with_validation = [name for name in names if f"val_{name}" in curves]
@@ -335,8 +380,7 @@ def _finite(*curves):
 def _check_target(target, metric, bounded):
     if target is None:
         return
-    if isinstance(target, bool) or not isinstance(target, (int, float, np.number)) or not math.isfinite(target):
-        raise ValueError(f"`target` must be a finite number or None. Received: target={target!r}")
+    check_number("target", target)
     if bounded and not 0 <= target <= 1:
         raise ValueError(
             f"`target` must be in [0, 1] like {metric!r} (0.95, not 95). Received: target={target!r}"

@@ -7,7 +7,7 @@ break this quietly: a custom layer that applies its randomness whatever `trainin
 change from call to call), a `BatchNormalization` whose moving statistics never move (so inference
 normalises with the initial mean 0 and variance 1), and a custom training loop that calls the model
 without `training=True` (so dropout, augmentation and batch statistics are never used in training).
-`mode_check` runs the model on a sample and names the layer and the fix for each.
+`mode_check` runs the model on a batch of inputs and names the layer and the fix for each.
 """
 
 import contextlib
@@ -17,6 +17,9 @@ import inspect
 import keras
 import numpy as np
 import tensorflow as tf
+
+from recipes._common import check_int
+from recipes.report import Report
 
 _SEVERITIES = ("error", "note")
 
@@ -30,7 +33,7 @@ class Finding:
             model's name for the training step.
         problem: What was observed.
         fix: What to change.
-        severity: `"error"` (the verdict is FAIL) or `"note"` (worth knowing, often intended: a frozen
+        severity: `"error"` (the verdict is `"fail"`) or `"note"` (worth knowing, often intended: a frozen
             `BatchNormalization` when fine-tuning a pretrained backbone).
     """
 
@@ -43,46 +46,43 @@ class Finding:
         return f"{self.layer}: {self.problem}. Fix: {self.fix}."
 
 
-@dataclasses.dataclass(frozen=True)
-class ModeReport:
-    """What `mode_check` returns. `str(report)` is its `advice`.
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ModeReport(Report):
+    """What `mode_check` returns (a `recipes.report.Report`).
 
     Attributes:
-        verdict: `"PASS"` (no error found) or `"FAIL"`.
+        verdict: `"pass"` (no finding of severity `"error"`; notes allowed) or `"fail"`.
+        summary: What was checked, and how many problems were found.
+        advice: One item per finding, errors first: the layer, what was observed and the fix (notes
+            begin with `"(note)"`).
         findings: List of `Finding`, errors first.
         deterministic: Whether `repeats` calls at `training=False` gave the same outputs.
         batch_norm_layers: Number of `BatchNormalization` layers checked.
-        advice: The verdict, then one line per finding naming the layer and the fix.
     """
 
-    verdict: str
     findings: list
     deterministic: bool
     batch_norm_layers: int
-    advice: str
-
-    def __str__(self):
-        return self.advice
 
 
-def mode_check(model, sample, *, repeats=3, train_step=None):
-    """Checks that a model behaves as it should in training and in inference mode: PASS or FAIL.
+def mode_check(model, x, *, repeats=3, train_step=None):
+    """Checks that a model behaves as it should in training and in inference mode: pass or fail.
 
-    1. Inference is deterministic: `model(sample, training=False)` (what `predict` does) is called
-       `repeats` times and must give the same outputs. If not, each layer that gives different outputs
-       for the same input is named (functional and `Sequential` models, nested blocks included): a
-       custom layer that ignores `training`. When only
-       `model(sample)` without `training` is random (Keras random preprocessing layers default to
-       `training=True`), a note says so and names the layers.
-    2. `BatchNormalization` learns its statistics: after one `model(sample, training=True)` call (what
-       `fit` does for each batch), every `BatchNormalization` layer's moving mean and variance must have
-       moved. A layer with `momentum=1.0`, or one a custom layer calls with `training=False`, is an
-       error; one frozen with `trainable=False` (itself or a block around it) is a note, since
-       Keras then runs it in inference mode on purpose (fine-tuning a pretrained backbone).
+    1. Inference is deterministic: `model(x, training=False)` (what `predict` does) is called `repeats`
+       times and must give the same outputs. If not, each layer that gives different outputs for the
+       same input is named (functional and `Sequential` models, nested blocks included): a custom layer
+       that ignores `training`. When only `model(x)` without `training` is random (Keras random
+       preprocessing layers default to `training=True`), a note says so and names the layers.
+    2. `BatchNormalization` learns its statistics: after one `model(x, training=True)` call (what `fit`
+       does for each batch), every `BatchNormalization` layer's moving mean and variance must have moved.
+       A layer with `momentum=1.0`, or one a custom layer calls with `training=False`, is an error; one
+       frozen with `trainable=False` (itself or a block around it) is a note, since Keras then runs it in
+       inference mode on purpose (fine-tuning a pretrained backbone).
     3. With `train_step`, a custom training loop calls the model with `training=True`: the step is run
        once, eagerly, and the `training` value the model receives is recorded.
 
-    The model's weights are restored afterwards, so the check leaves the model as it found it.
+    The verdict is `"fail"` when a finding is an error, else `"pass"`. The model's weights are restored
+    afterwards, so the check leaves the model as it found it.
 
     Example:
 
@@ -99,19 +99,18 @@ def mode_check(model, sample, *, repeats=3, train_step=None):
     Args:
         model: A built `keras.Model` (functional, `Sequential` or subclassed; culprits are located
             inside functional and `Sequential` models only).
-        sample: A batch the model accepts, e.g. 32 to 128 rows of real inputs (an array, or a dict or
-            list of arrays). Use more than one row: batch statistics need several.
+        x: A batch of inputs the model accepts, e.g. 32 to 128 rows of real inputs (an array, or a dict
+            or list of arrays). Use more than one row: batch statistics need several.
         repeats: Int >= 2, defaults to 3. Calls at `training=False` compared.
-        train_step: Optional callable, the step of a custom training loop, run once as
-            `train_step(sample)` (wrap yours: `lambda x: step(x, labels)`). A `tf.function` is run
-            eagerly for the check. The model's weights are restored afterwards; an optimizer the step
-            uses keeps its advanced state.
+        train_step: Optional callable, the step of a custom training loop, run once as `train_step(x)`
+            (wrap yours: `lambda x: step(x, labels)`). A `tf.function` is run eagerly for the check.
+            The model's weights are restored afterwards; an optimizer the step uses keeps its advanced
+            state.
 
     Returns:
         A `ModeReport`.
     """
-    if isinstance(repeats, bool) or not isinstance(repeats, (int, np.integer)) or repeats < 2:
-        raise ValueError(f"`repeats` must be an int >= 2. Received: repeats={repeats!r}")
+    check_int("repeats", repeats, 2)
     if not isinstance(model, keras.Model):
         raise ValueError(f"`model` must be a keras.Model. Received: model of type {type(model).__name__}")
     if train_step is not None and not callable(train_step):
@@ -119,22 +118,28 @@ def mode_check(model, sample, *, repeats=3, train_step=None):
 
     before = model.get_weights()
     try:
-        deterministic = _deterministic(model, sample, repeats, {"training": False})
-        findings = [] if deterministic else _locate_randomness(model, sample, {"training": False})
-        if deterministic and not _deterministic(model, sample, repeats, {}):
-            findings.append(_default_call_note(model, sample))
+        deterministic = _deterministic(model, x, repeats, {"training": False})
+        findings = [] if deterministic else _locate_randomness(model, x, {"training": False})
+        if deterministic and not _deterministic(model, x, repeats, {}):
+            findings.append(_default_call_note(model, x))
         norms = [(path, layer) for path, layer, _ in _walk(model) if isinstance(layer, keras.layers.BatchNormalization)]
-        findings += _batch_norm_findings(model, sample, norms)
+        findings += _batch_norm_findings(model, x, norms)
         if train_step is not None:
             model.set_weights(before)
-            findings += _train_step_findings(model, sample, train_step)
+            findings += _train_step_findings(model, x, train_step)
     finally:
         model.set_weights(before)
 
     findings.sort(key=lambda finding: _SEVERITIES.index(finding.severity))
-    verdict = "FAIL" if any(f.severity == "error" for f in findings) else "PASS"
-    advice = _advice(verdict, findings, deterministic, repeats, len(norms), train_step is not None)
-    return ModeReport(verdict, findings, deterministic, len(norms), advice)
+    verdict = "fail" if any(f.severity == "error" for f in findings) else "pass"
+    return ModeReport(
+        verdict=verdict,
+        summary=_summary(findings, deterministic, repeats, len(norms), train_step is not None),
+        advice=[("" if f.severity == "error" else "(note) ") + str(f) for f in findings],
+        findings=findings,
+        deterministic=deterministic,
+        batch_norm_layers=len(norms),
+    )
 
 
 # -- walking the model ---------------------------------------------------------------------------------
@@ -189,14 +194,14 @@ def _is_graph_model(layer):
 # -- 1. inference is deterministic ---------------------------------------------------------------------
 
 
-def _deterministic(model, sample, repeats, mode):
-    outputs = [model(sample, **mode) for _ in range(repeats)]
+def _deterministic(model, x, repeats, mode):
+    outputs = [model(x, **mode) for _ in range(repeats)]
     return all(_same(outputs[0], other) for other in outputs[1:])
 
 
-def _default_call_note(model, sample):
+def _default_call_note(model, x):
     """`model(x)` without `training` is random although `model(x, training=False)` is not."""
-    culprits = _culprits(model, sample, "", {}) if _is_graph_model(model) else []
+    culprits = _culprits(model, x, "", {}) if _is_graph_model(model) else []
     named = ", ".join(f.layer for f in culprits) or "some layers"
     return Finding(
         model.name,
@@ -208,8 +213,8 @@ def _default_call_note(model, sample):
     )
 
 
-def _locate_randomness(model, sample, mode):
-    culprits = _culprits(model, sample, "", mode) if _is_graph_model(model) else []
+def _locate_randomness(model, x, mode):
+    culprits = _culprits(model, x, "", mode) if _is_graph_model(model) else []
     if culprits:
         return culprits
     suspects = [
@@ -315,11 +320,11 @@ def _randomness_finding(path, layer, training):
 # -- 2. BatchNormalization moving statistics move --------------------------------------------------------
 
 
-def _batch_norm_findings(model, sample, norms):
+def _batch_norm_findings(model, x, norms):
     if not norms:
         return []
     before = {path: _numpy([layer.moving_mean, layer.moving_variance]) for path, layer in norms}
-    model(sample, training=True)
+    model(x, training=True)
     frozen_by = {path: frozen for path, _, frozen in _walk(model)}
     findings, frozen_counts = [], {}
     for path, layer in norms:
@@ -342,7 +347,7 @@ def _batch_norm_findings(model, sample, norms):
             findings.append(
                 Finding(
                     path,
-                    "BatchNormalization moving statistics did not change under model(sample, training=True): it "
+                    "BatchNormalization moving statistics did not change under model(x, training=True): it "
                     "runs in inference mode in training (called with training=False in the graph, or inside a "
                     "layer that calls it so)",
                     "remove the hard-coded training=False (keep it only for a frozen pretrained block, together "
@@ -387,9 +392,9 @@ def _recording_training(model):
         del model.call
 
 
-def _train_step_findings(model, sample, train_step):
+def _train_step_findings(model, x, train_step):
     with _recording_training(model) as seen:
-        train_step(sample)
+        train_step(x)
     if not seen:
         return [
             Finding(
@@ -429,10 +434,10 @@ def _train_step_findings(model, sample, train_step):
     ]
 
 
-# -- the advice ------------------------------------------------------------------------------------------
+# -- the summary ---------------------------------------------------------------------------------------
 
 
-def _advice(verdict, findings, deterministic, repeats, num_norms, checked_step):
+def _summary(findings, deterministic, repeats, num_norms, checked_step):
     checks = [
         f"inference is {'deterministic' if deterministic else 'NOT deterministic'} ({repeats} calls at "
         "training=False)",
@@ -441,13 +446,7 @@ def _advice(verdict, findings, deterministic, repeats, num_norms, checked_step):
     if checked_step:
         checks.append("training step checked")
     errors = sum(f.severity == "error" for f in findings)
-    head = f"{verdict}: " + ", ".join(checks)
-    if errors:
-        head += f"; {errors} problem(s), each with its fix:"
-    elif findings:
-        head += "; notes:"
-    else:
-        head += "."
-    lines = [head]
-    lines += [f"  - {'' if f.severity == 'error' else '(note) '}{f}" for f in findings]
-    return "\n".join(lines)
+    notes = len(findings) - errors
+    counted = [f"{errors} problem(s)"] if errors else []
+    counted += [f"{notes} note(s)"] if notes else []
+    return ", ".join(checks) + ("; " + ", ".join(counted) if counted else "")

@@ -1,7 +1,7 @@
 """`overfit_check`: a model that cannot learn a few hundred rows by heart has a bug.
 
 Simplify the problem before tuning anything: sample a few classes and a few rows of each, train on them
-and evaluate on the very same rows. Any model worth training gets (almost) all of them right, so a FAIL
+and evaluate on the very same rows. Any model worth training gets (almost) all of them right, so a fail
 points at a bug, not at too little data or capacity ("overfit a single batch", A. Karpathy, *A Recipe for
 Training Neural Networks*, 2019). Where it is cheap, the check looks for the usual bugs itself and names
 them: labels unrelated to the inputs, a loss that does not fit the label format, a learning rate of 0,
@@ -9,9 +9,7 @@ frozen layers or weights that never change, preprocessing layers never adapted, 
 that explodes or turns NaN.
 """
 
-import collections.abc
 import dataclasses
-import inspect
 import math
 import os
 import re
@@ -21,7 +19,10 @@ import numpy as np
 import tensorflow as tf
 
 from recipes import pipeline
+from recipes._common import as_xy, check_int, check_number, check_one_of, num_examples, required_positional, take_rows
+from recipes.report import Report
 from recipes.seed import set_seed
+from recipes.training import virtual_steps_per_epoch
 
 TASKS = ("classification", "regression")
 # Shuffled labels: a 1-nearest-neighbour vote on the raw inputs agrees with the labels no better than
@@ -29,10 +30,10 @@ TASKS = ("classification", "regression")
 LABEL_AGREEMENT_MARGIN = 0.1
 # Numeric inputs beyond this absolute value want scaling (pixels 0-255, raw counts, prices).
 RAW_INPUT_LIMIT = 10.0
-# A first-epoch classification loss this many times ln(classes) (the loss of a uniform guess) means the
+# A first-checkpoint classification loss this many times ln(classes) (the loss of a uniform guess) means the
 # activations blew up.
 EXPLODED_LOSS_FACTOR = 10.0
-# "Still learning": the metric rose by this much over the last third of the epochs.
+# "Still learning": the metric rose by this much over the last third of the checkpoints.
 STILL_RISING = 0.05
 _MAX_NEIGHBOUR_ROWS = 2000
 _EVALUATION_BATCH = 1024
@@ -77,53 +78,61 @@ _REGRESSION_LOSSES = frozenset(
 _CLASSIFICATION_LOSSES = _SPARSE_LOSSES | _CATEGORICAL_LOSSES | _BINARY_LOSSES
 
 
-@dataclasses.dataclass(frozen=True)
-class OverfitReport:
-    """What `overfit_check` returns. `str(report)` is its `advice`.
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class OverfitReport(Report):
+    """What `overfit_check` returns (a `recipes.report.Report`).
 
     Attributes:
-        verdict: `"PASS"` or `"FAIL"`.
+        verdict: `"pass"` (the target was reached: the model, its loss and the input pipeline can learn)
+            or `"fail"` (it was not, or training stopped with an error explained by a cause found).
+        summary: The score reached against the target, on which sample, in one line.
+        advice: The causes found, in checklist order, then the rest of the checklist to go through
+            (after a pass: the next step, and any cause still worth a look).
         metric: `"accuracy"` (classification) or `"r2"` (regression: 1 - MSE / variance of the targets).
-        reached: Best value of `metric` on the trained rows over the epochs (NaN if no epoch finished).
+        reached: Best value of `metric` on the trained examples over the checkpoints (NaN if none finished).
         target: The value to reach.
         chance: Score of a constant guess on the sample: the share of its largest class for
             classification, 0 for R².
-        curve: Dict with one value per epoch: `"loss"` (the training loss Keras logs) and `metric`
-            (measured on the same rows in inference mode at the end of each epoch).
-        epochs: Epochs run (training stops at the target, at a NaN loss, or after a first epoch that
-            changed no weight).
-        num_rows: Rows sampled and trained on.
-        indices: Their positions in `x` and `y`, sorted.
+        curve: Dict with one value per checkpoint (virtual epoch): `"loss"` (the training loss Keras
+            logs) and `metric` (measured on the same examples in inference mode after each).
+        checkpoints: Virtual epochs run (training stops at the target, at a NaN loss, or after a first
+            virtual epoch that changed no weight).
+        steps_per_checkpoint: Training steps in each virtual epoch.
+        num_examples: Examples sampled and trained on.
+        indices: Their positions in the data, sorted.
         classes: The sampled class ids (classification) or `None`.
-        label_agreement: Share of sampled rows whose nearest neighbour (raw numeric inputs) has the same
-            label, or `None` (regression, text or mixed inputs). Near `chance`, the labels look
+        label_agreement: Share of sampled examples whose nearest neighbour (raw numeric inputs) has the
+            same label, or `None` (regression, text or mixed inputs). Near `chance`, the labels look
             unrelated to the inputs.
         causes: Causes found on this model and data, in checklist order (see `CHECKLIST`).
-        advice: One paragraph: the verdict, what was found, what else to check, in order.
         error: The training error (`"ValueError: ..."`) when training failed for a cause named in
             `causes`, else `None`.
     """
 
-    verdict: str
     metric: str
     reached: float
     target: float
     chance: float
     curve: dict
-    epochs: int
-    num_rows: int
+    checkpoints: int
+    steps_per_checkpoint: int
+    num_examples: int
     indices: np.ndarray = dataclasses.field(repr=False)
     classes: list | None
     label_agreement: float | None
     causes: list
-    advice: str
     error: str | None = None
 
-    def __str__(self):
-        return self.advice
+    def markdown_details(self):
+        agreement = "" if self.label_agreement is None else f"; label agreement {self.label_agreement:.2f}"
+        shown = "nan" if math.isnan(self.reached) else f"{self.reached:.3f}"
+        return (
+            f"{self.metric} reached {shown} (target {self.target:g}, chance {self.chance:.2f}) in {self.checkpoints} "
+            f"checkpoint(s) of {self.steps_per_checkpoint} steps on {self.num_examples} examples{agreement}."
+        )
 
     def plot(self, path):
-        """Writes the per-epoch curve (metric, target and training loss) as a PNG file.
+        """Writes the curve per checkpoint (metric, target and training loss) as a PNG file.
 
         Uses Matplotlib's Agg canvas directly, so it needs no display and leaves pyplot's state alone.
 
@@ -141,11 +150,11 @@ class OverfitReport:
         FigureCanvasAgg(figure)
         axes = figure.add_subplot()
         values = self.curve.get(self.metric, [])
-        epochs = range(1, len(values) + 1)
-        axes.plot(epochs, values, marker="o", color="tab:blue", label=f"{self.metric} on the trained rows")
+        checkpoints = range(1, len(values) + 1)
+        axes.plot(checkpoints, values, marker="o", color="tab:blue", label=f"{self.metric} on the trained examples")
         axes.axhline(self.target, linestyle="--", color="tab:green", label=f"target {self.target:g}")
         axes.axhline(self.chance, linestyle=":", color="grey", label=f"chance {self.chance:.2f}")
-        axes.set_xlabel("epoch")
+        axes.set_xlabel("checkpoint (virtual epoch)")
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes.set_ylabel(self.metric)
         loss_axes = axes.twinx()
@@ -158,9 +167,9 @@ class OverfitReport:
         loss_lines = loss_axes.get_legend_handles_labels()
         axes.legend(lines[0] + loss_lines[0], lines[1] + loss_lines[1], loc="center right", fontsize="small")
         shown = "nan" if math.isnan(self.reached) else f"{self.reached:.3f}"
-        axes.set_title(f"overfit_check: {self.verdict} ({self.metric} {shown}, {self.num_rows} rows)")
+        axes.set_title(f"overfit_check: {self.verdict} ({self.metric} {shown}, {self.num_examples} examples)")
         if not values:
-            axes.text(0.5, 0.5, "no epoch finished\n" + (self.error or "")[:80], ha="center", transform=axes.transAxes)
+            axes.text(0.5, 0.5, "no checkpoint finished\n" + (self.error or "")[:80], ha="center", transform=axes.transAxes)
         path = os.fspath(path)
         figure.savefig(path, dpi=100)
         return path
@@ -168,38 +177,39 @@ class OverfitReport:
 
 def overfit_check(
     model_fn,
-    x,
-    y,
+    data,
     *,
     num_classes=10,
     per_class=100,
     target=0.9,
-    epochs=50,
+    total_examples=None,
+    num_checkpoints=50,
     batch_size=32,
     seed=0,
     task="classification",
 ):
-    """Trains a fresh model on a small sample and evaluates it on the same rows: PASS or FAIL.
+    """Trains a fresh model on a small sample and evaluates it on the same examples: pass or fail.
 
-    Samples `per_class` rows of each of `num_classes` classes (repeatably, from `seed`), builds a model
-    with `model_fn`, trains it on the sample and, after every epoch, measures it on the same rows in
-    inference mode (dropout and augmentation off). PASS when `target` is reached: the model, its loss
-    and the input pipeline can learn. FAIL otherwise, with the causes found and the bug checklist in
-    order (`OverfitReport.advice`). A model that memorises shuffled labels also passes (deep networks
-    can, Zhang et al., 2017); the label check in `causes` still says so.
+    Samples `per_class` examples of each of `num_classes` classes (repeatably, from `seed`), builds a
+    model with `model_fn`, trains it on the sample in `num_checkpoints` virtual epochs and, after each,
+    measures it on the same examples in inference mode (dropout and augmentation off). The verdict is
+    `"pass"` when `target` is reached: the model, its loss and the input pipeline can learn. `"fail"`
+    otherwise, with the causes found and the bug checklist in order (`OverfitReport.advice`). A model that
+    memorises shuffled labels also passes (deep networks can, Zhang et al., 2017); the label check in
+    `causes` still says so.
 
     Before training, the check inspects the model: the loss against the label format and the number of
     output units, the learning rate, frozen layers, un-adapted `Normalization` and vocabulary layers, and
     numeric inputs beyond +-10 (raw pixels) with no scaling layer. After training it looks for weights
     that never changed, a first loss far above that of a uniform guess, a NaN loss, one class predicted
-    for every row and a metric still rising. When training raises an error and the inspection found a
-    cause that explains it (Keras refuses integer labels with `categorical_crossentropy`; an un-adapted
-    `TextVectorization` fails with "Table not initialized"), the report is a FAIL naming the cause and
+    for every example and a metric still rising. When training raises an error and the inspection found
+    a cause that explains it (Keras refuses integer labels with `categorical_crossentropy`; an un-adapted
+    `TextVectorization` fails with "Table not initialized"), the report is a fail naming the cause and
     quoting the error; other errors propagate.
 
-    Training stops early at the target, at a NaN loss, and after a first epoch that changed no weight.
-    The global seeds are set from `seed` (`recipes.set_seed`) before `model_fn` is called, so the check
-    repeats exactly.
+    Training stops early at the target, at a NaN loss, and after a first virtual epoch that changed no
+    weight. The global seeds are set from `seed` (`recipes.set_seed`) before `model_fn` is called, so the
+    check repeats exactly.
 
     Example:
 
@@ -211,14 +221,14 @@ def overfit_check(
 
     images, labels = recipes.datasets.load_digits()
     report = overfit_check(
-        functools.partial(vision.linear_classifier, (8, 8), 10, learning_rate=1e-2), images, labels
+        functools.partial(vision.linear_classifier, (8, 8), 10, learning_rate=1e-2), (images, labels)
     )
-    print(report)  # PASS: accuracy 0.910 >= 0.9 on the rows it trained on (1000 rows of 10 classes), ...
+    print(report)  # PASS: accuracy 0.910 >= 0.9 on the examples it trained on (1000 rows of 10 classes), ...
 
     reviews = recipes.datasets.load_rotten_tomatoes()
     report = overfit_check(
         lambda texts: text.bag_of_words_classifier(texts, 2),  # adapts its vocabulary on the sample
-        reviews.text.to_numpy(), reviews.label.to_numpy(), num_classes=2,
+        (reviews.text.to_numpy(), reviews.label.to_numpy()), num_classes=2,
     )
     report.plot("overfit.png")
     ```
@@ -228,34 +238,45 @@ def overfit_check(
             `(x_sample, y_sample)` as it has required positional parameters: `model_fn()`,
             `model_fn(x_sample)` (factories that adapt preprocessing on their training inputs, such as
             `models.text.bag_of_words_classifier`), or `model_fn(x_sample, y_sample)`.
-        x: Inputs: an array with one row per example, or a dict of such arrays (one per named model
-            input, as `models.tabular.to_xy` returns; a `pandas.DataFrame` is read as a dict of columns).
-        y: Labels, one per row: integer class ids or one-hot rows for classification, numbers for
-            regression.
+        data: An `(x, y)` tuple. `x`: an array with one row per example, or a dict of such arrays (one
+            per named model input, as `models.tabular.to_xy` returns; a `pandas.DataFrame` is read as a
+            dict of columns). `y`: labels, one per example: integer class ids or one-hot rows for
+            classification, numbers for regression.
         num_classes: Int >= 2 or `None`, defaults to 10. Classes sampled (chosen at random when there are
-            more); `None` takes all. For regression, the number of quantile bins of `y` the rows are
+            more); `None` takes all. For regression, the number of quantile bins of `y` the examples are
             drawn from, so the sample spans the range of the targets.
-        per_class: Int >= 1, defaults to 100. Rows per class (or bin); a class with fewer gives all it has.
+        per_class: Int >= 1, defaults to 100. Examples per class (or bin); a class with fewer gives all
+            it has.
         target: Float in (0, 1], defaults to 0.9. Accuracy to reach for classification; R² for
             regression, i.e. a mean squared error at most `1 - target` of the targets' variance (a loss
             near zero, whatever the units).
-        epochs: Int >= 1, defaults to 50. Most epochs to train.
+        total_examples: Int or `None`, defaults to `None`: one pass over the sample per checkpoint. Most
+            examples to train on (the sample repeated), split into `num_checkpoints` virtual epochs of
+            `total_examples // (batch_size * num_checkpoints)` steps.
+        num_checkpoints: Int >= 1, defaults to 50. Virtual epochs, each ending with a measurement.
         batch_size: Int >= 1, defaults to 32.
-        seed: Non-negative int, defaults to 0. Seeds the sample and the global generators.
+        seed: Int >= 0, defaults to 0. Seeds the sample and the global generators.
         task: `"classification"` (default) or `"regression"`.
 
     Returns:
         An `OverfitReport`.
     """
-    _check_arguments(task, num_classes, per_class, target, epochs, batch_size, seed)
-    x, y = _as_arrays(x, y)
+    task = _check_arguments(task, num_classes, per_class, target, total_examples, num_checkpoints, batch_size, seed)
+    x, y = as_xy(data, "data")
     rng = np.random.default_rng(seed)
     class_ids = _class_ids(y) if task == "classification" else None
     classes, indices = _sample(y, class_ids, task, num_classes, per_class, rng)
-    x_sample, y_sample = _rows(x, indices), y[indices]
+    x_sample, y_sample = take_rows(x, indices), y[indices]
     sample_ids = class_ids[indices] if class_ids is not None else None
     if task == "regression" and float(np.var(y_sample)) == 0.0:
-        raise ValueError("`y` takes a single value on the sampled rows, so R² is undefined; pass varied targets")
+        raise ValueError(
+            "`data`'s y must vary on the sampled examples for R² to be defined. Received: a single value "
+            f"{y_sample.reshape(-1)[0]!r}"
+        )
+    if total_examples is None:
+        steps = -(-len(indices) // batch_size)  # one pass over the sample, the last batch partial
+    else:
+        steps = virtual_steps_per_epoch(total_examples, batch_size, num_checkpoints)
 
     set_seed(seed)
     model = _build_model(model_fn, x_sample, y_sample)
@@ -279,10 +300,13 @@ def overfit_check(
     score = _Scorer(model, y_sample, sample_ids, task)
     before = _snapshot(model)
     tracker = _Tracker(x_sample, score, target, before)
+    common = dict(metric=metric, target=target, chance=chance, steps_per_checkpoint=steps, num_examples=len(indices),
+                  indices=indices, classes=classes, label_agreement=label_agreement)  # fmt: skip
     try:
         history = model.fit(
             _batches(x_sample, y_sample, batch_size, seed),
-            epochs=epochs,
+            epochs=num_checkpoints,
+            steps_per_epoch=steps,
             shuffle=False,  # the pipeline shuffles
             verbose=0,
             callbacks=[tracker, keras.callbacks.TerminateOnNaN()],
@@ -292,89 +316,71 @@ def overfit_check(
             raise
         message = _error_text(error)
         findings = _ordered(findings)
-        causes = [text for _, text in findings]
-        advice = _advice("FAIL", metric, math.nan, target, chance, 0, epochs, sample, findings, message)
+        summary = f"training stopped with {message} ({sample}; target {metric} {target:g})"
         return OverfitReport(
-            "FAIL", metric, math.nan, target, chance, {"loss": [], metric: []}, 0, len(indices), indices,
-            classes, label_agreement, causes, advice, message,
+            verdict="fail", summary=summary, advice=_advice("fail", findings), reached=math.nan,
+            curve={"loss": [], metric: []}, checkpoints=0, causes=[text for _, text in findings], error=message,
+            **common,
         )  # fmt: skip
 
     losses = [float(v) for v in history.history.get("loss", [])]
     values = tracker.values
     reached = max((v for v in values if not math.isnan(v)), default=math.nan)
-    verdict = "PASS" if reached >= target else "FAIL"
+    verdict = "pass" if reached >= target else "fail"
     findings += _training_findings(model, before, losses, values, tracker, task, sample_ids, findings, target)
     findings = _ordered(findings)
-    causes = [text for _, text in findings]
-    advice = _advice(verdict, metric, reached, target, chance, len(values), epochs, sample, findings, None)
+    shown = "nan" if math.isnan(reached) else f"{reached:.3f}"
+    if verdict == "pass":
+        summary = (
+            f"{metric} {shown} >= {target:g} on the rows it trained on ({sample}), reached at checkpoint "
+            f"{len(values)} of at most {num_checkpoints}: the model, its loss and the input pipeline can learn"
+        )
+    else:
+        summary = (
+            f"{metric} {shown} after {len(values)} checkpoint(s) on the rows it trained on ({sample}; target "
+            f"{target:g}, chance {chance:.2f}): a model that cannot learn its training rows by heart has a bug, "
+            "which more data or a bigger model will not fix"
+        )
     return OverfitReport(
-        verdict, metric, reached, target, chance, {"loss": losses, metric: values}, len(values), len(indices),
-        indices, classes, label_agreement, causes, advice,
+        verdict=verdict, summary=summary, advice=_advice(verdict, findings), reached=reached,
+        curve={"loss": losses, metric: values}, checkpoints=len(values), causes=[text for _, text in findings],
+        **common,
     )  # fmt: skip
 
 
 # -- arguments and sampling ----------------------------------------------------------------------------
 
 
-def _is_int(value, minimum):
-    return not isinstance(value, bool) and isinstance(value, (int, np.integer)) and value >= minimum
-
-
-def _check_arguments(task, num_classes, per_class, target, epochs, batch_size, seed):
-    if not _is_int(seed, 0):
-        raise ValueError(f"`seed` must be a non-negative int. Received: seed={seed!r}")
-    if task not in TASKS:
-        raise ValueError(f"`task` must be 'classification' or 'regression'. Received: task={task!r}")
-    if num_classes is not None and not _is_int(num_classes, 2 if task == "classification" else 1):
+def _check_arguments(task, num_classes, per_class, target, total_examples, num_checkpoints, batch_size, seed):
+    check_int("seed", seed, 0)
+    task = check_one_of("task", task, TASKS)
+    if num_classes is not None:
         minimum = 2 if task == "classification" else 1
-        raise ValueError(f"`num_classes` must be None or an int >= {minimum}. Received: num_classes={num_classes!r}")
-    for name, value in (("per_class", per_class), ("epochs", epochs), ("batch_size", batch_size)):
-        if not _is_int(value, 1):
-            raise ValueError(f"`{name}` must be an int >= 1. Received: {name}={value!r}")
-    if isinstance(target, bool) or not isinstance(target, (int, float)) or not 0 < target <= 1:
-        raise ValueError(
-            f"`target` must be a number in (0, 1] (accuracy, or R² for regression). Received: target={target!r}"
-        )
-
-
-def _as_arrays(x, y):
-    if isinstance(x, collections.abc.Mapping) or hasattr(x, "columns"):
-        x = {str(name): _array(x[name]) for name in (x.columns if hasattr(x, "columns") else x)}
-        if not x:
-            raise ValueError("`x` is an empty dict; expected one array per model input")
-        lengths = {f"x[{name!r}]": len(value) for name, value in x.items()}
-    else:
-        x = _array(x)
-        lengths = {"x": len(x) if x.ndim else 0}
-    y = np.asarray(y)
-    lengths["y"] = len(y) if y.ndim else 0
-    if len(set(lengths.values())) != 1 or lengths["y"] == 0:
-        raise ValueError(f"`x` and `y` must have the same number of rows, at least one. Received lengths {lengths}")
-    return x, y
-
-
-def _array(values):
-    array = np.asarray(values)
-    return array.astype(object) if array.dtype.kind == "U" else array  # TensorFlow takes str objects, not <U
-
-
-def _rows(x, indices):
-    return {name: value[indices] for name, value in x.items()} if isinstance(x, dict) else x[indices]
+        if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < minimum:
+            raise ValueError(f"`num_classes` must be None or an int >= {minimum}. Received: num_classes={num_classes!r}")
+    check_int("per_class", per_class)
+    check_int("num_checkpoints", num_checkpoints)
+    check_int("batch_size", batch_size)
+    if total_examples is not None:
+        check_int("total_examples", total_examples)
+    if check_number("target", target, 0, 1) == 0:  # (0, 1]: a target of 0 is always met
+        raise ValueError(f"`target` must be a finite number in (0, 1]. Received: target={target!r}")
+    return task
 
 
 def _class_ids(y):
     if y.ndim == 2 and y.shape[1] > 1:
         return y.argmax(axis=1)  # one-hot rows
     if y.ndim > 2:
-        raise ValueError(f"`y` must hold one label or one one-hot row per example. Received shape {y.shape}")
+        raise ValueError(f"`data`'s y must hold one label or one one-hot row per example. Received: y of shape {y.shape}")
     flat = y.reshape(len(y))
     if flat.dtype.kind not in "biuf" or (flat.dtype.kind == "f" and not np.all(np.mod(flat, 1) == 0)):
         raise ValueError(
-            "classification needs integer class ids or one-hot rows in `y`; for numeric targets pass "
-            f"task='regression'. Received dtype {flat.dtype}, e.g. {flat[:3].tolist()}"
+            "`data`'s y must hold integer class ids or one-hot rows for classification; for numeric targets pass "
+            f"task='regression'. Received: y of dtype {flat.dtype}, e.g. {flat[:3].tolist()}"
         )
     if flat.min() < 0:
-        raise ValueError(f"class ids in `y` must be >= 0. Received a minimum of {flat.min()}")
+        raise ValueError(f"`data`'s y must hold class ids >= 0. Received: a minimum of {flat.min()}")
     return flat.astype(np.int64)
 
 
@@ -406,36 +412,26 @@ def _describe_sample(task, classes, num_rows, num_classes):
 
 def _build_model(model_fn, x_sample, y_sample):
     if not callable(model_fn):
-        raise ValueError(f"`model_fn` must be a callable returning a compiled model. Received: {model_fn!r}")
-    arity = _required_positional(model_fn)
+        raise ValueError(f"`model_fn` must be a callable returning a compiled model. Received: model_fn={model_fn!r}")
+    arity = required_positional(model_fn)
     if arity > 2:
         raise ValueError(
             "`model_fn` must take no required argument, the sampled inputs, or the sampled inputs and labels. "
-            f"Received a callable with {arity} required positional parameters"
+            f"Received: model_fn with {arity} required positional parameters"
         )
     model = model_fn(*(x_sample, y_sample)[:arity])
     if not isinstance(model, keras.Model):
-        raise ValueError(f"`model_fn` must return a keras.Model. Received: {type(model).__name__}")
+        raise ValueError(f"`model_fn` must return a keras.Model. Received: a {type(model).__name__}")
     if not getattr(model, "compiled", False) or getattr(model, "optimizer", None) is None:
-        raise ValueError("`model_fn` must return a compiled model (model.compile(optimizer=..., loss=...))")
+        raise ValueError(
+            "`model_fn` must return a compiled model (model.compile(optimizer=..., loss=...)). Received: a model "
+            "never compiled"
+        )
     if not model.built:
-        model(_rows(x_sample, np.arange(min(2, _num_rows(x_sample)))))
+        model(take_rows(x_sample, np.arange(min(2, num_examples(x_sample)))))
     if _has_outputs(model) and len(model.outputs) != 1:
-        raise ValueError(f"`model_fn` must return a single-output model. Received {len(model.outputs)} outputs")
+        raise ValueError(f"`model_fn` must return a single-output model. Received: a model with {len(model.outputs)} outputs")
     return model
-
-
-def _required_positional(function):
-    try:
-        parameters = inspect.signature(function).parameters.values()
-    except (TypeError, ValueError):
-        return 0
-    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    return sum(1 for p in parameters if p.kind in positional and p.default is inspect.Parameter.empty)
-
-
-def _num_rows(x):
-    return len(next(iter(x.values()))) if isinstance(x, dict) else len(x)
 
 
 def _has_outputs(model):
@@ -692,9 +688,10 @@ def _changed(model, before):
 
 
 def _batches(x, y, batch_size, seed):
-    """A reshuffled, batched `tf.data` pipeline: a third of the per-epoch cost of `fit` on NumPy arrays."""
+    """A reshuffled, repeated, batched `tf.data` pipeline: a third of the per-epoch cost of `fit` on NumPy arrays."""
     dataset, num_rows = pipeline.to_dataset((x, y), "the sample")
-    return dataset.shuffle(num_rows, seed=seed, reshuffle_each_iteration=True).batch(batch_size).prefetch(2)
+    dataset = dataset.shuffle(num_rows, seed=seed, reshuffle_each_iteration=True).repeat()
+    return dataset.batch(batch_size).prefetch(2)
 
 
 class _Scorer:
@@ -722,12 +719,12 @@ class _Scorer:
 
 
 class _Tracker(keras.callbacks.Callback):
-    """Scores the sampled rows after every epoch; stops at the target or when an epoch changed no weight."""
+    """Scores the sampled rows after every virtual epoch; stops at the target or when one changed no weight."""
 
     def __init__(self, x, score, target, before):
         super().__init__()
         self.x = tf.nest.map_structure(tf.convert_to_tensor, x)
-        self.num_rows = _num_rows(x)
+        self.num_rows = num_examples(x)
         self.score, self.target, self.before = score, target, before
         self.values = []
         self.reached_epoch = None
@@ -756,7 +753,7 @@ def _training_findings(model, before, losses, values, tracker, task, class_ids, 
         findings.append(
             (
                 "trainable weights",
-                f"no trainable weight changed in {len(values)} epoch(s): the gradients are zero or never "
+                f"no trainable weight changed in {len(values)} checkpoint(s): the gradients are zero or never "
                 "applied (a learning rate of 0, a stop_gradient, or trainable changed after compile)",
             )
         )
@@ -776,7 +773,7 @@ def _training_findings(model, before, losses, values, tracker, task, class_ids, 
         findings.append(
             (
                 "training",
-                f"the loss became {losses[nan_epochs[0] - 1]} in epoch {nan_epochs[0]}: training diverged (lower the "
+                f"the loss became {losses[nan_epochs[0] - 1]} at checkpoint {nan_epochs[0]}: training diverged (lower the "
                 "learning rate, scale the inputs)",
             )
         )
@@ -788,7 +785,7 @@ def _training_findings(model, before, losses, values, tracker, task, class_ids, 
             findings.append(
                 (
                     "training",
-                    f"the first epoch's loss was {losses[0]:,.4g}, far above ln({classes}) = {uniform:.2f} for a "
+                    f"the first checkpoint's loss was {losses[0]:,.4g}, far above ln({classes}) = {uniform:.2f} for a "
                     "uniform guess: the activations blew up (unscaled inputs or too high a learning rate)",
                 )
             )
@@ -808,8 +805,9 @@ def _training_findings(model, before, losses, values, tracker, task, class_ids, 
             findings.append(
                 (
                     "training",
-                    f"the metric was still rising when training ended ({values[start]:.3f} at epoch {start + 1}, "
-                    f"{values[-1]:.3f} at epoch {len(values)}): pass more epochs or raise the learning rate",
+                    f"the metric was still rising when training ended ({values[start]:.3f} at checkpoint {start + 1}, "
+                    f"{values[-1]:.3f} at checkpoint {len(values)}): pass a larger total_examples or raise the "
+                    "learning rate",
                 )
             )
     return findings
@@ -833,32 +831,14 @@ def _error_text(error):
     return f"{type(error).__name__}: {text[:300]}"
 
 
-def _advice(verdict, metric, reached, target, chance, epochs_run, epochs, sample, findings, error):
+def _advice(verdict, findings):
+    """The causes found, in checklist order; after a fail the rest of the checklist, after a pass the next step."""
     causes = [text for _, text in findings]
-    shown = "nan" if math.isnan(reached) else f"{reached:.3f}"
-    if verdict == "PASS":
-        text = (
-            f"PASS: {metric} {shown} >= {target:g} on the rows it trained on ({sample}), reached in epoch "
-            f"{epochs_run} of at most {epochs}: the model, its loss and the input pipeline can learn. Next: train "
-            "on all the training data with validation data and read the curves with recipes.debug.diagnose(history)."
+    if verdict == "pass":
+        next_step = (
+            "train on all the training data with validation data and read the curves with "
+            "recipes.debug.diagnose(history)"
         )
-        if causes:
-            text += " Still worth a look: " + "; ".join(causes) + "."
-        return text
-    if error is not None:
-        text = f"FAIL: training stopped with {error} ({sample}; target {metric} {target:g})."
-    else:
-        text = (
-            f"FAIL: {metric} {shown} after {epochs_run} epoch(s) on the rows it trained on ({sample}; target "
-            f"{target:g}, chance {chance:.2f}): a model that cannot learn its training rows by heart has a bug, "
-            "which more data or a bigger model will not fix."
-        )
-    numbered = [f"({i}) {cause}" for i, cause in enumerate(causes, 1)]
-    if numbered:
-        text += " Found: " + "; ".join(numbered) + "."
+        return (next_step, *(f"still worth a look: {cause}" for cause in causes))
     found = {key for key, _ in findings}
-    unchecked = [check for key, check in CHECKLIST if key not in found]
-    rest = [f"({i}) {check}" for i, check in enumerate(unchecked, len(causes) + 1)]
-    if rest:
-        text += (" Otherwise check, in order: " if numbered else " Check, in order: ") + "; ".join(rest) + "."
-    return text
+    return (*causes, *(f"check that {check}" for key, check in CHECKLIST if key not in found))

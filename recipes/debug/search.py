@@ -21,7 +21,9 @@ import warnings
 
 import keras
 
+from recipes._common import check_int, check_one_of
 from recipes.callbacks import resolve_mode
+from recipes.report import Report
 from recipes.seed import set_seed
 from recipes.training import fit, virtual_steps_per_epoch
 
@@ -32,11 +34,14 @@ FIT_SUBDIR = "fit"  # a trial's `recipes.fit` checkpoints and crash backup
 _CHOICE_TYPES = (bool, int, float, str)
 
 
-@dataclasses.dataclass(frozen=True)
-class SearchResult:
-    """What `search_hyperparameters` returns. `str(result)` names the best trial, then shows the table.
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SearchResult(Report):
+    """What `search_hyperparameters` returns (a `recipes.report.Report`).
 
     Attributes:
+        verdict: `"info"` (a search judges no model), or `"warn"` when some trials failed.
+        summary: The best trial: its score and hyperparameters, out of how many completed trials.
+        advice: How to get the best model (`best_model()`), and where to read why trials failed.
         tuner: `"random"`, `"grid"`, `"bayesian"` or `"hyperband"`.
         objective: The metric ranked, e.g. `"val_loss"`.
         direction: `"min"` or `"max"`.
@@ -59,7 +64,7 @@ class SearchResult:
     tuner: str
     objective: str
     direction: str
-    table: object = dataclasses.field(repr=False)
+    table: object
     best_hyperparameters: dict
     best_score: float
     best_trial: str
@@ -85,24 +90,12 @@ class SearchResult:
         model.load_weights(self.best_checkpoint)
         return model
 
-    def __str__(self):
-        import pandas as pd
+    def markdown_details(self):
+        """The trials table, best first."""
+        from recipes._markdown import markdown_table
 
-        values = ", ".join(f"{name}={_shown(value)}" for name, value in self.best_hyperparameters.items())
-        completed = int((self.table.status == "COMPLETED").sum())
-        failed = len(self.table) - completed
-        text = (
-            f"Best of {completed} completed trial(s) ({self.tuner} search, {self.direction}imising "
-            f"{self.objective}): {self.objective} {self.best_score:.4f} with {values} (trial {self.best_trial})."
-        )
-        if failed:
-            text += f" {failed} trial(s) failed; see the `error` column."
-        if self.trials_run == 0:
-            text += f" Nothing trained: the search in {self.directory} had finished."
-        shown = self.table.drop(columns=["error"]) if not failed else self.table
-        options = ("display.width", 200, "display.max_columns", 30, "display.float_format", "{:.4g}".format)
-        with pd.option_context(*options):
-            return text + "\n" + shown.to_string(index=False)
+        failed = (self.table.status != "COMPLETED").any()
+        return markdown_table(self.table if failed else self.table.drop(columns=["error"]), digits=4)
 
 
 def search_hyperparameters(
@@ -122,7 +115,7 @@ def search_hyperparameters(
     overwrite=False,
     hyperband_factor=3,
     num_initial_points=None,
-    verbose=1,
+    verbose="auto",
 ):
     """Searches `model_fn`'s arguments with a KerasTuner oracle, training every trial with `recipes.fit`.
 
@@ -172,7 +165,7 @@ def search_hyperparameters(
         total_examples=2 * len(train),
         directory="runs/search",
     )
-    print(result)  # Best of 8 completed trial(s) (bayesian search, minimising val_loss): ...
+    print(result)  # INFO: best of 8 completed trial(s) (bayesian search, minimising val_loss): ...
     model = result.best_model()
     ```
 
@@ -195,28 +188,27 @@ def search_hyperparameters(
         objective: Logged metric to rank trials by, defaults to `"val_loss"`; accuracy-like metrics are
             maximised, others minimised (as `recipes.fit`'s `monitor`). Or a `keras_tuner.Objective`.
         directory: Folder of the search, defaults to `None`: a new temporary folder (nothing resumes).
-        seed: Non-negative int, defaults to 0. Seeds the oracle and every trial.
+        seed: Int >= 0, defaults to 0. Seeds the oracle and every trial.
         overwrite: Bool, defaults to `False`. Delete an earlier search in `directory` and start again.
         hyperband_factor: Int >= 2, defaults to 3. Hyperband's reduction factor: each round keeps
             1 in `factor` configurations and trains them `factor` times longer.
         num_initial_points: Optional int >= 1, Bayesian search only. Random trials before the Gaussian
             process proposes values; defaults to `None`: 3 per hyperparameter (KerasTuner's default).
-        verbose: 0 (silent), 1 (default: KerasTuner's line per trial) or 2 (also a line per virtual epoch).
+        verbose: `"auto"` (default, as 1), 0 (silent), 1 (KerasTuner's line per trial) or 2 (also a line per
+            virtual epoch).
 
     Returns:
         A `SearchResult`.
     """
     tuner = _check_tuner(tuner)
     if not callable(model_fn):
-        raise ValueError(f"`model_fn` must be a callable returning a compiled keras.Model. Received: {model_fn!r}")
-    _check_int(max_trials, "max_trials", 1)
-    _check_int(hyperband_factor, "hyperband_factor", 2)
+        raise ValueError(f"`model_fn` must be a callable returning a compiled keras.Model. Received: model_fn={model_fn!r}")
+    check_int("max_trials", max_trials)
+    check_int("hyperband_factor", hyperband_factor, 2)
     if num_initial_points is not None:
-        _check_int(num_initial_points, "num_initial_points", 1)
-    if verbose not in (0, 1, 2):
-        raise ValueError(f"`verbose` must be 0, 1 or 2. Received: verbose={verbose!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"`seed` must be a non-negative int. Received: seed={seed!r}")
+        check_int("num_initial_points", num_initial_points)
+    verbose = 1 if check_one_of("verbose", verbose, ("auto", 0, 1, 2)) == "auto" else verbose
+    check_int("seed", seed, 0)
     steps_per_epoch = virtual_steps_per_epoch(total_examples, batch_size, num_checkpoints)
     objective_name, direction = _check_objective(objective, validation_data)
     hyperparameters = build_space(space)
@@ -302,15 +294,8 @@ def build_space(space):
 # -- checks ---------------------------------------------------------------------------------------------
 
 
-def _check_int(value, name, low):
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"`{name}` must be an int >= {low}. Received: {name}={value!r}")
-
-
 def _check_tuner(tuner):
-    if not isinstance(tuner, str) or tuner.lower() not in TUNERS:
-        raise ValueError(f"`tuner` must be one of {TUNERS}. Received: tuner={tuner!r}")
-    return tuner.lower()
+    return check_one_of("tuner", tuner, TUNERS)
 
 
 def _check_objective(objective, validation_data):
@@ -644,16 +629,32 @@ def _result(search, tuner, plan):
     checkpoint = best["_checkpoint"]
     table = table.drop(columns=["_rank", "_done", "_checkpoint"]).reset_index(drop=True)
     best_trial = oracle.trials[best["trial"]]
+    best_hyperparameters = _arguments(best_trial.hyperparameters, plan.names)
+    trials_run = len(set(search.ran_now))
+    failed = int((table.status != "COMPLETED").sum())
+    values = ", ".join(f"{name}={_shown(value)}" for name, value in best_hyperparameters.items())
+    summary = (
+        f"best of {len(table) - failed} completed trial(s) ({tuner} search, {plan.direction}imising "
+        f"{plan.objective}): {plan.objective} {float(best['score']):.4f} with {values} (trial {best['trial']})"
+    )
+    if trials_run == 0:
+        summary += f"; nothing trained: the search in {search.project_dir} had finished"
+    advice = [f"rebuild the best model with its best weights: result.best_model() (checkpoint {checkpoint})"]
+    if failed:
+        advice.append(f"{failed} trial(s) failed: read the `error` column of result.table")
     return SearchResult(
+        verdict="warn" if failed else "info",
+        summary=summary,
+        advice=advice,
         tuner=tuner,
         objective=plan.objective,
         direction=plan.direction,
         table=table,
-        best_hyperparameters=_arguments(best_trial.hyperparameters, plan.names),
+        best_hyperparameters=best_hyperparameters,
         best_score=float(best["score"]),
         best_trial=str(best["trial"]),
         best_checkpoint=checkpoint,
-        trials_run=len(set(search.ran_now)),
+        trials_run=trials_run,
         steps_per_epoch=plan.steps_per_epoch,
         directory=search.project_dir,
         model_fn=plan.model_fn,
