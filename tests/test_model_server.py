@@ -139,7 +139,8 @@ def test_rest_status_policies_and_labels(server):
     versions = [s["version"] for s in _rest(server, "GET", "/v1/models/two_versions")[1]["model_version_status"]]
     assert versions == ["124", "123"]  # policy all
     assert [s["version"] for s in _rest(server, "GET", "/v1/models/latest_only")[1]["model_version_status"]] == ["124"]
-    assert [s["version"] for s in _rest(server, "GET", "/v1/models/two_versions/labels/stable")[1]["model_version_status"]] == ["123"]
+    # get_model_status_impl.cc answers every version of the model whatever the label
+    assert [s["version"] for s in _rest(server, "GET", "/v1/models/two_versions/labels/stable")[1]["model_version_status"]] == ["124", "123"]
     assert _rest(server, "POST", "/v1/models/two_versions/labels/canary:predict", {"instances": [1.0]})[1] == {"predictions": [2.5]}
 
 
@@ -160,23 +161,29 @@ def test_rest_keyed_predictions_of_our_export(server):
 
 @pytest.mark.parametrize(
     "path, body, status, message",
-    [
+    [  # TF Serving's words (http_rest_api_handler.cc, util/json_tensor.cc)
         ("/v1/models/nope:predict", {"instances": [1.0]}, 404, "Servable not found"),
         ("/v1/models/default/versions/7:predict", {"instances": [1.0]}, 404, "Specific(default, 7)"),
-        ("/v1/models/default/labels/gold:predict", {"instances": [1.0]}, 400, "version label"),
-        ("/v1/models/default:predict", {"instances": [1.0], "signature_name": "nope"}, 400, "signature key \"nope\" not found"),
-        ("/v1/models/default:predict", {"instances": [{"y": 1.0}]}, 400, "missing ['x']; unexpected ['y']"),
-        ("/v1/models/default:predict", {"instances": ["one"]}, 400, "expects float32 numbers; received strings"),
-        ("/v1/models/default:predict", {"instances": [[1.0], [2.0, 3.0]]}, 400, "ragged"),
-        ("/v1/models/default:predict", {"instances": [{"b64": "***"}]}, 400, "invalid base64"),
-        ("/v1/models/default:predict", {"instances": [1.0], "inputs": [1.0]}, 400, "not both"),
-        ("/v1/models/default:predict", {"signature_name": "serving_default"}, 400, "Missing 'inputs' or 'instances'"),
-        ("/v1/models/default:predict", [1, 2], 400, "JSON object"),
+        ("/v1/models/default/labels/gold:predict", {"instances": [1.0]}, 400, "Unrecognized servable version label: gold"),
+        ("/v1/models/default:predict", {"instances": [1.0], "signature_name": "nope"}, 400,
+         'Serving signature name: "nope" not found in signature def'),
+        ("/v1/models/default:predict", {"instances": [{"y": 1.0}]}, 400,
+         "Failed to process element: 0 key: y of 'instances' list. Error: INVALID_ARGUMENT: JSON object: does not have named input: y"),
+        ("/v1/models/default:predict", {"instances": ["one"]}, 400,
+         'JSON Value: "one" Type: String is not of expected type: float'),
+        ("/v1/models/default:predict", {"instances": [[1.0], [2.0, 3.0]]}, 400, "Expecting tensor size: 1 but got: 2"),
+        ("/v1/models/default:predict", {"instances": [{"b64": "***"}]}, 400, "Type: Object is not of expected type: float"),
+        ("/v1/models/text:predict", {"instances": [{"text": {"b64": "***"}, "key": "k"}]}, 400, "Unable to base64 decode"),
+        ("/v1/models/default:predict", {"instances": [1.0], "inputs": [1.0]}, 400,
+         "Not formatted correctly expecting only one of 'inputs' or 'instances' keys to exist"),
+        ("/v1/models/default:predict", {"signature_name": "serving_default"}, 400, "Missing 'inputs' or 'instances' key"),
+        ("/v1/models/default:predict", [1, 2], 400, "JSON Value: [1, 2] Is not object"),
         ("/v1/models/text:predict", {"instances": [{"text": "", "key": "k"}]}, 400, "empty strings"),
-        ("/v1/models/text:predict", {"instances": ["no names"]}, 400, "has 2 inputs ['key', 'text']: name them"),
-        ("/v1/models/default:explain", {"instances": [1.0]}, 404, "Malformed request"),
+        ("/v1/models/text:predict", {"instances": ["no names"]}, 400,
+         "instances is a plain list, but expecting list of objects as multiple input tensors required as per tensorinfo_map"),
+        ("/v1/models/default:explain", {"instances": [1.0]}, 400, "Malformed request: POST /v1/models/default:explain"),
     ],
-)
+)  # fmt: skip
 def test_rest_errors(server, path, body, status, message):
     received_status, received = _rest(server, "POST", path, body)
     assert received_status == status and message in received["error"], received
