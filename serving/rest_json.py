@@ -203,7 +203,7 @@ _HIGH_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abAB]")
 _LONE_HIGH_SURROGATE = re.compile(  # an escaped high surrogate not followed by an escaped low one
     r"(?<!\\)(?:\\\\)*(\\u[dD][89abAB][0-9a-fA-F]{2})(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
 )
-_HUGE_NUMBER = re.compile(r"[0-9][eE]\+?[0-9]{3}|[0-9]{309}")
+_NUMBER_SHAPES = bytes.maketrans(b"123456789E", b"000000000e")  # every digit a 0, every exponent an e
 _STRING_OR_NONFINITE = re.compile(r'"(?:[^"\\]|\\.)*"|-?NaN|-?Inf(?:inity)?', re.S)
 _TOKEN_OR_BRACKET = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.S)
 _RAPIDJSON_MESSAGES = {  # Python's json messages -> rapidjson's GetParseError_En
@@ -214,6 +214,17 @@ _RAPIDJSON_MESSAGES = {  # Python's json messages -> rapidjson's GetParseError_E
     "Invalid \\escape": "Invalid escape character in string.",
     "Invalid \\uXXXX escape": "Incorrect hex digit after \\u escape in string.",
 }
+
+
+def _may_overflow(raw):
+    """Whether a body may hold a number too big for a double, which rapidjson refuses: 100 digits, or e+NNN.
+
+    Past 1.8e308 a number needs 309 digits, or 100 and an exponent, or an
+    exponent of three digits. A cheap test (a regular expression costs more
+    than the parsing on a body of many numbers); the numbers are then checked.
+    """
+    shapes = raw.translate(_NUMBER_SHAPES)
+    return b"0" * 100 in shapes or b"e000" in shapes or b"e+000" in shapes
 
 
 def _nonfinite_spelling(match):
@@ -298,7 +309,7 @@ def parse_json(raw):
         lone = _LONE_HIGH_SURROGATE.search(text)
         if lone:
             raise _parse_error("The surrogate pair in string is invalid.", _offset(text, lone.start(1), skipped))
-    decoder = _CHECKED_DECODER if _HUGE_NUMBER.search(text) else _DECODER  # rapidjson refuses what overflows
+    decoder = _CHECKED_DECODER if _may_overflow(raw) else _DECODER  # rapidjson refuses what overflows
     try:
         try:
             document, _ = decoder.raw_decode(text, start)  # what follows the document is not read
