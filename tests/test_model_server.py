@@ -1,6 +1,7 @@
 """Conformance of recipes-model-server with TF Serving, on TF Serving's own test SavedModels and on ours."""
 
 import base64
+import fractions
 import http.client
 import json
 import os
@@ -454,6 +455,36 @@ def test_rest_numbers_as_tf_serving_writes_them(server, dtypes_server):
     body = json.loads(_http(dtypes_server.rest_port, "POST", "/v1/models/dtypes:predict", b'{"instances": [1.1]}')[2])
     assert body["predictions"] == [{"double": 1.1 + 0.1, "flag": True, "float": 1.1, "float_third": 0.366666675, "int": 1,
                                     "text": "1.1", "text_bytes": {"b64": base64.b64encode(b"1.1").decode()}}]  # fmt: skip
+
+
+def _tf_serving_float32_text(value):
+    """json_tensor.cc's WriteDecimal for a float32, done exactly: "%.6g" if that decimal rounds to it, else "%.9g"."""
+    value = np.float32(value)
+    with np.errstate(over="ignore"):  # the largest float32's next one up is inf
+        below, above = np.nextafter(value, np.float32(-np.inf)), np.nextafter(value, np.float32(np.inf))
+    exact = fractions.Fraction(float(value))
+    low = (fractions.Fraction(float(below)) + exact) / 2
+    high = (exact + fractions.Fraction(float(above))) / 2 if np.isfinite(above) else exact + (exact - low)
+    text = "%.6g" % float(value)
+    decimal = fractions.Fraction(text)
+    even = int(value.view(np.uint32)) % 2 == 0
+    return text if low < decimal < high or (even and decimal in (low, high)) else "%.9g" % float(value)
+
+
+def test_float32_values_read_back_as_tf_servings_text_at_every_magnitude():
+    """The vectorised arithmetic of rest_json.written_floats against WriteDecimal one value at a time."""
+    from serving import rest_json
+
+    bits = np.random.default_rng(14).integers(0, 2**32, size=20_000, dtype=np.uint64).astype(np.uint32)
+    values = bits.view(np.float32)
+    special = np.array([2.55, 1 / 3, 0.1, 9e6, 999999, 0.5, 3e-4, 3e-5, 555557.5, 1.001953125, 2**-14, 100000.5, 1e-45,
+                        1.17549435e-38, 3.4028235e38, -0.0, 16777217, 1234567936, 2**-20], dtype=np.float32)  # fmt: skip
+    values = np.concatenate([values[np.isfinite(values)], special])
+    expected = [float(_tf_serving_float32_text(v)) for v in values]
+    written = rest_json.written_floats(values)
+    assert written.dtype == np.float64
+    mismatches = [(v, w, e) for v, w, e in zip(values.tolist(), written.tolist(), expected) if w != e]
+    assert not mismatches, mismatches[:5]
 
 
 def test_rest_strings_are_bytes_as_sent(server):
