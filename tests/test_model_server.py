@@ -493,6 +493,15 @@ def test_rest_strings_are_bytes_as_sent(server):
                             b'{"instances": [{"text": "caf\xe9", "key": "k\xff\\u0000"}]}')  # fmt: skip
     assert status == 200 and b'"key": "k\xff\\u0000"' in body, body
     assert json.loads(body.decode("utf-8", "surrogateescape"))["predictions"][0]["key"] == "k\udcff\x00"
+    from serving.client import GrpcClient, RestClient  # both give such keys back as bytes
+
+    inputs = {"text": ["fine"], "key": [b"k\xff"]}  # sent as {"b64": ...}
+    rest = RestClient(f"http://127.0.0.1:{server.rest_port}", model="text").predict(inputs)
+    grpc_client = GrpcClient(f"127.0.0.1:{server.grpc_port}", model="text")
+    try:
+        assert rest[0]["key"] == grpc_client.predict(inputs)[0]["key"] == b"k\xff"
+    finally:
+        grpc_client.close()
 
 
 # -- gRPC -------------------------------------------------------------------------------------------
