@@ -90,6 +90,21 @@ def _plain(value):
     return value
 
 
+def _bytes_back(value):
+    """JSON read surrogate-escaped, with text that carried bytes that are not UTF-8 as those bytes, as `_plain`."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+            return value
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "surrogateescape")
+    if isinstance(value, list):
+        return [_bytes_back(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _bytes_back(v) for k, v in value.items()}
+    return value
+
+
 class RestClient:
     """TF Serving's REST API.
 
@@ -119,7 +134,11 @@ class RestClient:
         request = urllib.request.Request(self.url + self.model_path + suffix, data=data, method="POST" if data else "GET")
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                return json.loads(response.read())
+                data = response.read()
+            try:
+                return json.loads(data)
+            except UnicodeDecodeError:  # TF Serving writes a string's bytes as they are, UTF-8 or not
+                return _bytes_back(json.loads(data.decode("utf-8", "surrogateescape")))
         except urllib.error.HTTPError as error:
             try:
                 message = json.loads(error.read()).get("error", error.reason)

@@ -2,7 +2,7 @@
 
 from tensorflow.core.protobuf import error_codes_pb2
 
-# TF Serving's mapping of canonical status codes to HTTP (net_http's ToHTTPStatusCode).
+# TF Serving's mapping of canonical status codes to HTTP (ToHTTPStatusCode in model_servers/http_server.cc).
 HTTP_STATUS = {
     "OK": 200,
     "CANCELLED": 499,
@@ -12,7 +12,7 @@ HTTP_STATUS = {
     "NOT_FOUND": 404,
     "ALREADY_EXISTS": 409,
     "PERMISSION_DENIED": 403,
-    "RESOURCE_EXHAUSTED": 503,
+    "RESOURCE_EXHAUSTED": 429,
     "FAILED_PRECONDITION": 400,
     "ABORTED": 409,
     "OUT_OF_RANGE": 400,

@@ -262,9 +262,9 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
 
     @_abort_on_error
     def GetModelStatus(self, request, context):  # noqa: N802
-        name, version, label = _spec(request.model_spec)
-        if label is not None:
-            version = self.service.manager.resolve(name, None, label)
+        if not request.HasField("model_spec"):
+            raise ServingError("INVALID_ARGUMENT", "Missing ModelSpec")
+        name, version, _ = _spec(request.model_spec)  # get_model_status_impl.cc: a label does not narrow the status
         response = get_model_status_pb2.GetModelStatusResponse()
         for number, status in self.service.manager.status(name, version):
             entry = response.model_version_status.add()

@@ -427,15 +427,19 @@ class ModelManager:
             self._lock.notify_all()
 
     def status(self, name, version=None):
-        """`(version, VersionStatus)` pairs of a model, newest first."""
+        """`(version, VersionStatus)` pairs of a model, newest first, as TF Serving's servable state monitor has them.
+
+        Every version ever seen is listed, with its last state (get_model_status_impl.cc); a model
+        with no version loaded, loading or failed yet is NOT_FOUND.
+        """
         with self._lock:
-            if name not in self.configs:
-                raise ServingError("NOT_FOUND", f"Could not find any versions of model {name}")
             found = sorted(((v, s) for (n, v), s in self._status.items() if n == name), reverse=True)
         if version is not None:
             found = [(v, s) for v, s in found if v == version]
             if not found:
                 raise ServingError("NOT_FOUND", f"Could not find version {version} of model {name}")
+        elif not found:
+            raise ServingError("NOT_FOUND", f"Could not find any versions of model {name}")
         return found
 
     def signature_defs(self, name, version=None, label=None):

@@ -6,9 +6,16 @@
     POST /v1/models/{name}[/versions/{v}|/labels/{l}]:classify   tf.Examples as JSON
     POST /v1/models/{name}[/versions/{v}|/labels/{l}]:regress
 
-Every failure is answered with JSON `{"error": "..."}` and TF Serving's HTTP
-status for its canonical code (400 for bad requests, 404 for unknown models
-and versions); nothing a client sends takes the server down.
+Requests are dispatched as TF Serving's HTTP server dispatches them
+(model_servers/http_server.cc, http_rest_api_util.cc,
+http_rest_api_handler.cc): its path patterns, case-insensitive, are matched
+against the path with its query; model names and labels are percent-decoded.
+Every other request under /v1/ (another path, method or API) is 400
+"Malformed request: ...". Requests its HTTP library (libevent) answers
+itself get libevent's HTML page: a path outside /v1/ is 404, a request
+target it cannot parse 400, a method it does not take 501. Every other
+failure is JSON `{"error": "..."}` with TF Serving's HTTP status for its
+canonical code; nothing a client sends takes the server down.
 """
 
 import http.server
@@ -19,7 +26,9 @@ import re
 import socket
 import threading
 import time
+import urllib.parse
 
+import tensorflow as tf
 from google.protobuf import json_format
 
 from serving import rest_json
@@ -27,15 +36,65 @@ from serving.errors import ServingError
 
 log = logging.getLogger("recipes-model-server")
 MAX_BODY_BYTES = 64 * 1024 * 1024
-_PATH = re.compile(
-    r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>-?\d+)|/labels/(?P<label>[^/:]+))?"
-    r"(?P<rest>/metadata|:predict|:classify|:regress)?/?$"
+
+_REST_API = re.compile(r"(?i)/v1/.*")  # kHTTPRestApiHandlerPathRegex: what the REST handler is given at all
+_PREDICTION_API = re.compile(
+    r"(?i)/v1/models/([^/:]+)(?:(?:/versions/([0-9]+))|(?:/labels/([^/:]+)))?:(classify|regress|predict)"
 )
+_MODEL_STATUS_API = re.compile(
+    r"(?i)/v1/models(?:/([^/:]+))?(?:(?:/versions/([0-9]+))|(?:/labels/([^/:]+)))?(?:/(metadata))?"
+)
+# A request target as libevent's evhttp_uri_parse reads it: [scheme:][//authority]path[?query][#fragment], RFC 3986
+# characters only.
+_URI = re.compile(
+    r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*:)?(?://[^/?#]*)?(?P<path>[^?#]*)(?P<rest>(?:\?[^#]*)?(?:#.*)?)", re.S
+)
+_PATH_CHARS = re.compile(r"(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/]|%[0-9A-Fa-f]{2})*")
+_QUERY_CHARS = re.compile(r"(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/?]|%[0-9A-Fa-f]{2})*")
 _LENGTH = re.compile(r"[0-9]{1,18}")  # ASCII digits only: str.isdigit() also takes "²", which int() refuses
+_LIBEVENT_ERROR_PAGE = "<HTML><HEAD>\n<TITLE>{0} {1}</TITLE>\n</HEAD><BODY>\n<H1>{1}</H1>\n</BODY></HTML>\n"
+_CORS_HEADERS = {"Access-Control-Allow-Origin": "*", "Access-Control-Allow-Methods": "POST, GET",
+                 "Access-Control-Allow-Headers": "Content-Type"}  # fmt: skip
+
+
+def _request_uri(target):
+    """`(path, uri_path)` of a request target, as TF Serving's server reads it, or None when libevent refuses it.
+
+    `uri_path` is the path with its query and fragment: what TF Serving's
+    patterns are matched against and its error messages quote.
+    """
+    uri = _URI.fullmatch(target)
+    query, _, fragment = uri["rest"].partition("#")
+    if not _PATH_CHARS.fullmatch(uri["path"]) or not _QUERY_CHARS.fullmatch(query[1:] + fragment):
+        return None
+    if not uri["scheme"] and ":" in uri["path"].split("/", 1)[0]:  # a colon in the first segment is a scheme's
+        return None
+    return uri["path"], uri["path"] + uri["rest"]
+
+
+def _percent_decoded(text):
+    """curl_easy_unescape, as TF Serving decodes model names and labels: %XX only, "+" stays."""
+    return urllib.parse.unquote_to_bytes(text).decode("utf-8", "surrogateescape")
+
+
+def _version(text):
+    """A path's version as absl::SimpleAtoi reads it into an int64."""
+    digits = text.lstrip("0") or "0"
+    if len(digits) > 19 or int(digits) >= 2**63:
+        raise ServingError("INVALID_ARGUMENT", f"Failed to convert version: {text} to numeric.")
+    return int(digits)
+
+
+def _model_spec(match):
+    """`(name, version, label)` of a matched path."""
+    name, version, label = match.group(1, 2, 3)
+    return (_percent_decoded(name) if name else "", _version(version) if version else None,
+            _percent_decoded(label) if label else None)  # fmt: skip
 
 
 def status_body(manager, name, version):
-    return {
+    """GetModelStatus as JSON: protobuf's printer with whitespace (one-space indents), every field printed."""
+    body = {
         "model_version_status": [
             {
                 "version": str(v),
@@ -45,18 +104,20 @@ def status_body(manager, name, version):
             for v, status in manager.status(name, version)
         ]
     }
+    return rest_json.encode(json.dumps(body, indent=1, ensure_ascii=False) + "\n")
 
 
 def metadata_body(service, name, version, label):
+    """GetModelMetadata as JSON, laid out as TF Serving joins its two printed protos (http_rest_api_util.cc)."""
     version, signature_map = service.metadata(name, version, label)
-    return {
-        "model_spec": {"name": name, "signature_name": "", "version": str(version)},
-        "metadata": {
-            "signature_def": json_format.MessageToDict(
-                signature_map, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
-            )
-        },
-    }
+    model_spec = {"name": name, "signature_name": "", "version": str(version)}
+    signature_def = json_format.MessageToDict(
+        signature_map, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+    )
+    return rest_json.encode(
+        '{\n"model_spec":' + json.dumps(model_spec, indent=1, ensure_ascii=False) + ',\n"metadata": {"signature_def": '
+        + json.dumps(signature_def, indent=1, ensure_ascii=False) + "}\n}\n"
+    )  # fmt: skip
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -71,103 +132,43 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def log_message(self, format, *args):  # noqa: A002 - the signature of BaseHTTPRequestHandler
         log.debug("%s %s", self.address_string(), format % args)
 
-    def _send(self, status, body):
-        data = json.dumps(body, indent=4).encode("utf-8") + b"\n"
+    def send_response(self, code, message=None):
+        """As http.server's, with a Date header but no Server header: libevent sends none."""
+        self.log_request(code)
+        self.send_response_only(code, message)
+        self.send_header("Date", self.date_time_string())
+
+    def _reply(self, status, data, content_type="application/json", extra_headers=()):
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self._send_cors_headers()
+        if content_type:
+            self.send_header("Content-Type", content_type)
+        for name, value in extra_headers:
+            self.send_header(name, value)
         if self.close_connection:
             self.send_header("Connection", "close")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
-        self.wfile.write(data)
+        if self.command != "HEAD":
+            self.wfile.write(data)
 
     def send_error(self, code, message=None, explain=None):
-        """http.server's own refusals (a bad request line or headers, another method) answer JSON too."""
-        if code == http.HTTPStatus.NOT_IMPLEMENTED:  # a method other than GET and POST, answered as a malformed path
-            code, message = http.HTTPStatus.NOT_FOUND, f"Malformed request: {self.command} {self.path}"
-            if "Content-Length" in self.headers:
-                try:
-                    self._body()  # read and dropped, so that closing the connection does not reset it
-                except ServingError:
-                    pass
+        """libevent's own refusals (evhttp_send_error): an HTML page, and the connection closed."""
+        self._drain_body()
         self.close_connection = True
-        self._send(code, {"error": message or http.HTTPStatus(code).phrase})
+        phrase = http.HTTPStatus(code).phrase if code in http.HTTPStatus._value2member_map_ else "Error"
+        self._reply(code, _LIBEVENT_ERROR_PAGE.format(code, phrase).encode("latin-1"), "text/html")
 
-    def _route(self):
-        match = _PATH.match(self.path.split("?")[0])
-        if not match:
-            raise ServingError("NOT_FOUND", f"Malformed request: {self.command} {self.path}")
-        version = match["version"]
-        if version is not None:
-            if len(version) > 20 or not -(2**63) <= int(version) < 2**63:  # int() refuses 4300+ digits
-                raise ServingError("INVALID_ARGUMENT", f"Failed to convert version: {version} to numeric.")
-            version = int(version)
-        return match["name"], version, match["label"], match["rest"] or ""
-
-    def _handle(self, answer, api=None):
-        started, status = time.perf_counter(), "OK"
-        try:
-            self._send(200, self.server.process(answer))
-        except ServingError as error:
-            status = error.code
-            self._send(error.http_status, {"error": error.message})
-        except Exception as error:  # a bug must answer 500, never kill the server
-            status = "INTERNAL"
-            log.exception("request failed")
-            self._send(500, {"error": f"internal error: {type(error).__name__}: {error}"})
-        match = _PATH.match(self.path.split("?")[0])
-        if self.server.metrics is not None and api and match:
-            self.server.metrics.observe_request(match["name"], api, "REST", status, time.perf_counter() - started)
-
-    def _send_cors_headers(self):
-        if self.server.cors:  # --rest_api_enable_cors_support: TF Serving's three headers on every API answer
-            self.send_header("Access-Control-Allow-Origin", "*")
-            self.send_header("Access-Control-Allow-Methods", "POST, GET")
-            self.send_header("Access-Control-Allow-Headers", "Content-Type")
-
-    def do_OPTIONS(self):  # noqa: N802 - a browser's CORS preflight, answered as TF Serving answers it
-        if not self.path.lower().startswith("/v1/"):
-            self.send_error(http.HTTPStatus.NOT_IMPLEMENTED)
-            return
-        if "Content-Length" in self.headers or "Transfer-Encoding" in self.headers:
+    def _drain_body(self):
+        """Reads and drops a request body, so that closing the connection does not reset it."""
+        if getattr(self, "headers", None) is not None and "Content-Length" in self.headers:
             try:
-                self._body()  # read and dropped: left unread, it would be taken for the next request
+                self._body()
             except ServingError:
                 pass
-        if not re.search(r"https?://", self.headers.get("Origin", "")):
-            self._send(400, {"error": "Origin header is missing in CORS preflight"})
-            return
-        self.send_response(200)
-        self._send_cors_headers()
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def do_GET(self):  # noqa: N802 - http.server's naming
-        if self.server.metrics is not None and self.path.split("?")[0] == self.server.metrics_path:
-            data = self.server.metrics.render()
-            self.send_response(200)
-            self.send_header("Content-Type", self.server.metrics.content_type)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-            return
-
-        def answer():
-            if "Content-Length" in self.headers or "Transfer-Encoding" in self.headers:
-                self._body()  # read and dropped: left unread, it would be taken for the next request
-            name, version, label, rest = self._route()
-            if rest == "/metadata":
-                return metadata_body(self.server.service, name, version, label)
-            if rest:
-                raise ServingError("INVALID_ARGUMENT", f"{rest[1:]} needs POST")
-            if label is not None:
-                version = self.server.service.manager.resolve(name, None, label)
-            return status_body(self.server.service.manager, name, version)
-
-        self._handle(answer)
 
     def _body(self):
+        if "Content-Length" not in self.headers and "Transfer-Encoding" not in self.headers:
+            return b""  # a request without either has no body
         length = self.headers.get("Content-Length")
         if length is None or not _LENGTH.fullmatch(length):
             self.close_connection = True  # the body, if any, is left unread
@@ -195,59 +196,130 @@ class Handler(http.server.BaseHTTPRequestHandler):
             )
         return body
 
-    def do_POST(self):  # noqa: N802
-        def answer():
-            raw = self._body()  # read first, so that the connection stays in step whatever the answer
-            name, version, label, rest = self._route()
-            try:
-                body = json.loads(raw)
-            except (ValueError, RecursionError) as error:  # also bad UTF-8, and integers of 4300+ digits
-                raise ServingError("INVALID_ARGUMENT", f"JSON Parse error: {error}") from None
-            if not isinstance(body, dict):
-                raise ServingError("INVALID_ARGUMENT", "the request body must be a JSON object")
-            signature_name = body.get("signature_name", "")
-            if not isinstance(signature_name, str):
-                raise ServingError("INVALID_ARGUMENT", "'signature_name' must be a string")
-            service = self.server.service
-            if rest == ":predict":
-                inputs, request_format = rest_json.parse_predict(body)
-                _, _, outputs = service.predict(
-                    name, version, label, signature_name, inputs, timeout_ms=self.server.timeout_ms
-                )
-                return rest_json.format_predict(outputs, request_format)
-            if rest == ":classify":
-                _, _, classes, scores = service.classify(
-                    name, version, label, signature_name, rest_json.parse_examples(body), self.server.timeout_ms
-                )
-                rows = len(scores if scores is not None else classes)
-                width = (scores if scores is not None else classes).shape[1]
-                return {
-                    "results": [
-                        [
-                            [classes[i][j].decode("utf-8", "replace") if classes is not None else "",
-                             float(scores[i][j]) if scores is not None else 0.0]
-                            for j in range(width)
-                        ]
-                        for i in range(rows)
-                    ]
-                }  # fmt: skip
-            if rest == ":regress":
-                _, _, values = service.regress(
-                    name, version, label, signature_name, rest_json.parse_examples(body), self.server.timeout_ms
-                )
-                return {"results": [float(v) for v in values]}
-            raise ServingError("INVALID_ARGUMENT", f"POST needs :predict, :classify or :regress; received {self.path}")
+    def _serve(self):
+        """Dispatches a request as TF Serving's HTTP server does (http_server.cc)."""
+        uri = _request_uri(self.path)
+        if uri is None:
+            self.send_error(400)
+            return
+        path, uri_path = uri
+        if self.server.metrics is not None and path == self.server.metrics_path:
+            self._metrics(uri_path)
+            return
+        if not _REST_API.fullmatch(uri_path):
+            self.send_error(404)  # no handler: libevent's 404 page
+            return
+        cors = tuple(_CORS_HEADERS.items()) if self.server.enable_cors_support else ()
+        started, status, model_name, api = time.perf_counter(), "OK", "", None
+        try:
+            body = self._body()
+            if self.command == "OPTIONS":  # a CORS preflight: no handler, no body
+                status = "OK" if re.search(r"https?://", self.headers.get("Origin", "")) else "FAILED_PRECONDITION"
+                self._reply(ServingError(status, "").http_status, b"", None, cors)
+                return
+            model_name, api, answer = self._process(uri_path, body)
+            self._reply(200, self.server.process(answer), extra_headers=cors)
+        except ServingError as error:
+            status = error.code
+            self._reply(error.http_status, rest_json.error_response(error.message), extra_headers=cors)
+        except Exception as error:  # a bug must answer 500, never kill the server
+            status = "INTERNAL"
+            log.exception("request failed")
+            message = f"internal error: {type(error).__name__}: {error}"
+            self._reply(500, rest_json.error_response(message), extra_headers=cors)
+        if self.server.metrics is not None and api:
+            self.server.metrics.observe_request(model_name, api, "REST", status, time.perf_counter() - started)
 
-        match = _PATH.match(self.path.split("?")[0])
-        self._handle(answer, api=(match["rest"] or ":")[1:] if match else None)
+    def _process(self, uri_path, body):
+        """`(model name, API, answer)` of a /v1/ request (HttpRestApiHandler::ProcessRequest): `answer()` the body."""
+        malformed = ServingError("INVALID_ARGUMENT", f"Malformed request: {self.command} {uri_path}")
+        if self.command == "POST":
+            match = _PREDICTION_API.fullmatch(uri_path)
+            if not match or match[4] not in ("classify", "regress", "predict"):  # the pattern takes any case; this not
+                raise malformed
+            name, version, label = _model_spec(match)
+            api = match[4]
+            return name, api, lambda: getattr(self, f"_{api}")(name, version, label, body)
+        if self.command == "GET":
+            match = _MODEL_STATUS_API.fullmatch(uri_path)
+            if not match:
+                raise malformed
+            name, version, label = _model_spec(match)
+            if not name:  # TF Serving answers no list of all models
+                raise ServingError("INVALID_ARGUMENT", "Missing model name in request.")
+            if match[4] == "metadata":
+                return name, None, lambda: metadata_body(self.server.service, name, version, label)
+            # get_model_status_impl.cc: a label does not narrow the status to its version
+            return name, None, lambda: status_body(self.server.service.manager, name, version)
+        raise malformed
+
+    def _predict(self, name, version, label, body):
+        document, strings = rest_json.parse_json(body)
+        signature_name = rest_json.signature_name(document)
+        _, signature_defs = self.server.service.manager.signature_defs(name, version, label)
+        key = signature_name or rest_json.DEFAULT_SIGNATURE
+        if key not in signature_defs:
+            raise ServingError("INVALID_ARGUMENT", f'Serving signature name: "{key}" not found in signature def')
+        input_dtypes = {n: tf.dtypes.as_dtype(info.dtype) for n, info in signature_defs[key].inputs.items()}
+        if not input_dtypes:
+            raise ServingError(
+                "INVALID_ARGUMENT", f"Failed to get input map for signature: {signature_name or 'DEFAULT'}"
+            )
+        inputs, request_format = rest_json.parse_predict(
+            document, input_dtypes, strings, has_bools=b"true" in body or b"false" in body
+        )
+        _, _, outputs = self.server.service.predict(
+            name, version, label, signature_name, inputs, timeout_ms=self.server.timeout_ms
+        )
+        return rest_json.predict_response(outputs, request_format)
+
+    def _classify(self, name, version, label, body):
+        document, strings = rest_json.parse_json(body)
+        signature_name = rest_json.signature_name(document)
+        examples = rest_json.parse_examples(document, strings)
+        _, _, classes, scores = self.server.service.classify(
+            name, version, label, signature_name, examples, self.server.timeout_ms
+        )
+        return rest_json.classify_response(classes, scores)
+
+    def _regress(self, name, version, label, body):
+        document, strings = rest_json.parse_json(body)
+        signature_name = rest_json.signature_name(document)
+        examples = rest_json.parse_examples(document, strings)
+        _, _, values = self.server.service.regress(
+            name, version, label, signature_name, examples, self.server.timeout_ms
+        )
+        return rest_json.regress_response(values)
+
+    def _metrics(self, uri_path):
+        """The Prometheus page, for any method (ProcessPrometheusRequest); a query makes it 400 "Unexpected path"."""
+        self._drain_body()
+        if uri_path != self.server.metrics_path:
+            message = f"Unexpected path: {uri_path}. Should be {self.server.metrics_path}"
+            self._reply(400, rest_json.encode(message), "text/plain")
+            return
+        self._reply(200, self.server.metrics.render(), self.server.metrics.content_type)
+
+    # The methods libevent lets through to TF Serving's handler (evhttp_server.cc); others get libevent's 501.
+    do_GET = do_POST = do_HEAD = do_PUT = do_DELETE = do_OPTIONS = do_PATCH = _serve  # noqa: N815
 
 
 class RestServer(http.server.ThreadingHTTPServer):
     """A threading HTTP server answering TF Serving's REST API for a `Service`.
 
-    Each connection has a thread for its I/O; at most `num_threads` requests
-    are processed at once (`--rest_api_num_threads`), the others wait.
-    Listens on IPv6 when the host is an IPv6 address.
+    Each connection has a thread for its I/O; at most `num_threads` requests are
+    processed at once (`--rest_api_num_threads`), the others wait. Listens on
+    IPv6 when the host is an IPv6 address.
+
+    Args:
+        address: `(host, port)`.
+        service: The `Service`.
+        max_body_bytes: The largest request body.
+        timeout_ms: `--rest_api_timeout_in_ms`: a longer model run answers 504.
+        metrics: Optional `serving.metrics.Metrics`.
+        metrics_path: The Prometheus page's path when `metrics` is given.
+        num_threads: `--rest_api_num_threads`: requests processed at once.
+        enable_cors_support: `--rest_api_enable_cors_support`: answers carry CORS headers.
     """
 
     daemon_threads = True
@@ -258,14 +330,16 @@ class RestServer(http.server.ThreadingHTTPServer):
     read_timeout_seconds = 60
 
     def __init__(self, address, service, max_body_bytes=MAX_BODY_BYTES, timeout_ms=30_000, metrics=None,
-                 metrics_path=None, num_threads=4 * (os.cpu_count() or 1), cors=False):  # fmt: skip
+                 metrics_path=None, num_threads=4 * (os.cpu_count() or 1), enable_cors_support=False):  # fmt: skip
         self.service = service
         self.max_body_bytes = max_body_bytes
-        self.timeout_ms = timeout_ms  # --rest_api_timeout_in_ms: a longer model run answers 504
+        self.timeout_ms = timeout_ms
         self.metrics = metrics
         self.metrics_path = metrics_path
-        self.cors = cors  # --rest_api_enable_cors_support
+        self.enable_cors_support = enable_cors_support
         self._processing = threading.BoundedSemaphore(max(1, num_threads))
+        self._count_lock = threading.Lock()
+        self.processing = 0  # requests holding a slot now
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         super().__init__(address, Handler)
@@ -273,4 +347,10 @@ class RestServer(http.server.ThreadingHTTPServer):
     def process(self, answer):
         """`answer()` once one of the `num_threads` processing slots is free."""
         with self._processing:
-            return answer()
+            with self._count_lock:
+                self.processing += 1
+            try:
+                return answer()
+            finally:
+                with self._count_lock:
+                    self.processing -= 1

@@ -374,7 +374,7 @@ class ModelServer:
             try:
                 self.rest_server = RestServer(
                     (host, rest_port), self.service, max_body_bytes, rest_timeout_ms, self.metrics, metrics_path,
-                    num_threads=rest_num_threads, cors=cors,
+                    num_threads=rest_num_threads, enable_cors_support=cors,
                 )  # fmt: skip
             except OSError as error:  # TF Serving goes on serving gRPC
                 log.error("Failed to start HTTP Server at %s: %s", _host_port(host, rest_port), error)

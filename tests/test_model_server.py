@@ -1,6 +1,8 @@
 """Conformance of recipes-model-server with TF Serving, on TF Serving's own test SavedModels and on ours."""
 
 import base64
+import fractions
+import http.client
 import json
 import os
 import shutil
@@ -142,7 +144,8 @@ def test_rest_status_policies_and_labels(server):
     versions = [s["version"] for s in _rest(server, "GET", "/v1/models/two_versions")[1]["model_version_status"]]
     assert versions == ["124", "123"]  # policy all
     assert [s["version"] for s in _rest(server, "GET", "/v1/models/latest_only")[1]["model_version_status"]] == ["124"]
-    assert [s["version"] for s in _rest(server, "GET", "/v1/models/two_versions/labels/stable")[1]["model_version_status"]] == ["123"]
+    # get_model_status_impl.cc answers every version of the model whatever the label
+    assert [s["version"] for s in _rest(server, "GET", "/v1/models/two_versions/labels/stable")[1]["model_version_status"]] == ["124", "123"]
     assert _rest(server, "POST", "/v1/models/two_versions/labels/canary:predict", {"instances": [1.0]})[1] == {"predictions": [2.5]}
 
 
@@ -163,23 +166,29 @@ def test_rest_keyed_predictions_of_our_export(server):
 
 @pytest.mark.parametrize(
     "path, body, status, message",
-    [
+    [  # TF Serving's words (http_rest_api_handler.cc, util/json_tensor.cc)
         ("/v1/models/nope:predict", {"instances": [1.0]}, 404, "Servable not found"),
         ("/v1/models/default/versions/7:predict", {"instances": [1.0]}, 404, "Specific(default, 7)"),
-        ("/v1/models/default/labels/gold:predict", {"instances": [1.0]}, 400, "version label"),
-        ("/v1/models/default:predict", {"instances": [1.0], "signature_name": "nope"}, 400, "signature key \"nope\" not found"),
-        ("/v1/models/default:predict", {"instances": [{"y": 1.0}]}, 400, "missing ['x']; unexpected ['y']"),
-        ("/v1/models/default:predict", {"instances": ["one"]}, 400, "expects float32 numbers; received strings"),
-        ("/v1/models/default:predict", {"instances": [[1.0], [2.0, 3.0]]}, 400, "ragged"),
-        ("/v1/models/default:predict", {"instances": [{"b64": "***"}]}, 400, "invalid base64"),
-        ("/v1/models/default:predict", {"instances": [1.0], "inputs": [1.0]}, 400, "not both"),
-        ("/v1/models/default:predict", {"signature_name": "serving_default"}, 400, "Missing 'inputs' or 'instances'"),
-        ("/v1/models/default:predict", [1, 2], 400, "JSON object"),
+        ("/v1/models/default/labels/gold:predict", {"instances": [1.0]}, 400, "Unrecognized servable version label: gold"),
+        ("/v1/models/default:predict", {"instances": [1.0], "signature_name": "nope"}, 400,
+         'Serving signature name: "nope" not found in signature def'),
+        ("/v1/models/default:predict", {"instances": [{"y": 1.0}]}, 400,
+         "Failed to process element: 0 key: y of 'instances' list. Error: INVALID_ARGUMENT: JSON object: does not have named input: y"),
+        ("/v1/models/default:predict", {"instances": ["one"]}, 400,
+         'JSON Value: "one" Type: String is not of expected type: float'),
+        ("/v1/models/default:predict", {"instances": [[1.0], [2.0, 3.0]]}, 400, "Expecting tensor size: 1 but got: 2"),
+        ("/v1/models/default:predict", {"instances": [{"b64": "***"}]}, 400, "Type: Object is not of expected type: float"),
+        ("/v1/models/text:predict", {"instances": [{"text": {"b64": "***"}, "key": "k"}]}, 400, "Unable to base64 decode"),
+        ("/v1/models/default:predict", {"instances": [1.0], "inputs": [1.0]}, 400,
+         "Not formatted correctly expecting only one of 'inputs' or 'instances' keys to exist"),
+        ("/v1/models/default:predict", {"signature_name": "serving_default"}, 400, "Missing 'inputs' or 'instances' key"),
+        ("/v1/models/default:predict", [1, 2], 400, "JSON Value: [1, 2] Is not object"),
         ("/v1/models/text:predict", {"instances": [{"text": "", "key": "k"}]}, 400, "empty strings"),
-        ("/v1/models/text:predict", {"instances": ["no names"]}, 400, "has 2 inputs ['key', 'text']: name them"),
-        ("/v1/models/default:explain", {"instances": [1.0]}, 404, "Malformed request"),
+        ("/v1/models/text:predict", {"instances": ["no names"]}, 400,
+         "instances is a plain list, but expecting list of objects as multiple input tensors required as per tensorinfo_map"),
+        ("/v1/models/default:explain", {"instances": [1.0]}, 400, "Malformed request: POST /v1/models/default:explain"),
     ],
-)
+)  # fmt: skip
 def test_rest_errors(server, path, body, status, message):
     received_status, received = _rest(server, "POST", path, body)
     assert received_status == status and message in received["error"], received
@@ -231,6 +240,271 @@ def test_rest_api_timeout_answers_504_and_keeps_serving(server):
         server.rest_server.timeout_ms = timeout
     assert status == 504 and "Timed out" in answer["error"], answer
     assert _rest(server, "POST", "/v1/models/text:predict", {"instances": [{"text": "fine", "key": "k"}]})[0] == 200
+
+
+# -- REST: TF Serving's routing, messages and numbers ------------------------------------------------
+
+
+def _http(port, method, path, body=b"", headers=None):
+    """One raw request: `(status, headers, body bytes)`; the body may be HTML, empty or not UTF-8."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        connection.request(method, path, body=body or None, headers=headers or {})
+        response = connection.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    finally:
+        connection.close()
+
+
+@pytest.mark.parametrize(
+    "method, path, message",
+    [  # http_rest_api_handler_test.cc's UnsupportedApiCalls, and the cases of issue 14
+        ("GET", "/v1/foo", "Malformed request: GET /v1/foo"),
+        ("POST", "/v1/foo", "Malformed request: POST /v1/foo"),
+        ("GET", "/v1/models", "Missing model name in request."),
+        ("GET", "/v1/models/versions/123", "Missing model name in request."),
+        ("GET", "/v1/models/debug/model_name", "Malformed request: GET /v1/models/debug/model_name"),
+        ("POST", "/v1/models", "Malformed request: POST /v1/models"),
+        ("GET", "/v1/models/foo:predict", "Malformed request: GET /v1/models/foo:predict"),
+        ("GET", "/v1/models/foo/version/50:predict", "Malformed request"),
+        ("POST", "/v1/models/foo/version/50:regress", "Malformed request"),
+        ("POST", "/v1/models/foo/versions/HELLO:regress", "Malformed request"),
+        ("GET", "/v1/models/x/versions/HELLO", "Malformed request: GET /v1/models/x/versions/HELLO"),
+        ("GET", "/v1/models/x/versions/50/labels/x", "Malformed request: GET /v1/models/x/versions/50/labels/x"),
+        ("POST", "/v1/models/foo/versions/18446744073709551615:regress",
+         "Failed to convert version: 18446744073709551615 to numeric."),
+        ("POST", "/v1/models/foo/metadata", "Malformed request: POST /v1/models/foo/metadata"),
+        ("POST", "/v1/models/foo/label/some_label:regress", "Malformed request"),
+        ("POST", "/v1/models/foo/versions/50/labels/some_label:regress", "Malformed request"),
+        ("POST", "/v1/models/foo/versions/some_label:regress", "Malformed request"),
+        ("POST", "/v1/models/default:PREDICT", "Malformed request: POST /v1/models/default:PREDICT"),
+        ("POST", "/v1/models/default:predict?debug=1", "Malformed request: POST /v1/models/default:predict?debug=1"),
+        ("PUT", "/v1/models/default:predict", "Malformed request: PUT /v1/models/default:predict"),
+        ("DELETE", "/v1/models/default", "Malformed request: DELETE /v1/models/default"),
+        ("PATCH", "/v1/models/default", "Malformed request: PATCH /v1/models/default"),
+    ],
+)  # fmt: skip
+def test_rest_malformed_paths_answer_400_with_tf_servings_words(server, method, path, message):
+    status, headers, body = _http(server.rest_port, method, path, b'{"instances": [1.0]}')
+    assert (status, headers["content-type"]) == (400, "application/json")
+    assert json.loads(body) == {"error": message} or message in json.loads(body)["error"], body
+    assert _rest(server, "GET", "/v1/models/default")[0] == 200  # still serving
+
+
+def test_rest_paths_are_case_insensitive_and_names_percent_decoded(server):
+    assert _rest(server, "POST", "/V1/Models/default:predict", {"instances": [1.0]}) == (200, {"predictions": [2.5]})
+    assert _rest(server, "POST", "/v1/MODELS/two_versions/LABELS/stable:regress",
+                 {"signature_name": "regress_x_to_y", "examples": [{"x": 1.0}]}) == (200, {"results": [2.5]})  # fmt: skip
+    status, body = _rest(server, "GET", "/V1/MODELS/default/VERSIONS/123/metadata")
+    assert status == 200 and body["model_spec"]["version"] == "123" and "signature_def" in body["metadata"]
+    # the pattern takes "/METADATA", the handler compares "metadata": TF Serving answers the model's status
+    assert "model_version_status" in _rest(server, "GET", "/v1/models/default/METADATA")[1]
+    assert _rest(server, "POST", "/v1/models/de%66ault:predict", {"instances": [1.0]}) == (200, {"predictions": [2.5]})
+    # the query is part of what the patterns read: here, of the model name
+    assert _rest(server, "GET", "/v1/models/default?verbose=1") == (
+        404, {"error": "Could not find any versions of model default?verbose=1"})  # fmt: skip
+
+
+def test_rest_requests_libevent_answers_itself(server):
+    for method, path, status, phrase in [
+        ("GET", "/", 404, "Not Found"),  # no handler outside /v1/ (http_server.cc's dispatcher)
+        ("GET", "/v1", 404, "Not Found"),
+        ("POST", "/v2/models/default:predict", 404, "Not Found"),
+        ("GET", '/v1/models/"default"', 400, "Bad Request"),  # evhttp_uri_parse refuses the target
+        ("BREW", "/v1/models/default", 501, "Not Implemented"),  # a method evhttp_server.cc does not allow
+        ("TRACE", "/v1/models/default", 501, "Not Implemented"),
+    ]:
+        received, headers, body = _http(server.rest_port, method, path)
+        assert (received, headers["content-type"], headers["connection"]) == (status, "text/html", "close"), path
+        assert body.decode() == (f"<HTML><HEAD>\n<TITLE>{status} {phrase}</TITLE>\n</HEAD><BODY>\n<H1>{phrase}</H1>\n"
+                                 "</BODY></HTML>\n")  # fmt: skip
+    # a CORS preflight: 200 with an http(s) Origin, else FAILED_PRECONDITION's 400; no body either way
+    assert _http(server.rest_port, "OPTIONS", "/v1/models/default:predict", headers={"Origin": "https://a.b"})[::2] == (
+        200, b"")  # fmt: skip
+    assert _http(server.rest_port, "OPTIONS", "/v1/models/default:predict")[::2] == (400, b"")
+    status, headers, body = _http(server.rest_port, "HEAD", "/v1/models/default")
+    assert (status, body) == (400, b"")  # the handler's Malformed request, without its body
+
+
+@pytest.mark.parametrize(
+    "path, body, message",
+    [  # the messages http_rest_api_handler_test.cc and json_tensor_test.cc pin
+        ("default:predict", b"", "JSON Parse error: The document is empty"),
+        ("default:predict", b"instances = [1, 2]", "JSON Parse error: Invalid value. at offset: 0"),
+        ("default:predict", b'{"instances": ["x", "y"]}', "not of expected type: float"),
+        ("default/labels/Version_Nonexistent:predict", b'{"instances": ["x", "y"]}',
+         "Unrecognized servable version label: Version_Nonexistent"),
+        ("default:predict", b'{"signature_name": 100}', "'signature_name' key must be a string value."),
+        ("default:predict", b'{"signature_name": 5, "instances": [[1,2],[3,4],[5,6,7]]}', "must be a string value"),
+        ("default:predict", b'{"instances": [[1,2],[3,4],[5,6,7]], "inputs": [[1,2],[3,4],[5,6,7]]}',
+         "Not formatted correctly"),
+        ("default:predict", b'{"instances": [[1,2],[3,4],[5,6,7]]}', "Expecting tensor size"),
+        ("default:predict", b'{"instances": [[1,2],[3,4],[[5,6]]]}', "Expecting shape"),
+        ("default:predict", b'{"instances": [1, [1]]}', "Expecting shape"),
+        ("default:predict", b'{"instances": [[1,2],["a", "b"]]}', "not of expected type"),
+        ("text:predict", b'{"signature_name": "without_key", "instances": [["baz", "bar"], {"text": ["baz", "bat"]}]}',
+         "Expecting value/list but got object at item 1 of input list"),
+        ("text:predict", b'{"instances": [{"text": "a", "key": "k"}, [1, 20, 30]]}', "Expecting object but got list"),
+        ("default:predict", b'{"instances": [true]}', "JSON Value: true Type: True is not of expected type: float"),
+        ("default:regress", b'{"signature_name": ["hello"], "examples": [{"names": ["foo", "bar"]}]}',
+         "'signature_name' key must be a string"),
+        ("default:regress", b'{"context": [{"names": ["foo", "bar"]}]}', "Example must be JSON object"),
+        ("default:regress", b'{"examples": {"names": ["foo", "bar"]}}', "list/array"),
+        ("default:regress", b'{"examples": [[{"names": ["foo", "bar"]}]]}', "Example must be JSON object"),
+        ("default:regress", b'{"examples": [{"names": [10, null]}]}', "names has element with unexpected JSON type: Null"),
+        ("default:regress", b'{"examples": [{"names": [10, 10.0]}]}', "feature: names expecting type: int64"),
+        ("default:regress", b'{"examples": [{"names": [10, {"test": 10}]}]}',
+         "names has element with unexpected JSON type: Object"),
+        ("default:regress", b'{"examples": [{"names": [[10], 20]}]}', "names has element with unexpected JSON type: Array"),
+        ("default:regress", b'{"examples": [{"names": [20, 18446744073709551603]}]}', "Only int64_t is supported"),
+        ("default:classify", b'{"examples": []}', "'examples' value is an empty array"),
+    ],
+)  # fmt: skip
+def test_rest_errors_tf_servings_tests_pin(server, path, body, message):
+    status, headers, answer = _http(server.rest_port, "POST", f"/v1/models/{path}", body)
+    assert status == 400 and message in json.loads(answer)["error"], answer
+
+
+def test_model_status_by_label_is_every_version_over_rest_and_grpc(server, stubs):
+    """get_model_status_impl.cc reads only the model spec's name and version: a label narrows nothing."""
+    _, model = stubs
+
+    def grpc_status(**spec):
+        request = get_model_status_pb2.GetModelStatusRequest()
+        request.model_spec.name = spec.pop("name")
+        if "version" in spec:
+            request.model_spec.version.value = spec["version"]
+        if "label" in spec:
+            request.model_spec.version_label = spec["label"]
+        try:
+            return "OK", [(s.version, s.state) for s in model.GetModelStatus(request, timeout=30).model_version_status]
+        except grpc.RpcError as error:
+            return error.code().name, error.details()
+
+    available = get_model_status_pb2.ModelVersionStatus.AVAILABLE
+    for label in ("stable", "canary", "no_such_label"):
+        status, body = _rest(server, "GET", f"/v1/models/two_versions/labels/{label}")
+        assert status == 200 and [s["version"] for s in body["model_version_status"]] == ["124", "123"]
+        assert grpc_status(name="two_versions", label=label) == ("OK", [(124, available), (123, available)])
+    status, body = _rest(server, "GET", "/v1/models/two_versions/versions/123")
+    assert status == 200 and [s["version"] for s in body["model_version_status"]] == ["123"]
+    assert grpc_status(name="two_versions", version=123) == ("OK", [(123, available)])
+    assert _rest(server, "GET", "/v1/models/two_versions/versions/7") == (
+        404, {"error": "Could not find version 7 of model two_versions"})  # fmt: skip
+    assert grpc_status(name="two_versions", version=7) == ("NOT_FOUND", "Could not find version 7 of model two_versions")
+    assert _rest(server, "GET", "/v1/models/nope/labels/stable") == (404, {"error": "Could not find any versions of model nope"})
+    assert grpc_status(name="nope") == ("NOT_FOUND", "Could not find any versions of model nope")
+    with pytest.raises(grpc.RpcError) as raised:
+        model.GetModelStatus(get_model_status_pb2.GetModelStatusRequest(), timeout=30)
+    assert (raised.value.code(), raised.value.details()) == (grpc.StatusCode.INVALID_ARGUMENT, "Missing ModelSpec")
+
+
+@pytest.fixture(scope="module")
+def dtypes_server(tmp_path_factory):
+    """A SavedModel with float64, float32, int64, bool, string and _bytes outputs of one float64 input."""
+
+    class Outputs(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.float64, name="x")])
+        def serve(self, x):
+            finite = tf.where(tf.math.is_finite(x), x, tf.zeros_like(x))
+            return {
+                "double": x + 0.1, "float": tf.cast(x, tf.float32), "float_third": tf.cast(x, tf.float32) / 3,
+                "int": tf.cast(finite, tf.int64), "flag": x > 0, "text": tf.strings.as_string(x, precision=1),
+                "text_bytes": tf.strings.as_string(x, precision=1),
+            }  # fmt: skip
+
+    base = tmp_path_factory.mktemp("dtypes")
+    module = Outputs()
+    tf.saved_model.save(module, str(base / "1"), signatures={"serving_default": module.serve})
+    running = ModelServer([ModelConfig("dtypes", str(base))], grpc_port=None, rest_port=0, poll_seconds=0)
+    yield running
+    running.stop()
+
+
+def test_rest_numbers_as_tf_serving_writes_them(server, dtypes_server):
+    # float32: six significant digits when they read back as the same float32 (json_tensor.cc's WriteDecimal)
+    status, _, body = _http(server.rest_port, "POST", "/v1/models/default:predict", b'{"instances": [1.1, 2.0]}')
+    assert (status, body) == (200, b'{\n    "predictions": [2.55, 3.0\n    ]\n}')  # not 2.549999952316284
+    body = _http(server.rest_port, "POST", "/v1/models/default:regress", b'{"signature_name": "regress_x_to_y",'
+                 b' "examples": [{"x": 1.1}]}')[2]  # fmt: skip
+    assert json.loads(body) == {"results": [2.55]} and b"2.55]" in body
+    body = _http(server.rest_port, "POST", "/v1/models/default:classify",
+                 b'{"signature_name": "classify_x_to_y", "examples": [{"x": 1.1}]}')[2]  # fmt: skip
+    assert json.loads(body) == {"results": [[["", 2.55]]]}
+    # NaN and the infinities, in and out, as bare tokens; rapidjson also reads Inf, -Inf and -NaN
+    status, _, body = _http(server.rest_port, "POST", "/v1/models/default:predict",
+                            b'{"instances": [NaN, Infinity, -Infinity, Inf, -Inf, -NaN]}')  # fmt: skip
+    assert (status, body) == (200, b'{\n    "predictions": [NaN, Infinity, -Infinity, Infinity, -Infinity, NaN\n    ]\n}')
+
+    x = [1.0, 9000000.0, 999999.0, 0.5, 0.0003, 0.00003, 555557.5, 2.0**-20, 0.1, float("nan"), float("inf"), -float("inf")]
+    status, _, body = _http(dtypes_server.rest_port, "POST", "/v1/models/dtypes:predict",
+                            json.dumps({"inputs": {"x": x}}).encode())  # fmt: skip
+    assert status == 200, body
+    outputs = json.loads(body)["outputs"]
+    # json_tensor_test.cc's six-digit cases read back as their six digits, not as the float32's float64
+    assert outputs["float"][:7] == [1.0, 9e6, 999999.0, 0.5, 0.0003, 3e-05, 555557.5]
+    # else nine digits, max_digits10 of float32: 9.53674316e-07, longer than the shortest (9.536743e-07)
+    assert outputs["float"][7:9] == [9.53674316e-07, 0.1]
+    assert outputs["float_third"][0] == 0.333333343 and b"0.333333343," in body
+    assert (b'"float": [1.0, 9000000.0, 999999.0, 0.5, 0.0003, 3e-05, 555557.5, 9.53674316e-07, 0.1, NaN, Infinity, '
+            b"-Infinity]") in body  # fmt: skip
+    # float64: what TF Serving's %.17g reads back as is the float64 itself
+    assert outputs["double"][:9] == [v + 0.1 for v in x[:9]] and b'"double": [1.1, 9000000.1, 999999.1, 0.6, 0.1003,' in body
+    assert [outputs["int"], outputs["flag"]] == [[1, 9000000, 999999, 0, 0, 0, 555557, 0, 0, 0, 0, 0],
+                                                 [True] * 9 + [False, True, False]]  # fmt: skip
+    assert outputs["text"][:2] == ["1.0", "9000000.0"] and outputs["text"][-3:] == ["nan", "inf", "-inf"]
+    assert outputs["text_bytes"][:2] == [{"b64": base64.b64encode(text).decode()} for text in (b"1.0", b"9000000.0")]
+    # row format: one object per example
+    body = json.loads(_http(dtypes_server.rest_port, "POST", "/v1/models/dtypes:predict", b'{"instances": [1.1]}')[2])
+    assert body["predictions"] == [{"double": 1.1 + 0.1, "flag": True, "float": 1.1, "float_third": 0.366666675, "int": 1,
+                                    "text": "1.1", "text_bytes": {"b64": base64.b64encode(b"1.1").decode()}}]  # fmt: skip
+
+
+def _tf_serving_float32_text(value):
+    """json_tensor.cc's WriteDecimal for a float32, done exactly: "%.6g" if that decimal rounds to it, else "%.9g"."""
+    value = np.float32(value)
+    with np.errstate(over="ignore"):  # the largest float32's next one up is inf
+        below, above = np.nextafter(value, np.float32(-np.inf)), np.nextafter(value, np.float32(np.inf))
+    exact = fractions.Fraction(float(value))
+    low = (fractions.Fraction(float(below)) + exact) / 2
+    high = (exact + fractions.Fraction(float(above))) / 2 if np.isfinite(above) else exact + (exact - low)
+    text = "%.6g" % float(value)
+    decimal = fractions.Fraction(text)
+    even = int(value.view(np.uint32)) % 2 == 0
+    return text if low < decimal < high or (even and decimal in (low, high)) else "%.9g" % float(value)
+
+
+def test_float32_values_read_back_as_tf_servings_text_at_every_magnitude():
+    """The vectorised arithmetic of rest_json.written_floats against WriteDecimal one value at a time."""
+    from serving import rest_json
+
+    bits = np.random.default_rng(14).integers(0, 2**32, size=20_000, dtype=np.uint64).astype(np.uint32)
+    values = bits.view(np.float32)
+    special = np.array([2.55, 1 / 3, 0.1, 9e6, 999999, 0.5, 3e-4, 3e-5, 555557.5, 1.001953125, 2**-14, 100000.5, 1e-45,
+                        1.17549435e-38, 3.4028235e38, -0.0, 16777217, 1234567936, 2**-20], dtype=np.float32)  # fmt: skip
+    values = np.concatenate([values[np.isfinite(values)], special])
+    expected = [float(_tf_serving_float32_text(v)) for v in values]
+    written = rest_json.written_floats(values)
+    assert written.dtype == np.float64
+    mismatches = [(v, w, e) for v, w, e in zip(values.tolist(), written.tolist(), expected) if w != e]
+    assert not mismatches, mismatches[:5]
+
+
+def test_rest_strings_are_bytes_as_sent(server):
+    """rapidjson checks no UTF-8: bytes that are not come back as they were sent, as TF Serving writes them."""
+    status, _, body = _http(server.rest_port, "POST", "/v1/models/text:predict",
+                            b'{"instances": [{"text": "caf\xe9", "key": "k\xff\\u0000"}]}')  # fmt: skip
+    assert status == 200 and b'"key": "k\xff\\u0000"' in body, body
+    assert json.loads(body.decode("utf-8", "surrogateescape"))["predictions"][0]["key"] == "k\udcff\x00"
+    from serving.client import GrpcClient, RestClient  # both give such keys back as bytes
+
+    inputs = {"text": ["fine"], "key": [b"k\xff"]}  # sent as {"b64": ...}
+    rest = RestClient(f"http://127.0.0.1:{server.rest_port}", model="text").predict(inputs)
+    grpc_client = GrpcClient(f"127.0.0.1:{server.grpc_port}", model="text")
+    try:
+        assert rest[0]["key"] == grpc_client.predict(inputs)[0]["key"] == b"k\xff"
+    finally:
+        grpc_client.close()
 
 
 # -- gRPC -------------------------------------------------------------------------------------------

@@ -384,7 +384,9 @@ def test_rest_api_num_threads_bounds_the_requests_processed_at_once(tmp_path):
                 finished.clear()
             slow = threading.Thread(target=send, args=(spins,))
             slow.start()
-            time.sleep(0.3)  # the slow request is being processed
+            deadline = time.monotonic() + 30
+            while running.rest_server.processing == 0 and time.monotonic() < deadline:
+                time.sleep(0.01)  # until the slow request holds a processing slot
             send(1)
             slow.join()
         finally:
