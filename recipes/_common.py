@@ -35,13 +35,11 @@ def check_number(name, value, minimum=None, maximum=None, *, inclusive=True):
 
 
 def check_one_of(name, value, choices):
-    """`value` if it is one of `choices` (strings compare case-insensitively and come back lower-case)."""
-    if isinstance(value, str):
-        lowered = value.lower()
-        if lowered in choices:
-            return lowered
-    elif value in choices:
+    """`value` if it is one of `choices`; else a string that is one in lower case comes back lower-case."""
+    if value in choices:
         return value
+    if isinstance(value, str) and value.lower() in choices:
+        return value.lower()
     raise ValueError(f"`{name}` must be one of {tuple(choices)}. Received: {name}={value!r}")
 
 
