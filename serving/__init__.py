@@ -1,23 +1,39 @@
-"""Export, serving and clients: from a trained Keras model to TF Serving's REST and gRPC APIs."""
+"""Export, serving and clients: from a trained Keras model to TF Serving's REST and gRPC APIs.
 
-from serving.export import (
-    KEY,
-    KEYED_SIGNATURE,
-    UNKEYED_SIGNATURE,
-    ServingInput,
-    export_model,
-    next_version,
-    serving_inputs,
-    to_serving_inputs,
-)
+- `serving.contract`: the key, the signature names and the version folders every part below relies on
+  (no Keras, no TensorFlow).
+- `export_model`: a Keras model written as a keyed SavedModel version (`serving.export`).
+- `recipes-model-server` (`serving.server`), the clients (`serving.client`), the load generator
+  (`serving.load`).
 
-__all__ = [
-    "KEY",
-    "KEYED_SIGNATURE",
-    "UNKEYED_SIGNATURE",
-    "ServingInput",
-    "export_model",
-    "next_version",
-    "serving_inputs",
-    "to_serving_inputs",
-]
+Names are imported on first use (PEP 562), as in `recipes`: `from serving.client import RestClient` loads
+neither Keras nor TensorFlow.
+"""
+
+import importlib
+
+_EXPORTS = {
+    "KEY": "serving.contract",
+    "KEYED_SIGNATURE": "serving.contract",
+    "UNKEYED_SIGNATURE": "serving.contract",
+    "next_version": "serving.contract",
+    "version_folder": "serving.contract",
+    "ServingInput": "serving.export",
+    "export_model": "serving.export",
+    "serving_inputs": "serving.export",
+    "to_serving_inputs": "serving.export",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value  # later look-ups skip this function
+        return value
+    raise AttributeError(f"module 'serving' has no attribute {name!r}")
+
+
+def __dir__():
+    return __all__
