@@ -9,7 +9,6 @@ import importlib
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "predict_file": "recipes.batch_predict",
     "CostReport": "recipes.cost",
     "cost_report": "recipes.cost",
     "measure_throughput": "recipes.cost",

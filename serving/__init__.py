@@ -3,6 +3,8 @@
 - `serving.contract`: the key, the signature names and the version folders every part below relies on
   (no Keras, no TensorFlow).
 - `export_model`: a Keras model written as a keyed SavedModel version (`serving.export`).
+- `predict_file`: offline batch prediction of an export over a CSV or JSON Lines file, resumable
+  (`serving.predict`).
 - `recipes-model-server` (`serving.server`), the clients (`serving.client`), the load generator
   (`serving.load`).
 
@@ -22,6 +24,10 @@ _EXPORTS = {
     "export_model": "serving.export",
     "serving_inputs": "serving.export",
     "to_serving_inputs": "serving.export",
+    "PredictionSummary": "serving.predict",
+    "Predictor": "serving.predict",
+    "predict_file": "serving.predict",
+    "read_inputs": "serving.predict",
 }
 
 __all__ = sorted(_EXPORTS)
