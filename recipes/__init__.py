@@ -9,10 +9,6 @@ import importlib
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "CostReport": "recipes.cost",
-    "cost_report": "recipes.cost",
-    "measure_throughput": "recipes.cost",
-    "price_table": "recipes.cost",
     "BestKCheckpoint": "recipes.callbacks",
     "EpochBackup": "recipes.callbacks",
     "ResumableEarlyStopping": "recipes.callbacks",

@@ -5,6 +5,7 @@
 - `export_model`: a Keras model written as a keyed SavedModel version (`serving.export`).
 - `predict_file`: offline batch prediction of an export over a CSV or JSON Lines file, resumable
   (`serving.predict`).
+- `measure_throughput`, `price_table`, `cost_report`: what serving costs per machine type (`serving.cost`).
 - `recipes-model-server` (`serving.server`), the clients (`serving.client`), the load generator
   (`serving.load`).
 
@@ -28,6 +29,10 @@ _EXPORTS = {
     "Predictor": "serving.predict",
     "predict_file": "serving.predict",
     "read_inputs": "serving.predict",
+    "CostReport": "serving.cost",
+    "cost_report": "serving.cost",
+    "measure_throughput": "serving.cost",
+    "price_table": "serving.cost",
 }
 
 __all__ = sorted(_EXPORTS)
