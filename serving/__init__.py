@@ -6,6 +6,8 @@
 - `predict_file`: offline batch prediction of an export over a CSV or JSON Lines file, resumable
   (`serving.predict`).
 - `measure_throughput`, `price_table`, `cost_report`: what serving costs per machine type (`serving.cost`).
+- `tune_batching`: TF Serving's batching parameters swept under load, the best written as a file
+  (`serving.tuning`).
 - `recipes-model-server` (`serving.server`), the clients (`serving.client`), the load generator
   (`serving.load`).
 
@@ -33,6 +35,8 @@ _EXPORTS = {
     "cost_report": "serving.cost",
     "measure_throughput": "serving.cost",
     "price_table": "serving.cost",
+    "BatchingSweep": "serving.tuning",
+    "tune_batching": "serving.tuning",
 }
 
 __all__ = sorted(_EXPORTS)
