@@ -27,16 +27,17 @@ SUBCOMMANDS = {
 }
 
 
-def add_verbose_arguments(parser, levels):
-    """`--verbose N` and its shorthand `--quiet` (`--verbose 0`), stored as `args.verbose` (default `"auto"`).
+def add_verbose_arguments(parser, levels, default="auto"):
+    """`--verbose N` and its shorthand `--quiet` (`--verbose 0`), stored as `args.verbose`.
 
     Args:
         parser: The subcommand's parser.
         levels: What the levels show, for the help, e.g. `"1: a progress bar, 2: one line when done"`.
+        default: `"auto"` (default), 0, 1 or 2.
     """
     group = parser.add_mutually_exclusive_group()
     group.add_argument(
-        "--verbose", type=_verbose_level, default="auto", metavar="N", help=f"0: silent, {levels} (default: auto)"
+        "--verbose", type=_verbose_level, default=default, metavar="N", help=f"0: silent, {levels} (default: {default})"
     )
     group.add_argument("--quiet", dest="verbose", action="store_const", const=0, help="the same as --verbose 0")
 
