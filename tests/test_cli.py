@@ -3,6 +3,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 RECIPES = os.path.join(os.path.dirname(sys.executable), "recipes")
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
 
@@ -12,8 +14,6 @@ def _run(*args, timeout=600):
 
 
 def test_help_lists_every_subcommand_with_its_purpose_and_an_example(capsys):
-    import pytest
-
     from recipes.cli import SUBCOMMANDS, main
 
     listing = _run("--help").stdout
@@ -26,6 +26,7 @@ def test_help_lists_every_subcommand_with_its_purpose_and_an_example(capsys):
         assert re.search(rf"^\s+recipes {command}\b", page.split("example:", 1)[1], re.M), (command, page[-800:])
 
 
+@pytest.mark.slow
 def test_demo_trains_and_exports_the_four_baselines(tmp_path):
     result = _run(
         "demo", "--scale", "0.1", "--quiet", "--export-dir", str(tmp_path / "exports"), "--directory", str(tmp_path / "runs")
@@ -45,6 +46,7 @@ def test_demo_trains_and_exports_the_four_baselines(tmp_path):
             assert re.search(rf"^{protocol[:4].upper() if protocol == 'rest' else 'gRPC'}\s+{task}\s+key={protocol}-{task}-0001\s+label='", result.stdout, re.M), result.stdout
 
 
+@pytest.mark.slow
 def test_train_regressor_reports_error_against_the_mean(tmp_path):
     result = _run(
         "train", "tabular", "--model", "regressor", "--total-examples", "4000", "--quiet",

@@ -47,6 +47,7 @@ def test_load_reports_keyed_answers_over_both_protocols(text_export):
         run_load("127.0.0.1:1", "text", {"text": texts, "key": texts})
 
 
+@pytest.mark.slow
 def test_tune_batching_sweeps_and_writes_parameters_the_server_reads(text_export, tmp_path, capsys):
     base, rows, _ = text_export
     out = tmp_path / "batching"
