@@ -175,7 +175,7 @@ def _augment_arrays(data, augmenter, n, seed, verbose):
     keys = np.asarray(data[2]) if len(data) == 3 else np.arange(len(x)).astype(str)
     if x.ndim == 0 or len(x) == 0 or not len(x) == len(y) == len(keys):
         raise ValueError(
-            "`data` must hold non-empty arrays with one row per example; received lengths "
+            "`data` must hold non-empty arrays with one row per example. Received lengths: "
             f"x={x.shape[:1]}, y={y.shape[:1]}, keys={keys.shape[:1]}"
         )
     keys = _unique_keys(keys, "`keys`")
