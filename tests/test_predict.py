@@ -180,6 +180,7 @@ def test_images_as_b64_and_waveforms_as_lists(media_exports, tmp_path):
         predict_file(media_exports["audio"], tmp_path / "short.jsonl", tmp_path / "short.out.jsonl", verbose=0)
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_without_duplicates_or_losses(exports, tmp_path, capsys):
     frame = _reviews(1200)
     frame.to_csv(tmp_path / "reviews.csv", index=False)

@@ -26,6 +26,7 @@ def text_export(tmp_path_factory):
     return str(root / "text"), str(rows), list(reviews.text[:50])
 
 
+@pytest.mark.slow
 def test_load_reports_keyed_answers_over_both_protocols(text_export):
     base, _, texts = text_export
     server = ServerProcess([f"--model_base_path={base}", "--model_name=text"])
