@@ -15,7 +15,7 @@ Names are imported on first use (PEP 562), as in `recipes`: `from serving.client
 neither Keras nor TensorFlow.
 """
 
-import importlib
+from recipes._lazy import lazy_exports
 
 _EXPORTS = {
     "KEY": "serving.contract",
@@ -40,15 +40,5 @@ _EXPORTS = {
 }
 
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-        globals()[name] = value  # later look-ups skip this function
-        return value
-    raise AttributeError(f"module 'serving' has no attribute {name!r}")
-
-
-def __dir__():
-    return __all__
+__getattr__, __dir__ = lazy_exports(globals(), _EXPORTS)
+del lazy_exports

@@ -312,6 +312,7 @@ def _bag_of_words(texts):
     return model
 
 
+@pytest.mark.slow
 def test_augmentation_effect_compares_both_arms_on_the_same_test_set():
     reviews = recipes.datasets.load_rotten_tomatoes().sample(210, random_state=0)
     train = (reviews.text.to_numpy()[:60], reviews.label.to_numpy()[:60])

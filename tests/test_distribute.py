@@ -189,6 +189,7 @@ class _Crash(Exception):
     pass
 
 
+@pytest.mark.slow
 def test_mirrored_strategy_resumes_a_crashed_run_with_the_planned_steps(tmp_path):
     # The default loop under MirroredStrategy is Keras's model.fit; the two-worker test covers the custom one.
     import keras

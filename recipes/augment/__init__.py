@@ -24,7 +24,7 @@ generators, which are seeded from `seed` around each call and then restored, so 
 same output whatever ran before. Names are imported on first use, as in `recipes`.
 """
 
-import importlib
+from recipes._lazy import lazy_exports
 
 _EXPORTS = {
     "Augmenter": "recipes.augment.core",
@@ -48,15 +48,5 @@ _EXPORTS = {
 }
 
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'recipes.augment' has no attribute {name!r}")
-
-
-def __dir__():
-    return __all__
+__getattr__, __dir__ = lazy_exports(globals(), _EXPORTS)
+del lazy_exports

@@ -49,7 +49,7 @@ class CostReport(Report):
     max_latency_ms: float | None = None
 
     def __str__(self):
-        lines = [super().__str__(), *(f"- {note}" for note in self.notes), ""]
+        lines = [super().__str__(), "", *(f"- {note}" for note in self.notes), ""]
         lines.append(self._shown().to_string(index=False))
         return "\n".join(lines)
 
