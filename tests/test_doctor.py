@@ -40,6 +40,7 @@ def digits_report(tmp_path_factory):
     return report, output_dir
 
 
+@pytest.mark.slow
 def test_every_check_runs_and_gives_a_verdict(digits_report):
     report, _ = digits_report
     verdicts = {check.name: check.verdict for check in report.checks}
@@ -53,6 +54,7 @@ def test_every_check_runs_and_gives_a_verdict(digits_report):
     assert str(report).startswith("problems found")
 
 
+@pytest.mark.slow
 def test_the_report_puts_verdicts_first_and_links_every_figure(digits_report):
     report, output_dir = digits_report
     text = open(report.markdown_path, encoding="utf-8").read()
@@ -65,6 +67,7 @@ def test_the_report_puts_verdicts_first_and_links_every_figure(digits_report):
             assert f.read(8) == b"\x89PNG\r\n\x1a\n", figure
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium missing: make setup installs chromium-headless-shell")
 def test_the_html_report_renders_with_its_images_in_headless_chromium(digits_report, tmp_path):
     report, output_dir = digits_report
