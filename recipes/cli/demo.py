@@ -59,8 +59,6 @@ def run(args):
 
 def _raw_requests(tasks):
     """One raw input per task, as a client holds it: a sentence, a waveform, an image file's bytes, a row."""
-    import numpy as np
-
     import recipes
 
     requests = {}
