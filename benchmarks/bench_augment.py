@@ -9,12 +9,13 @@
 
 Each row is `recipes.augment.augmentation_effect`: both arms start from the same seed, take the same
 number of steps and are scored on the same untouched test set; `--repeats` runs are averaged and the
-verdict counts a difference only beyond about two standard errors. About 7 minutes on 2 shared cores.
+effect counts a difference only beyond about two standard errors. About 7 minutes on 2 shared cores.
 
 Usage: python benchmarks/bench_augment.py [--repeats 3] [--text-train 300] [--audio-per-digit 8] [--n 3]
 """
 
 import argparse
+import math
 import os
 import time
 
@@ -43,12 +44,20 @@ def text_split(train_size, test_movies_share=0.4, seed=0):
     return (train.text.to_numpy(), train.label.to_numpy()), (test.text.to_numpy(), test.label.to_numpy())
 
 
+BATCH_SIZE = 32
+
+
+def passes(count, num_examples):
+    """`total_examples` for `count` passes over `num_examples` in whole batches (a last, partial batch counts)."""
+    return count * BATCH_SIZE * math.ceil(num_examples / BATCH_SIZE)
+
+
 def row(name, report, seconds):
     baseline = " ".join(f"{a:.3f}" for a in report.baseline)
     augmented = " ".join(f"{a:.3f}" for a in report.augmented)
     print(
         f"  {name:<26} without {report.baseline_mean:.3f} [{baseline}]  with {report.augmented_mean:.3f} "
-        f"[{augmented}]  {report.difference:+.3f} (+-{report.margin:.3f}): {report.verdict}  ({seconds:.0f} s)"
+        f"[{augmented}]  {report.difference:+.3f} (+-{report.margin:.3f}): {report.effect}  ({seconds:.0f} s)"
     )
 
 
@@ -82,7 +91,15 @@ def main():
         for name, augmenter in augmenters.items():
             start = time.perf_counter()
             report = augmentation_effect(
-                text_model, train, test, augmenter, n=args.n, epochs=5, batch_size=32, repeats=args.repeats
+                text_model,
+                train,
+                test,
+                augmenter,
+                n=args.n,
+                total_examples=passes(5, (args.n + 1) * len(train[0])),
+                num_checkpoints=5,
+                batch_size=BATCH_SIZE,
+                repeats=args.repeats,
             )
             row(name, report, time.perf_counter() - start)
 
@@ -108,9 +125,16 @@ def main():
         for name, augmenter in augmenters.items():
             start = time.perf_counter()
             report = augmentation_effect(
-                audio_model, (waveforms, labels), (test_waveforms, test_labels), augmenter,
-                n=args.n, epochs=10, batch_size=32, repeats=args.repeats,
-            )  # fmt: skip
+                audio_model,
+                (waveforms, labels),
+                (test_waveforms, test_labels),
+                augmenter,
+                n=args.n,
+                total_examples=passes(10, (args.n + 1) * len(labels)),
+                num_checkpoints=10,
+                batch_size=BATCH_SIZE,
+                repeats=args.repeats,
+            )
             row(name, report, time.perf_counter() - start)
 
 

@@ -39,12 +39,12 @@ def main():
     reviews = recipes.datasets.load_rotten_tomatoes()
     model = text.bag_of_words_classifier(reviews.text, 2, class_names=["rotten", "fresh"])
     model.fit(reviews.text.to_numpy(), reviews.label.to_numpy(), epochs=1, verbose=0)
-    base_path = os.path.join(tempfile.mkdtemp(), "text")
-    path = serving.export_model(model, base_path)
+    export_dir = os.path.join(tempfile.mkdtemp(), "text")
+    path = serving.export_model(model, export_dir)
     review = reviews.text[0]
 
     signature = tf.saved_model.load(path).signatures["serving_default"]
-    server = ServerProcess(["--model_name=text", f"--model_base_path={base_path}"])
+    server = ServerProcess(["--model_name=text", f"--model_base_path={export_dir}"])
     grpc_client = GrpcClient(server.grpc_address, model="text")
     rest_url = f"http://{server.rest_address}/v1/models/text:predict"
     body = json.dumps({"instances": [{"text": review, "key": "r-1"}]}).encode()

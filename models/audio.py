@@ -3,12 +3,12 @@
 import keras
 
 from models.common import classify, dtype_policy, resolve_class_names
+from recipes._common import check_int
 from recipes.layers import MFCC
 
 
 def _waveform_features(num_samples, sample_rate, num_mfccs):
-    if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 400:
-        raise ValueError(f"`num_samples` must be an int >= 400. Received: num_samples={num_samples!r}")
+    check_int("num_samples", num_samples, minimum=400)
     waveform = keras.Input(shape=(num_samples,), dtype="float32", name="waveform")
     return waveform, MFCC(sample_rate=sample_rate, num_mfccs=num_mfccs, name="mfcc")(waveform)
 

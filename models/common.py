@@ -4,13 +4,13 @@ import contextlib
 
 import keras
 
+from recipes._common import check_int, check_one_of
 from recipes.layers import ClassProbabilities
 
 
 def resolve_class_names(num_classes, class_names=None):
     """Class names in label order: `class_names`, or "0", "1", ... when not given."""
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-        raise ValueError(f"`num_classes` must be an int >= 2. Received: num_classes={num_classes!r}")
+    check_int("num_classes", num_classes, minimum=2)
     if class_names is None:
         return [str(i) for i in range(num_classes)]
     class_names = [str(name) for name in class_names]
@@ -53,11 +53,7 @@ def dtype_policy(mixed_precision=False):
     if mixed_precision is False or mixed_precision is None:
         yield
         return
-    if mixed_precision not in MIXED_POLICIES:
-        raise ValueError(
-            "`mixed_precision` must be False, True, 'mixed_float16' or 'mixed_bfloat16'. "
-            f"Received: mixed_precision={mixed_precision!r}"
-        )
+    mixed_precision = check_one_of("mixed_precision", mixed_precision, (True, "mixed_float16", "mixed_bfloat16"))
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(MIXED_POLICIES[mixed_precision])
     try:

@@ -5,6 +5,7 @@ import os
 import keras
 
 from models.common import classify, dtype_policy, resolve_class_names
+from recipes._common import check_one_of
 
 
 def _image_input(image_shape):
@@ -170,8 +171,7 @@ def transfer_classifier(
         A compiled `keras.Model` from a uint8 input `image` to class
         probabilities; exported, encoded image bytes as for `cnn_classifier`.
     """
-    if backbone not in BACKBONES:
-        raise ValueError(f"`backbone` must be one of {sorted(BACKBONES)}. Received: backbone={backbone!r}")
+    backbone = check_one_of("backbone", backbone, tuple(sorted(BACKBONES)))
     if weights is not None and not os.path.isfile(weights):
         raise ValueError(
             f"`weights` must be a local weights file (nothing is downloaded). Received: weights={weights!r}"

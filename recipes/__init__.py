@@ -4,16 +4,11 @@ Names are imported on first use (PEP 562), so that `import recipes` and the
 `recipes` command line start without loading TensorFlow until a recipe needs it.
 """
 
-import importlib
+from recipes._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "predict_file": "recipes.batch_predict",
-    "CostReport": "recipes.cost",
-    "cost_report": "recipes.cost",
-    "measure_throughput": "recipes.cost",
-    "price_table": "recipes.cost",
     "BestKCheckpoint": "recipes.callbacks",
     "EpochBackup": "recipes.callbacks",
     "ResumableEarlyStopping": "recipes.callbacks",
@@ -27,17 +22,5 @@ _EXPORTS = {
 _SUBPACKAGES = ("augment", "datasets", "debug", "distribute", "layers", "tasks")
 
 __all__ = sorted([*_EXPORTS, *_SUBPACKAGES])
-
-
-def __getattr__(name):
-    if name in _SUBPACKAGES:
-        return importlib.import_module(f"recipes.{name}")
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-        globals()[name] = value  # later look-ups skip this function
-        return value
-    raise AttributeError(f"module 'recipes' has no attribute {name!r}")
-
-
-def __dir__():
-    return __all__
+__getattr__, __dir__ = lazy_exports(globals(), _EXPORTS, _SUBPACKAGES)
+del lazy_exports

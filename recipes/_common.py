@@ -7,6 +7,7 @@ Keras: what was expected, then `Received: name=value`.
 import collections.abc
 import inspect
 import math
+import os
 
 import numpy as np
 
@@ -36,14 +37,28 @@ def check_number(name, value, minimum=None, maximum=None, *, inclusive=True):
 
 
 def check_one_of(name, value, choices):
-    """`value` if it is one of `choices` (strings compare case-insensitively and come back lower-case)."""
-    if isinstance(value, str):
-        lowered = value.lower()
-        if lowered in choices:
-            return lowered
-    elif value in choices:
+    """`value` if it is one of `choices`; else a string that is one in lower case comes back lower-case."""
+    if value in choices:
         return value
+    if isinstance(value, str) and value.lower() in choices:
+        return value.lower()
     raise ValueError(f"`{name}` must be one of {tuple(choices)}. Received: {name}={value!r}")
+
+
+def check_verbose(value, name="verbose"):
+    """Keras's `verbose` as an int: `"auto"` is 1 (a progress bar), 0 silent, 2 one line when done."""
+    if isinstance(value, str) and value.lower() == "auto":
+        return 1
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value not in (0, 1, 2):
+        raise ValueError(f"`{name}` must be 'auto', 0, 1 or 2. Received: {name}={value!r}")
+    return int(value)
+
+
+def check_callable(name, value, expected):
+    """`value` if it is callable, else a `ValueError` saying what was `expected` (e.g. "a compiled model factory")."""
+    if not callable(value):
+        raise ValueError(f"`{name}` must be {expected}. Received: {name}={value!r}")
+    return value
 
 
 # -- arrays ------------------------------------------------------------------------------------------------
@@ -103,3 +118,43 @@ def required_positional(function):
 
 
 # -- file formats ------------------------------------------------------------------------------------------
+
+CSV, JSONL = "csv", "jsonl"
+TABLE_EXTENSIONS = {".csv": CSV, ".jsonl": JSONL, ".ndjson": JSONL, ".json": JSONL}
+
+
+def table_format(path, role="input"):
+    """`"csv"` or `"jsonl"` from the extension of `path` (`.jsonl`, `.ndjson` and `.json` are JSON Lines).
+
+    Args:
+        path: A file path.
+        role: What the file is, for the error message (`"input"`, `"output"`, `"reference"`, ...).
+    """
+    extension = os.path.splitext(os.fspath(path))[1].lower()
+    if extension not in TABLE_EXTENSIONS:
+        raise ValueError(
+            f"the {role} file must end in .csv, or .jsonl, .ndjson or .json for JSON Lines (one JSON object per "
+            f"line). Received: {os.fspath(path)!r}"
+        )
+    return TABLE_EXTENSIONS[extension]
+
+
+def read_table(path, role="input", **csv_options):
+    """A CSV or JSON Lines file as a pandas DataFrame; `csv_options` go to `pandas.read_csv`."""
+    import pandas as pd
+
+    path = os.fspath(path)
+    file_format = table_format(path, role)
+    if not os.path.isfile(path):
+        raise ValueError(f"the {role} file {path} does not exist")
+    if file_format == CSV:
+        return pd.read_csv(path, **csv_options)
+    return pd.read_json(path, lines=True)
+
+
+def write_table(frame, path):
+    """Writes a DataFrame as CSV (no index) or JSON Lines (UTF-8 as it is), by the extension of `path`."""
+    if table_format(path, "output") == CSV:
+        frame.to_csv(path, index=False)
+    else:
+        frame.to_json(path, orient="records", lines=True, force_ascii=False)

@@ -16,6 +16,8 @@ import shutil
 
 import keras
 
+from recipes._common import check_int, check_one_of
+
 STATE_FILE = "checkpoints.json"
 _CHECKPOINT_NAME = re.compile(r"^epoch-\d+.*\.keras$")
 _BACKUP_NAME = re.compile(r"^epoch-(\d+)\.weights\.h5$")
@@ -28,8 +30,7 @@ def resolve_mode(monitor, mode):
     Metrics that grow as a model improves (accuracy, AUC, precision, recall,
     F1, IoU, R²) are maximised, everything else (losses, errors) minimised.
     """
-    if mode not in ("auto", "min", "max"):
-        raise ValueError(f"`mode` must be 'auto', 'min' or 'max'. Received: mode={mode!r}")
+    mode = check_one_of("mode", mode, ("auto", "min", "max"))
     if mode != "auto":
         return mode
     name = monitor.removeprefix("val_").lower()
@@ -81,8 +82,7 @@ class BestKCheckpoint(keras.callbacks.Callback):
             raise ValueError(f"`directory` must be a folder path. Received: directory={directory!r}")
         if not isinstance(monitor, str) or not monitor:
             raise ValueError(f"`monitor` must be a metric name. Received: monitor={monitor!r}")
-        if isinstance(keep_best, bool) or not isinstance(keep_best, int) or keep_best < 1:
-            raise ValueError(f"`keep_best` must be an int >= 1. Received: keep_best={keep_best!r}")
+        keep_best = check_int("keep_best", keep_best)
         self.directory = os.fspath(directory)
         self.monitor = monitor
         self.mode = resolve_mode(monitor, mode)
@@ -107,7 +107,7 @@ class BestKCheckpoint(keras.callbacks.Callback):
         if state["monitor"] != self.monitor or state["mode"] != self.mode:
             raise ValueError(
                 f"{self.directory} holds a run ranked by monitor={state['monitor']!r}, "
-                f"mode={state['mode']!r}; received monitor={self.monitor!r}, mode={self.mode!r}. "
+                f"mode={state['mode']!r}. Received: monitor={self.monitor!r}, mode={self.mode!r}. "
                 "Use the same settings to resume, or another directory for a new run."
             )
         self.records = state["records"]
@@ -274,8 +274,7 @@ class ResumableEarlyStopping(keras.callbacks.Callback):
                 "`checkpoint` must be a BestKCheckpoint. "
                 f"Received: checkpoint={type(checkpoint).__name__}"
             )
-        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
-            raise ValueError(f"`patience` must be an int >= 1. Received: patience={patience!r}")
+        patience = check_int("patience", patience)
         self.checkpoint = checkpoint
         self.patience = patience
         self.restore_best_weights = restore_best_weights

@@ -27,6 +27,8 @@ import sys
 import threading
 import time
 
+from recipes._common import check_int, check_number, check_one_of
+
 LOG_TAIL_LINES = 20
 
 
@@ -102,8 +104,7 @@ def local_tf_configs(workers, host="127.0.0.1"):
     Returns:
         A list of `workers` strings; worker 0 is the chief.
     """
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"`workers` must be an int >= 1. Received: workers={workers!r}")
+    workers = check_int("workers", workers)
     cluster = {"worker": [f"{host}:{port}" for port in free_ports(workers, host)]}
     return [json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}}) for i in range(workers)]
 
@@ -210,12 +211,10 @@ def run_local_cluster(args, workers=2, *, timeout=None, env=None, cwd=None, thre
     """
     if isinstance(args, str) or not isinstance(args, (list, tuple)) or not args:
         raise ValueError(f"`args` must be a non-empty list of strings (script and arguments). Received: {args!r}")
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"`workers` must be an int >= 1. Received: workers={workers!r}")
-    if timeout is not None and not timeout > 0:
-        raise ValueError(f"`timeout` must be a positive number of seconds or None. Received: timeout={timeout!r}")
-    if stream not in ("stdout", "stderr", None):
-        raise ValueError(f"`stream` must be 'stdout', 'stderr' or None. Received: stream={stream!r}")
+    workers = check_int("workers", workers)
+    if timeout is not None:
+        check_number("timeout", timeout, minimum=0, inclusive=False)
+    stream = check_one_of("stream", stream, ("stdout", "stderr", None))
     threads = threads_per_worker or max(1, (os.cpu_count() or 1) // workers)
     sink = {"stdout": sys.stdout, "stderr": sys.stderr, None: None}[stream]
     base_env = dict(os.environ if env is None else env)

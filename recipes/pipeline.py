@@ -53,7 +53,7 @@ def to_dataset(data, name="train_data"):
         lengths.update(_column_lengths(part, f"{name} {part_name}"))
     if len(set(lengths.values())) != 1:
         raise ValueError(
-            f"`{name}` must have one row per example in every array; received lengths {lengths}"
+            f"`{name}` must have one row per example in every array. Received lengths: {lengths}"
         )
     num_examples = next(iter(lengths.values()))
     if num_examples == 0:

@@ -7,6 +7,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from recipes._common import check_int
+
 
 def set_seed(seed, deterministic_ops=False):
     """Seeds Python, NumPy, Keras and TensorFlow so that a run can be repeated.
@@ -28,9 +30,7 @@ def set_seed(seed, deterministic_ops=False):
             have non-deterministic implementations (mostly on GPUs). It stays
             on for the rest of the process.
     """
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"`seed` must be a non-negative int. Received: seed={seed!r}")
-    seed = int(seed)
+    seed = check_int("seed", seed, minimum=0)
     # Only child processes (e.g. data workers) see this; hash randomisation of this
     # process was fixed when it started.
     os.environ["PYTHONHASHSEED"] = str(seed)

@@ -11,30 +11,26 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
+from recipes._common import check_number
+
 _HASH_BUCKETS = 1_000_000
 
 
-def _check_fractions(fractions):
+def _fraction_values(fractions):
+    """`(names, values)` of a sequence or dict of fractions, checked: numbers >= 0 that add up to 1."""
     if isinstance(fractions, dict):
         names, values = list(fractions), list(fractions.values())
-    elif isinstance(fractions, (list, tuple)):
+    elif isinstance(fractions, (list, tuple)) and fractions:
         names, values = None, list(fractions)
     else:
         raise ValueError(
-            "`fractions` must be a sequence such as (0.8, 0.1, 0.1) or a dict such as "
+            "`fractions` must be a non-empty sequence such as (0.8, 0.1, 0.1) or a dict such as "
             f"{{'train': 0.8, 'test': 0.2}}. Received: fractions={fractions!r}"
         )
-    if not values or any(
-        isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0 for v in values
-    ):
-        raise ValueError(
-            f"`fractions` must be non-negative numbers. Received: fractions={fractions!r}"
-        )
+    for index, value in zip(names or range(len(values)), values):
+        check_number(f"fractions[{index!r}]", value, minimum=0)
     if abs(sum(values) - 1.0) > 1e-6:
-        raise ValueError(
-            f"`fractions` must add up to 1. Received: fractions={fractions!r} "
-            f"(sum {sum(values):.6g})"
-        )
+        raise ValueError(f"`fractions` must add up to 1. Received: fractions={fractions!r} (sum {sum(values):.6g})")
     return names, values
 
 
@@ -87,7 +83,7 @@ def repeatable_split(keys, fractions, salt=""):
         A tuple of index arrays in the order of `fractions` (or a dict from
         split name to index arrays), each sorted ascending.
     """
-    names, values = _check_fractions(fractions)
+    names, values = _fraction_values(fractions)
     if not isinstance(salt, str):
         raise ValueError(f"`salt` must be a string. Received: salt={salt!r}")
     keys = _as_1d(keys, "keys")

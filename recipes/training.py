@@ -21,14 +21,10 @@ import tempfile
 import keras
 
 from recipes import distribute, pipeline
+from recipes._common import check_int, check_one_of
 from recipes.callbacks import BestKCheckpoint, EpochBackup, ResumableEarlyStopping, resolve_mode
 
 BACKUP_SUBDIR = "backup"
-
-
-def _check_positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"`{name}` must be an int >= 1. Received: {name}={value!r}")
 
 
 def virtual_steps_per_epoch(total_examples, batch_size, num_checkpoints):
@@ -51,9 +47,9 @@ def virtual_steps_per_epoch(total_examples, batch_size, num_checkpoints):
     Returns:
         The number of steps per virtual epoch, at least 1.
     """
-    _check_positive_int(total_examples, "total_examples")
-    _check_positive_int(batch_size, "batch_size")
-    _check_positive_int(num_checkpoints, "num_checkpoints")
+    check_int("total_examples", total_examples)
+    check_int("batch_size", batch_size)
+    check_int("num_checkpoints", num_checkpoints)
     if total_examples < batch_size * num_checkpoints:
         raise ValueError(
             "`total_examples` must be at least `batch_size * num_checkpoints` "
@@ -202,14 +198,13 @@ def fit(
             "Pass validation_data or monitor a training metric such as 'loss'."
         )
     if early_stopping_patience is not None:
-        _check_positive_int(early_stopping_patience, "early_stopping_patience")
+        check_int("early_stopping_patience", early_stopping_patience)
     if strategy is not None and model.distribute_strategy is not strategy:
         raise ValueError(
             "`model` was not created under `strategy`: build and compile it inside "
             "`with strategy.scope():` so that its variables are mirrored"
         )
-    if loop not in ("auto", "keras", "custom"):
-        raise ValueError(f"`loop` must be 'auto', 'keras' or 'custom'. Received: loop={loop!r}")
+    check_one_of("loop", loop, ("auto", "keras", "custom"))
     strategy = model.distribute_strategy
     if loop == "auto":
         loop = "custom" if distribute.is_multi_worker(strategy) else "keras"

@@ -25,7 +25,8 @@ import urllib.request
 
 import numpy as np
 
-KEY = "key"
+from recipes._common import check_int
+from serving.contract import KEY, KEYED_SIGNATURE
 
 
 class ClientError(Exception):
@@ -37,26 +38,25 @@ class ClientError(Exception):
         self.message = message
 
 
-def _columns(inputs, keys):
+def _columns(x, keys):
     """Named columns of equal length, with the keys as the `key` column."""
-    if not isinstance(inputs, dict) or not inputs:
-        raise ValueError(f"`inputs` must be a dict from input name to values. Received: {type(inputs).__name__}")
-    columns = {name: list(values) if not isinstance(values, np.ndarray) else values for name, values in inputs.items()}
+    if not isinstance(x, dict) or not x:
+        raise ValueError(f"`x` must be a dict from input name to values. Received: {type(x).__name__}")
+    columns = {name: list(values) if not isinstance(values, np.ndarray) else values for name, values in x.items()}
     if keys is not None:
         if KEY in columns:
-            raise ValueError(f"pass keys with `keys`, not as an input named {KEY!r}")
+            raise ValueError(f"`x` must not hold an input named {KEY!r}: pass the keys as `keys`")
         columns[KEY] = [str(k) for k in keys]
     lengths = {name: len(values) for name, values in columns.items()}
     if len(set(lengths.values())) != 1:
-        raise ValueError(f"every input (and `keys`) needs one value per row; received lengths {lengths}")
+        raise ValueError(f"every input (and `keys`) must have one value per row. Received lengths: {lengths}")
     return columns, next(iter(lengths.values()))
 
 
 def _check_arguments(version, label, chunk_size):
     if version is not None and label is not None:
         raise ValueError(f"give `version` or `label`, not both. Received: version={version!r}, label={label!r}")
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-        raise ValueError(f"`chunk_size` must be an int >= 1. Received: chunk_size={chunk_size!r}")
+    check_int("chunk_size", chunk_size)
 
 
 def _chunks(columns, rows, chunk_size):
@@ -113,13 +113,13 @@ class RestClient:
         model: Model name, defaults to `"default"`.
         version: Optional int version; `None` (default) serves the latest.
         label: Optional version label; not with `version`.
-        signature_name: Defaults to `"serving_default"`.
+        signature_name: Defaults to `serving.contract.KEYED_SIGNATURE` (`"serving_default"`).
         timeout: Seconds per request, defaults to 30.
         chunk_size: Rows per request, defaults to 256.
     """
 
     def __init__(self, url="http://127.0.0.1:8501", model="default", version=None, label=None,
-                 signature_name="serving_default", timeout=30, chunk_size=256):  # fmt: skip
+                 signature_name=KEYED_SIGNATURE, timeout=30, chunk_size=256):  # fmt: skip
         _check_arguments(version, label, chunk_size)
         self.url = url.rstrip("/")
         self.model_path = f"/v1/models/{model}" + (
@@ -146,9 +146,9 @@ class RestClient:
                 message = error.reason
             raise ClientError(error.code, message) from None
 
-    def predict(self, inputs, keys=None):
-        """Predictions for raw inputs (a dict from input name to one value per row); one dict per row."""
-        columns, rows = _columns(inputs, keys)
+    def predict(self, x, keys=None):
+        """Predictions for raw inputs `x` (a dict from input name to one value per row); one dict per row."""
+        columns, rows = _columns(x, keys)
         answers = []
         for chunk in _chunks(columns, rows, self.chunk_size):
             outputs = self._call(":predict", self.predict_body(chunk))["outputs"]
@@ -165,7 +165,7 @@ class RestClient:
     def _single_output_name(self):
         if not hasattr(self, "_output_name"):
             signatures = self.metadata()["metadata"]["signature_def"]["signature_def"]
-            (self._output_name,) = signatures[self.signature_name or "serving_default"]["outputs"]
+            (self._output_name,) = signatures[self.signature_name or KEYED_SIGNATURE]["outputs"]
         return self._output_name
 
     def status(self):
@@ -179,7 +179,7 @@ class GrpcClient:
     """TF Serving's gRPC PredictionService, with the same arguments as `RestClient` (`target` "host:port")."""
 
     def __init__(self, target="127.0.0.1:8500", model="default", version=None, label=None,
-                 signature_name="serving_default", timeout=30, chunk_size=256):  # fmt: skip
+                 signature_name=KEYED_SIGNATURE, timeout=30, chunk_size=256):  # fmt: skip
         import grpc
         from tensorflow_serving.apis import prediction_service_pb2_grpc
 
@@ -193,13 +193,13 @@ class GrpcClient:
         self.timeout = timeout
         self.chunk_size = chunk_size
 
-    def predict(self, inputs, keys=None):
-        """Predictions for raw inputs (a dict from input name to one value per row); one dict per row."""
+    def predict(self, x, keys=None):
+        """Predictions for raw inputs `x` (a dict from input name to one value per row); one dict per row."""
         import grpc
 
         from serving import tensors
 
-        columns, rows = _columns(inputs, keys)
+        columns, rows = _columns(x, keys)
         answers = []
         for chunk in _chunks(columns, rows, self.chunk_size):
             try:

@@ -9,7 +9,6 @@ predictions", Lakshmanan et al., *Machine Learning Design Patterns*).
 
 import dataclasses
 import os
-import re
 import shutil
 import tempfile
 
@@ -17,13 +16,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from recipes._common import check_int
 from recipes.layers import DecodeImages, class_names_of
-from serving.manager import WARMUP_FILE
-
-KEYED_SIGNATURE = "serving_default"
-UNKEYED_SIGNATURE = "without_key"
-KEY = "key"
-_VERSION = re.compile(r"^\d+$")
+from serving.contract import KEY, KEYED_SIGNATURE, UNKEYED_SIGNATURE, WARMUP_FILE, next_version
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,13 +79,14 @@ def to_serving_inputs(model, x):
     if not isinstance(x, dict):
         if len(contract) != 1:
             raise ValueError(
-                f"the model has {len(contract)} inputs {[s.name for s in contract]}; pass a dict of arrays"
+                f"`x` must be a dict of arrays for a model with {len(contract)} inputs "
+                f"{[s.name for s in contract]}. Received: {type(x).__name__}"
             )
         x = {contract[0].name: x}
     served = {}
     for spec in contract:
         if spec.name not in x:
-            raise ValueError(f"missing input {spec.name!r}; received inputs {sorted(x)}")
+            raise ValueError(f"`x` must hold the model input {spec.name!r}. Received: inputs {sorted(x)}")
         value = np.asarray(x[spec.name])
         if spec.kind == "image":
             images = value.reshape((-1, *spec.shape[:2], spec.shape[2] if len(spec.shape) == 3 else 1))
@@ -166,16 +162,8 @@ def _serving_function(model, contract, class_names, keyed):
     return serve
 
 
-def next_version(base_path):
-    """1 + the highest numeric version folder in `base_path` (1 for a new model)."""
-    if not os.path.isdir(base_path):
-        return 1
-    versions = [int(name) for name in os.listdir(base_path) if _VERSION.match(name)]
-    return max(versions, default=0) + 1
-
-
-def export_model(model, base_path, version=None, warmup_inputs=None, model_name=None):
-    """Writes `model` as version `version` of a TF Serving model in `base_path`.
+def export_model(model, export_dir, version=None, warmup_inputs=None, model_name=None):
+    """Writes `model` as version `version` of a TF Serving model in `export_dir`.
 
     The SavedModel has two signatures. `serving_default` takes the raw inputs
     plus a string `key` (one per row) and returns the `key` unchanged with the
@@ -202,26 +190,23 @@ def export_model(model, base_path, version=None, warmup_inputs=None, model_name=
 
     Args:
         model: A Keras model whose inputs are raw data.
-        base_path: The model's folder (TF Serving's `--model_base_path`).
+        export_dir: The model's folder (TF Serving's `--model_base_path`).
         version: Optional int >= 1, defaults to `None` (one more than the
             highest version already there). An existing version is an error,
             never overwritten.
         warmup_inputs: Optional few real inputs, in the form the model is
             trained on (see `to_serving_inputs`), for the warmup file.
         model_name: Name put in the warmup requests, defaults to the folder
-            name of `base_path`.
+            name of `export_dir`.
 
     Returns:
         The path of the written version folder.
     """
     if not isinstance(model, keras.Model):
-        raise ValueError(f"`model` must be a keras.Model. Received: {type(model).__name__}")
-    base_path = os.path.abspath(os.fspath(base_path))
-    if version is None:
-        version = next_version(base_path)
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise ValueError(f"`version` must be an int >= 1. Received: version={version!r}")
-    target = os.path.join(base_path, str(version))
+        raise ValueError(f"`model` must be a keras.Model. Received: model={type(model).__name__}")
+    export_dir = os.path.abspath(os.fspath(export_dir))
+    version = next_version(export_dir) if version is None else check_int("version", version)
+    target = os.path.join(export_dir, str(version))
     if os.path.exists(target):
         raise ValueError(f"version {version} already exists at {target}; versions are never overwritten")
     contract = serving_inputs(model)
@@ -242,14 +227,14 @@ def export_model(model, base_path, version=None, warmup_inputs=None, model_name=
         _serving_function(model, contract, class_names, keyed=False),
         input_signature=[specs],
     )
-    os.makedirs(base_path, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=base_path)  # not numeric: TF Serving skips it
+    os.makedirs(export_dir, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=export_dir)  # not numeric: TF Serving skips it
     try:
         archive.write_out(staging, verbose=False)
         if warmup_inputs is not None:
             _write_warmup(
                 os.path.join(staging, WARMUP_FILE),
-                model_name or os.path.basename(base_path),
+                model_name or os.path.basename(export_dir),
                 to_serving_inputs(model, warmup_inputs),
             )
         os.rename(staging, target)

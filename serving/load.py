@@ -34,7 +34,9 @@ import urllib.parse
 
 import numpy as np
 
-from serving.client import KEY, GrpcClient, RestClient
+from recipes._common import check_int, check_one_of
+from serving.client import GrpcClient, RestClient
+from serving.contract import KEY, KEYED_SIGNATURE
 
 PROTOCOLS = ("grpc", "rest")
 
@@ -196,14 +198,14 @@ def _grpc_sender(stub, requests, timeout):
     return send, lambda: None
 
 
-def run_load(address, model, inputs, *, protocol="grpc", concurrency=64, rows_per_request=1, seconds=5.0,
-             warmup_seconds=1.0, signature_name="serving_default", timeout=30.0):  # fmt: skip
+def run_load(address, model, x, *, protocol="grpc", concurrency=64, rows_per_request=1, seconds=5.0,
+             warmup_seconds=1.0, signature_name=KEYED_SIGNATURE, timeout=30.0):  # fmt: skip
     """Sends keyed requests from `concurrency` clients for `seconds` and reports what came back.
 
     Args:
         address: `"host:port"` of the gRPC port (protocol `"grpc"`) or of the REST port.
         model: Model name.
-        inputs: Dict from signature input name to a list of raw values, one per
+        x: Dict from signature input name to a list of raw values, one per
             row; requests cycle through these rows.
         protocol: `"grpc"` (default) or `"rest"`.
         concurrency: Clients sending at once, each one request at a time (default 64).
@@ -215,16 +217,13 @@ def run_load(address, model, inputs, *, protocol="grpc", concurrency=64, rows_pe
     Returns:
         A `LoadReport`.
     """
-    if protocol not in PROTOCOLS:
-        raise ValueError(f"`protocol` must be one of {PROTOCOLS}. Received: protocol={protocol!r}")
-    for name, value in (("concurrency", concurrency), ("rows_per_request", rows_per_request)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"`{name}` must be an int >= 1. Received: {name}={value!r}")
-    if not isinstance(inputs, dict) or not inputs or KEY in inputs:
-        raise ValueError(f"`inputs` must be a non-empty dict of input columns without {KEY!r}. Received: {inputs!r:.80}")
-    rows = {len(values) for values in inputs.values()}
+    protocol = check_one_of("protocol", protocol, PROTOCOLS)
+    concurrency, rows_per_request = check_int("concurrency", concurrency), check_int("rows_per_request", rows_per_request)
+    if not isinstance(x, dict) or not x or KEY in x:
+        raise ValueError(f"`x` must be a non-empty dict of input columns without {KEY!r}. Received: x={x!r:.80}")
+    rows = {len(values) for values in x.values()}
     if len(rows) != 1:
-        raise ValueError(f"every input needs the same number of rows; received {rows}")
+        raise ValueError(f"every input of `x` must have the same number of rows. Received lengths: {sorted(rows)}")
     rows = rows.pop()
 
     requests_per_client = max(1, min(64, rows // rows_per_request))
@@ -235,7 +234,7 @@ def run_load(address, model, inputs, *, protocol="grpc", concurrency=64, rows_pe
         prepared = []
         for j in range(requests_per_client):
             take = [(client * requests_per_client + j) * rows_per_request + i for i in range(rows_per_request)]
-            columns = {name: [values[t % rows] for t in take] for name, values in inputs.items()}
+            columns = {name: [values[t % rows] for t in take] for name, values in x.items()}
             keys = [f"c{client}-r{j}-{i}" for i in range(rows_per_request)]
             columns[KEY] = keys
             if grpc_client is not None:

@@ -21,7 +21,6 @@ import concurrent.futures
 import dataclasses
 import logging
 import os
-import re
 import threading
 import time
 
@@ -29,12 +28,11 @@ import tensorflow as tf
 from tensorflow.core.protobuf import error_codes_pb2
 
 from serving.batching import BatchingParameters
+from serving.contract import WARMUP_FILE, versions_on_disk
 from serving.errors import ServingError
 from serving.servable import SERVE_TAG, Servable
 
 log = logging.getLogger("recipes-model-server")
-_VERSION = re.compile(r"^\d+$")
-WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")  # TF Serving's path; export writes it
 BATCHING_PARAMS_FILE = "batching_params.pbtxt"  # a version's own batching parameters (per-model batching)
 # ModelVersionStatus.State values of tensorflow_serving/apis/get_model_status.proto
 START, LOADING, AVAILABLE, UNLOADING, END = "START", "LOADING", "AVAILABLE", "UNLOADING", "END"
@@ -84,20 +82,6 @@ class _Loaded:
     def __init__(self, servable):
         self.servable = servable
         self.users = 0
-
-
-def versions_on_disk(base_path):
-    """Version number -> folder, for the numeric folders of `base_path` that hold a SavedModel."""
-    if not os.path.isdir(base_path):
-        return {}
-    found = {}
-    for name in os.listdir(base_path):
-        folder = os.path.join(base_path, name)
-        if _VERSION.match(name) and any(
-            os.path.exists(os.path.join(folder, f)) for f in ("saved_model.pb", "saved_model.pbtxt")
-        ):
-            found[int(name)] = folder
-    return found
 
 
 def _wanted(policy, available):

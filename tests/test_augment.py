@@ -1,6 +1,7 @@
 """recipes.augment: seeded, deterministic augmenters that run with no network; datasets keep labels and keys."""
 
 import gzip
+import json
 import random
 import re
 import socket
@@ -62,13 +63,13 @@ def reviews():
 # -- text --------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind", sorted(TEXT_AUGMENTERS))
-def test_text_augmenter_is_deterministic_and_changes_the_text(kind):
-    augmenter = text_augmenter(kind)
+@pytest.mark.parametrize("name", sorted(TEXT_AUGMENTERS))
+def test_text_augmenter_is_deterministic_and_changes_the_text(name):
+    augmenter = text_augmenter(name)
     first = augmenter(SENTENCE, seed=7)
     assert isinstance(first, str)
     assert augmenter(SENTENCE, seed=7) == first  # same seed, same text, on a fresh call
-    assert text_augmenter(kind)(SENTENCE, seed=7) == first  # and with a new augmenter object
+    assert text_augmenter(name)(SENTENCE, seed=7) == first  # and with a new augmenter object
     outputs = {augmenter(SENTENCE, seed=s) for s in range(5)}
     assert SENTENCE not in outputs
     assert len(outputs) > 1  # the seed matters
@@ -106,16 +107,20 @@ def test_lexnames_match_the_wordnet_manual(tmp_path):
     assert not (tmp_path / "corpora" / "wordnet" / "index.noun").is_symlink()
 
 
-def test_factories_refuse_unknown_kinds_and_options():
-    with pytest.raises(ValueError, match="`kind` must be one of"):
+def test_factories_refuse_unknown_names_and_options():
+    with pytest.raises(ValueError, match="`name` must be one of .*Received: name='backtranslation'"):
         text_augmenter("backtranslation")
     with pytest.raises(ValueError, match="invalid options for the 'swap'"):
         text_augmenter("swap", colour="red")
-    with pytest.raises(ValueError, match="`kind` must be one of"):
+    with pytest.raises(ValueError, match="`name` must be one of .*Received: name='reverb'"):
         audio_augmenter("reverb")
+    with pytest.raises(ValueError, match="`name` must be one of .*Received: name='pitch'"):
+        spectrogram_augmenter("pitch")
+    with pytest.raises(ValueError, match="`sample_rate` must be an int >= 1000. Received: sample_rate=800"):
+        audio_augmenter("pitch", sample_rate=800)
     with pytest.raises(ValueError, match="1-D float waveform"):
         audio_augmenter("noise")(np.zeros((2, 100), "float32"), seed=0)
-    with pytest.raises(ValueError, match="non-negative int"):
+    with pytest.raises(ValueError, match="`seed` must be an int >= 0. Received: seed=-1"):
         text_augmenter("swap")(SENTENCE, seed=-1)
 
 
@@ -142,9 +147,9 @@ def test_one_of_picks_an_augmenter_per_seed():
 # -- audio -------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind", sorted(AUDIO_AUGMENTERS))
-def test_audio_augmenter_is_deterministic_and_keeps_the_clip_length(kind, clip):
-    augmenter = audio_augmenter(kind)
+@pytest.mark.parametrize("name", sorted(AUDIO_AUGMENTERS))
+def test_audio_augmenter_is_deterministic_and_keeps_the_clip_length(name, clip):
+    augmenter = audio_augmenter(name)
     first = augmenter(clip, seed=1)
     assert first.shape == clip.shape and first.dtype == clip.dtype
     np.testing.assert_array_equal(augmenter(clip, seed=1), first)
@@ -154,17 +159,17 @@ def test_audio_augmenter_is_deterministic_and_keeps_the_clip_length(kind, clip):
     assert np.all(np.isfinite(first))
 
 
-@pytest.mark.parametrize("kind", sorted(SPECTROGRAM_AUGMENTERS))
-def test_spectrogram_masks_zero_a_band(kind, clip):
+@pytest.mark.parametrize("name", sorted(SPECTROGRAM_AUGMENTERS))
+def test_spectrogram_masks_zero_a_band(name, clip):
     from scipy import signal
 
     _, _, stft = signal.stft(clip, fs=16000, nperseg=400, noverlap=240)
     spectrogram = np.abs(stft).astype("float32") + 1e-3  # no zeros before masking
-    augmenter = spectrogram_augmenter(kind)
+    augmenter = spectrogram_augmenter(name)
     masked = augmenter(spectrogram, seed=2)
     np.testing.assert_array_equal(augmenter(spectrogram, seed=2), masked)
     assert masked.shape == spectrogram.shape
-    axis = 1 if kind == "frequency_mask" else 0
+    axis = 1 if name == "frequency_mask" else 0
     assert (masked == 0).all(axis=axis).any()
 
 
@@ -205,7 +210,7 @@ def test_augment_dataset_on_arrays_of_waveforms(clip):
 
 def test_augment_dataset_validates_its_arguments(reviews):
     swap = text_augmenter("swap")
-    with pytest.raises(ValueError, match="`n` must be an int >= 1"):
+    with pytest.raises(ValueError, match="`n` must be an int >= 1. Received: n=0"):
         augment_dataset(reviews, swap, n=0, column="text")
     with pytest.raises(ValueError, match="pass `column`"):
         augment_dataset(reviews, swap)
@@ -217,9 +222,15 @@ def test_augment_dataset_validates_its_arguments(reviews):
         augment_dataset(reviews, swap, column="text", label_column="stars")
 
 
-def test_augment_dataset_shows_a_progress_bar(reviews, capsys):
-    augment_dataset(reviews.head(3), text_augmenter("delete"), n=2, column="text", progress=True)
+def test_augment_dataset_shows_a_progress_bar_or_one_line(reviews, capsys):
+    augment_dataset(reviews.head(3), text_augmenter("delete"), n=2, column="text", verbose=1)
     assert "augment (delete)" in capsys.readouterr().err
+    augment_dataset(reviews.head(3), text_augmenter("delete"), n=2, column="text")  # auto: 6 rows, no bar
+    assert capsys.readouterr().err == ""
+    augment_dataset(reviews.head(3), text_augmenter("delete"), n=2, column="text", verbose=2)
+    assert capsys.readouterr().err == "augment (delete): 6 synthetic rows from 3\n"
+    with pytest.raises(ValueError, match="`verbose` must be 'auto', 0, 1 or 2. Received: verbose=True"):
+        augment_dataset(reviews.head(3), text_augmenter("delete"), column="text", verbose=True)
 
 
 def test_on_the_fly_draws_new_variants_each_pass_and_repeats_a_run(reviews):
@@ -273,16 +284,20 @@ def test_augmentation_check_passes_train_only_layers_and_fails_the_others():
     images = recipes.datasets.load_digits()[0][:16]
     good = _digits_model(keras.Sequential([keras.layers.RandomRotation(0.1, seed=0)], name="augmentation"))
     check = augmentation_check(good, images)
-    assert check.verdict == "PASS", str(check)
+    assert (check.verdict, check.ok, check.advice) == ("pass", True, ()), str(check)
     assert check.blocks == ["augmentation"] and check.active_in_training == {"augmentation": True}
+    assert json.loads(json.dumps(check.to_dict()))["identity_at_inference"] == {"augmentation": True}
 
     leaky = _digits_model(keras.Sequential([keras.layers.RandomZoom(0.1, seed=0), _AlwaysOn()], name="aug"))
     check = augmentation_check(leaky, images)
-    assert check.verdict == "FAIL" and check.identity_at_inference == {"aug": False}
-    assert "'aug' changes the images at inference" in str(check)
+    assert (check.verdict, check.ok) == ("fail", False) and check.identity_at_inference == {"aug": False}
+    assert "'aug' changes the images at inference" in check.summary
+    assert len(check.advice) == 1 and check.advice[0].startswith("make 'aug' return its input when training is False")
+    assert "| `aug` | yes | **no** |" in check.to_markdown()
 
     check = augmentation_check(_digits_model(None), images)
-    assert check.verdict == "FAIL" and "no Keras random image layer" in str(check)
+    assert check.verdict == "fail" and "no Keras random image layer" in check.summary
+    assert "models.vision.augmentation()" in check.advice[0]
 
 
 # -- the effect recipe -------------------------------------------------------------------------------------
@@ -297,21 +312,36 @@ def _bag_of_words(texts):
     return model
 
 
+@pytest.mark.slow
 def test_augmentation_effect_compares_both_arms_on_the_same_test_set():
     reviews = recipes.datasets.load_rotten_tomatoes().sample(210, random_state=0)
     train = (reviews.text.to_numpy()[:60], reviews.label.to_numpy()[:60])
     test = (reviews.text.to_numpy()[60:], reviews.label.to_numpy()[60:])
     delete = text_augmenter("delete", aug_p=0.1)
-    report = augmentation_effect(_bag_of_words, train, test, delete, n=1, epochs=2, repeats=2)
+    report = augmentation_effect(
+        _bag_of_words, train, test, delete, n=1, total_examples=960, num_checkpoints=2, repeats=2
+    )
     assert report.num_train == 60 and report.num_synthetic == 60 and report.num_test == 150
-    assert report.steps == 2 * 4  # ceil(120 / 32) steps per pass over the augmented set, 2 passes, both arms
-    assert len(report.baseline) == len(report.augmented) == 2
-    assert all(0.0 <= a <= 1.0 for a in report.baseline + report.augmented)
+    assert report.steps == 2 * 15  # 960 // (32 * 2) steps per virtual epoch, 2 virtual epochs, in both arms
+    assert len(report.baseline) == len(report.augmented) == 2 and report.baseline != report.augmented
     assert report.difference == pytest.approx(np.mean(report.augmented) - np.mean(report.baseline))
-    margin, difference = report.margin, report.difference
-    expected = "helps" if difference > margin else "hurts" if difference < -margin else "no clear effect"
-    assert report.verdict == expected and str(report).startswith(expected)
-    assert report.margin > 0
+    # Seeded: on these 60 reviews, deleting words gains 0.04, within the margin of 2 standard errors (0.05).
+    assert 0 < report.difference < report.margin
+    assert (report.effect, report.verdict, report.ok) == ("no clear effect", "warn", True)
+    assert report.summary.startswith("no clear effect: test accuracy") and "repeats=" in report.advice[0]
+
+
+def test_augmentation_effect_checks_its_arguments():
+    data = (np.array(["a", "b"]), np.array([0, 1]))
+    swap = text_augmenter("swap")
+    with pytest.raises(ValueError, match="`num_checkpoints` must be an int >= 1. Received: num_checkpoints=0"):
+        augmentation_effect(_bag_of_words, data, data, swap, num_checkpoints=0)
+    with pytest.raises(ValueError, match="`test_data` must be an"):
+        augmentation_effect(_bag_of_words, data, data[0], swap)
+    with pytest.raises(ValueError, match="`augmenter` must be callable as augmenter"):
+        augmentation_effect(_bag_of_words, data, data, "swap")
+    with pytest.raises(ValueError, match="`total_examples` must be at least"):
+        augmentation_effect(_bag_of_words, data, data, swap, total_examples=10)
 
 
 # -- command line ------------------------------------------------------------------------------------------
@@ -322,7 +352,7 @@ def test_cli_augments_a_csv_file(tmp_path, reviews, capsys):
 
     source, target = tmp_path / "reviews.csv", tmp_path / "more.jsonl"
     reviews.head(5).to_csv(source, index=False)
-    argv = ["augment", "--input", str(source), "--output", str(target), "--column", "text",
+    argv = ["augment", str(source), "--output", str(target), "--column", "text",
             "--augmenter", "swap,delete", "--n", "2", "--option", "aug_p=0.2"]  # fmt: skip
     assert main(argv) == 0
     assert "wrote 15 rows" in capsys.readouterr().out

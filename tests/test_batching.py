@@ -56,6 +56,7 @@ def test_parameters_file_format():
         BatchingParameters.from_text("max_batch_sise { value: 10 }")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("allowed_batch_sizes", [(), (4, 16)])
 def test_keys_never_mix_across_concurrent_rest_and_grpc_clients(exported, allowed_batch_sizes):
     model, base, texts = exported
@@ -111,6 +112,7 @@ def _check_keyed(answer, job, expected):
     assert [row["label"] for row in answer] == [["rotten", "fresh"][i] for i in expected[job["rows"]].argmax(axis=1)]
 
 
+@pytest.mark.slow
 def test_keys_never_mix_across_client_processes_and_threads(exported, tmp_path):
     """Two client processes and the test's own threads, REST and gRPC, keyed rows of 1..12 into one batched server."""
     model, base, texts = exported
@@ -183,6 +185,7 @@ def test_grpc_requests_with_deadlines_batch_together(exported):
     assert batches <= 8, f"{batches} batches for 32 concurrent requests"
 
 
+@pytest.mark.slow
 def test_version_swap_while_clients_run_with_batching_fails_no_request(exported, tmp_path):
     """A new version appears while REST and gRPC clients send keyed rows to a batched server: no request fails, keys
     never mix, and each client's answers come from version 1, then from version 2."""

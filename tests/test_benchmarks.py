@@ -14,6 +14,7 @@ def test_there_are_benchmarks():
     assert len(BENCHMARKS) >= 4
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("script", BENCHMARKS, ids=os.path.basename)
 def test_benchmark_script_imports_and_shows_its_usage(script):
     done = subprocess.run([sys.executable, script, "--help"], capture_output=True, text=True, timeout=300,

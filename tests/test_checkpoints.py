@@ -72,7 +72,7 @@ def test_max_mode_and_crash_leftovers(tmp_path):
 
 def test_restart_with_other_settings_is_refused(tmp_path):
     _run_epochs(recipes.BestKCheckpoint(tmp_path, monitor="val_loss"), small_classifier(), [1.0])
-    with pytest.raises(ValueError, match="monitor='val_loss'.*received monitor='val_accuracy'"):
+    with pytest.raises(ValueError, match="monitor='val_loss'.*Received: monitor='val_accuracy'"):
         recipes.BestKCheckpoint(tmp_path, monitor="val_accuracy")
 
 

@@ -3,6 +3,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 RECIPES = os.path.join(os.path.dirname(sys.executable), "recipes")
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
 
@@ -12,8 +14,6 @@ def _run(*args, timeout=600):
 
 
 def test_help_lists_every_subcommand_with_its_purpose_and_an_example(capsys):
-    import pytest
-
     from recipes.cli import SUBCOMMANDS, main
 
     listing = _run("--help").stdout
@@ -26,9 +26,10 @@ def test_help_lists_every_subcommand_with_its_purpose_and_an_example(capsys):
         assert re.search(rf"^\s+recipes {command}\b", page.split("example:", 1)[1], re.M), (command, page[-800:])
 
 
+@pytest.mark.slow
 def test_demo_trains_and_exports_the_four_baselines(tmp_path):
     result = _run(
-        "demo", "--scale", "0.1", "--quiet", "--export-dir", str(tmp_path / "exports"), "--runs-dir", str(tmp_path / "runs")
+        "demo", "--scale", "0.1", "--quiet", "--export-dir", str(tmp_path / "exports"), "--directory", str(tmp_path / "runs")
     )
     assert result.returncode == 0, result.stderr[-3000:]
     scores = dict(re.findall(r"^\[(\w+)\] test accuracy: ([\d.]+ vs [\d.]+)", result.stdout, re.M))
@@ -45,10 +46,11 @@ def test_demo_trains_and_exports_the_four_baselines(tmp_path):
             assert re.search(rf"^{protocol[:4].upper() if protocol == 'rest' else 'gRPC'}\s+{task}\s+key={protocol}-{task}-0001\s+label='", result.stdout, re.M), result.stdout
 
 
+@pytest.mark.slow
 def test_train_regressor_reports_error_against_the_mean(tmp_path):
     result = _run(
-        "train", "tabular", "--model", "regressor", "--passes", "5", "--quiet",
-        "--export-dir", str(tmp_path / "exports"), "--run-dir", str(tmp_path / "run"),
+        "train", "tabular", "--model", "regressor", "--total-examples", "4000", "--quiet",
+        "--export-dir", str(tmp_path / "exports"), "--directory", str(tmp_path / "run"),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     error, baseline = map(float, re.search(r"test mean absolute error: ([\d.]+) vs ([\d.]+) for the mean", result.stdout).groups())
@@ -56,7 +58,7 @@ def test_train_regressor_reports_error_against_the_mean(tmp_path):
 
 
 def test_cli_reports_bad_arguments_as_errors(tmp_path):
-    result = _run("train", "text", "--model", "resnet", "--run-dir", str(tmp_path / "r"))
+    result = _run("train", "text", "--model", "resnet", "--directory", str(tmp_path / "r"))
     assert result.returncode == 2
     assert "recipes train: error: --model for text must be one of" in result.stderr
     assert "'resnet'" in result.stderr

@@ -56,6 +56,7 @@ def test_every_section_states_the_problem_shows_a_call_and_names_the_concept(tit
     assert len(re.findall(r"[.?!](\s|$)", problem)) >= 2, f"{title!r} does not open with the problem"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("title,index,code", SNIPPETS, ids=[f"{t}-{i}" for t, i, _ in SNIPPETS])
 def test_snippet_runs(title, index, code, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)

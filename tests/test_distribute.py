@@ -78,6 +78,7 @@ def _reports(run_dir):
     return [json.loads((run_dir / f"worker-{i}.json").read_text()) for i in range(2)]
 
 
+@pytest.mark.slow
 def test_a_killed_worker_stops_the_cluster_with_a_clear_error(cluster):
     _, killed, _ = cluster
     assert killed.failed_worker == 0 and killed.returncodes[0] == -signal.SIGKILL
@@ -86,6 +87,7 @@ def test_a_killed_worker_stops_the_cluster_with_a_clear_error(cluster):
     assert "Epoch 3/4" in killed.logs[0] and "Epoch" not in killed.logs[1]  # only the chief logs
 
 
+@pytest.mark.slow
 def test_two_workers_resume_and_finish_the_planned_steps_with_identical_weights(cluster):
     run_dir, _, finished = cluster
     assert finished.ok and finished.returncodes == (0, 0)
@@ -103,6 +105,7 @@ def test_two_workers_resume_and_finish_the_planned_steps_with_identical_weights(
         np.testing.assert_array_equal(weights[0][name], weights[1][name])
 
 
+@pytest.mark.slow
 def test_only_the_chief_writes_the_best_k_checkpoints(cluster):
     run_dir, _, _ = cluster
     chief, worker = _reports(run_dir)
@@ -186,6 +189,7 @@ class _Crash(Exception):
     pass
 
 
+@pytest.mark.slow
 def test_mirrored_strategy_resumes_a_crashed_run_with_the_planned_steps(tmp_path):
     # The default loop under MirroredStrategy is Keras's model.fit; the two-worker test covers the custom one.
     import keras

@@ -45,6 +45,7 @@ def digits_report(tmp_path_factory):
     return report, directory
 
 
+@pytest.mark.slow
 def test_every_check_runs_and_gives_a_verdict(digits_report):
     report, _ = digits_report
     verdicts = {check.name: check.verdict for check in report.checks}
@@ -67,6 +68,7 @@ def test_every_check_runs_and_gives_a_verdict(digits_report):
     assert data["checks"][0]["name"] == "overfit_check" and data["checks"][0]["figures"] == ["overfit_check.png"]
 
 
+@pytest.mark.slow
 def test_the_report_puts_verdicts_first_and_links_every_figure(digits_report):
     report, directory = digits_report
     text = open(report.markdown_path, encoding="utf-8").read()
@@ -81,6 +83,9 @@ def test_the_report_puts_verdicts_first_and_links_every_figure(digits_report):
     for figure in figures:
         with open(os.path.join(directory, figure), "rb") as f:
             assert f.read(8) == b"\x89PNG\r\n\x1a\n", figure
+
+
+@pytest.mark.slow
 @pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium missing: make setup installs chromium-headless-shell")
 def test_the_html_report_renders_with_its_images_in_headless_chromium(digits_report, tmp_path):
     report, directory = digits_report

@@ -666,6 +666,7 @@ def test_a_version_that_fails_to_load_is_reported_and_not_served(tmp_path):
         running.stop()
 
 
+@pytest.mark.slow
 def test_command_line_serves_and_stops_on_sigterm(tmp_path):
     config = tmp_path / "models.config"
     config.write_text(

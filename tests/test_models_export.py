@@ -15,6 +15,9 @@ import recipes
 import serving
 from models import audio, tabular, text, vision
 
+# The module's fixture trains and exports every factory's model once: over a minute in all.
+pytestmark = pytest.mark.slow
+
 HERE = os.path.dirname(__file__)
 ROWS = 6  # rows compared between the Keras model and the served SavedModel
 

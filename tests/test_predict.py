@@ -4,7 +4,6 @@ import base64
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -18,8 +17,8 @@ import tensorflow as tf
 import recipes
 import serving
 from models import audio, tabular, text, vision
-from recipes.batch_predict import predict_file, resolve_model_dir
 from recipes.cli import main
+from serving import predict_file, version_folder
 
 RECIPES = os.path.join(os.path.dirname(sys.executable), "recipes")
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
@@ -89,7 +88,7 @@ def _read_jsonl(path):
 
 def _signature(path, **inputs):
     """What the export's `serving_default` returns for these rows, in one call."""
-    function = tf.saved_model.load(resolve_model_dir(path)).signatures["serving_default"]
+    function = tf.saved_model.load(version_folder(path)).signatures["serving_default"]
     return {name: value.numpy() for name, value in function(**{k: tf.constant(v) for k, v in inputs.items()}).items()}
 
 
@@ -113,7 +112,7 @@ def test_jsonl_round_trip_with_raw_dates_and_integer_keys(exports, tmp_path):
     records = [{"id": 1000 + i, **row} for i, row in enumerate(frame.drop(columns="day").to_dict("records"))]
     _write_jsonl(tmp_path / "weather.jsonl", records)
     summary = predict_file(
-        exports["weather"], tmp_path / "weather.jsonl", tmp_path / "out.jsonl", key="id", batch_size=64, progress=False
+        exports["weather"], tmp_path / "weather.jsonl", tmp_path / "out.jsonl", key="id", batch_size=64, verbose=0
     )
     assert summary.rows_written == len(frame)
     out = _read_jsonl(tmp_path / "out.jsonl")
@@ -130,16 +129,16 @@ def test_jsonl_round_trip_with_raw_dates_and_integer_keys(exports, tmp_path):
 def test_formats_can_differ_and_without_key_carries_the_key(exports, tmp_path):
     frame = _weather()
     frame.to_csv(tmp_path / "weather.csv", index=False)
-    predict_file(exports["weather"], tmp_path / "weather.csv", tmp_path / "a.jsonl", key="day", progress=False)
+    predict_file(exports["weather"], tmp_path / "weather.csv", tmp_path / "a.jsonl", key="day", verbose=0)
     predict_file(
         exports["weather"], tmp_path / "weather.csv", tmp_path / "b.jsonl", key="day", signature="without_key",
-        progress=False,
+        verbose=0,
     )  # fmt: skip
     assert _read_jsonl(tmp_path / "a.jsonl") == _read_jsonl(tmp_path / "b.jsonl")
     frame = _reviews(50)
     _write_jsonl(tmp_path / "reviews.jsonl", frame[["key", "text"]].to_dict("records"))
-    predict_file(exports["text"], tmp_path / "reviews.jsonl", tmp_path / "reviews.csv", progress=False)
-    predict_file(exports["text"], tmp_path / "reviews.jsonl", tmp_path / "reviews.jsonl.out.jsonl", progress=False)
+    predict_file(exports["text"], tmp_path / "reviews.jsonl", tmp_path / "reviews.csv", verbose=0)
+    predict_file(exports["text"], tmp_path / "reviews.jsonl", tmp_path / "reviews.jsonl.out.jsonl", verbose=0)
     csv_out = pd.read_csv(tmp_path / "reviews.csv", dtype={"key": str}, keep_default_na=False)
     jsonl_out = _read_jsonl(tmp_path / "reviews.jsonl.out.jsonl")
     assert csv_out.key.tolist() == [row["key"] for row in jsonl_out] == frame.key.tolist()
@@ -153,7 +152,7 @@ def test_images_as_b64_and_waveforms_as_lists(media_exports, tmp_path):
     records = [{"key": k, "image": {"b64": base64.b64encode(png).decode()}} for k, png in zip(keys, pngs)]
     _write_jsonl(tmp_path / "images.jsonl", records)
     predict_file(media_exports["vision"], tmp_path / "images.jsonl", tmp_path / "out.jsonl", batch_size=5,
-                 progress=False)  # fmt: skip
+                 verbose=0)  # fmt: skip
     out = _read_jsonl(tmp_path / "out.jsonl")
     expected = _signature(media_exports["vision"], image=np.array(pngs, object), key=np.array(keys, object))
     assert [row["key"] for row in out] == keys
@@ -168,7 +167,7 @@ def test_images_as_b64_and_waveforms_as_lists(media_exports, tmp_path):
     )
     for source in ("clips.jsonl", "clips.csv"):
         predict_file(media_exports["audio"], tmp_path / source, tmp_path / f"{source}.jsonl", batch_size=4,
-                     progress=False)  # fmt: skip
+                     verbose=0)  # fmt: skip
     out = _read_jsonl(tmp_path / "clips.jsonl.jsonl")
     assert out == _read_jsonl(tmp_path / "clips.csv.jsonl")
     expected = _signature(media_exports["audio"], waveform=waveforms, key=np.array(keys, object))
@@ -177,17 +176,18 @@ def test_images_as_b64_and_waveforms_as_lists(media_exports, tmp_path):
     records[5]["waveform"] = records[5]["waveform"][:8000]  # an 8 kHz clip
     _write_jsonl(tmp_path / "short.jsonl", records)
     with pytest.raises(ValueError, match=r"the shape \[16000\] but row 6 \(key 'clip-5'\) has \[8000\]"):
-        predict_file(media_exports["audio"], tmp_path / "short.jsonl", tmp_path / "short.out.jsonl", progress=False)
+        predict_file(media_exports["audio"], tmp_path / "short.jsonl", tmp_path / "short.out.jsonl", verbose=0)
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_without_duplicates_or_losses(exports, tmp_path, capsys):
     frame = _reviews(1200)
     frame.to_csv(tmp_path / "reviews.csv", index=False)
-    predict_file(exports["text"], tmp_path / "reviews.csv", tmp_path / "clean.csv", batch_size=4, progress=False)
+    predict_file(exports["text"], tmp_path / "reviews.csv", tmp_path / "clean.csv", batch_size=4, verbose=0)
     output = tmp_path / "out.csv"
     command = [
-        RECIPES, "predict", "--model", exports["text"], "--input", str(tmp_path / "reviews.csv"),
-        "--output", str(output), "--batch-size", "4", "--no-progress",
+        RECIPES, "predict", "--model-path", exports["text"], str(tmp_path / "reviews.csv"),
+        "--output", str(output), "--batch-size", "4", "--quiet",
     ]  # fmt: skip
     with open(tmp_path / "stderr.txt", "w") as stderr:
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr, env=ENV)
@@ -215,7 +215,7 @@ def test_trailing_partial_line_is_cut_and_the_rest_is_predicted(exports, tmp_pat
     else:
         _write_jsonl(tmp_path / "in.jsonl", frame[["key", "text"]].to_dict("records"))
     source, output = tmp_path / f"in.{fmt}", tmp_path / f"out.{fmt}"
-    predict_file(exports["text"], source, tmp_path / f"clean.{fmt}", batch_size=16, progress=False)
+    predict_file(exports["text"], source, tmp_path / f"clean.{fmt}", batch_size=16, verbose=0)
     clean = (tmp_path / f"clean.{fmt}").read_bytes()
     lines = clean.split(b"\n")
     header = len(lines[0]) + 1 if fmt == "csv" else 0
@@ -230,10 +230,10 @@ def test_trailing_partial_line_is_cut_and_the_rest_is_predicted(exports, tmp_pat
         del cuts["in the header"], cuts["after the header"]
     for where, (cut, complete_rows) in cuts.items():
         output.write_bytes(clean[:cut])
-        summary = predict_file(exports["text"], source, output, batch_size=16, progress=False)
+        summary = predict_file(exports["text"], source, output, batch_size=16, verbose=0)
         assert (summary.rows_skipped, summary.rows_written) == (complete_rows, 100 - complete_rows), where
         assert output.read_bytes() == clean, where
-    summary = predict_file(exports["text"], source, output, batch_size=16, progress=False)
+    summary = predict_file(exports["text"], source, output, batch_size=16, verbose=0)
     assert (summary.rows_skipped, summary.rows_written) == (100, 0)  # already complete: nothing to do
     assert output.read_bytes() == clean
 
@@ -242,24 +242,24 @@ def test_a_bad_row_is_named_and_the_batches_before_it_stay(exports, tmp_path):
     frame = _weather()
     frame.to_csv(tmp_path / "good.csv", index=False)
     predict_file(exports["weather"], tmp_path / "good.csv", tmp_path / "clean.csv", key="day", batch_size=10,
-                 progress=False)  # fmt: skip
+                 verbose=0)  # fmt: skip
     bad = frame.copy()
     bad.loc[22, "date"] = "31/10/2019"  # day/month: the graph rejects it
     bad.to_csv(tmp_path / "bad.csv", index=False)
     output = tmp_path / "out.csv"
     rejected = r"row 23 \(key 'day-22'\) was rejected by the model: .*could not parse.*31/10/2019"
     with pytest.raises(ValueError, match=rejected):
-        predict_file(exports["weather"], tmp_path / "bad.csv", output, key="day", batch_size=10, progress=False)
+        predict_file(exports["weather"], tmp_path / "bad.csv", output, key="day", batch_size=10, verbose=0)
     assert output.read_bytes() == (tmp_path / "clean.csv").read_bytes()[: len(output.read_bytes())]
     assert pd.read_csv(output).day.tolist() == [f"day-{i}" for i in range(20)]  # two whole batches
     bad.loc[22, "date"] = frame.date[22]
     bad["temp_min"] = bad["temp_min"].astype(object)
     bad.loc[40, "temp_min"] = "warm"
     bad.to_csv(tmp_path / "bad.csv", index=False)
-    uncastable = r"row 41 \(key 'day-40'\): column 'temp_min' must be a float32 number; received 'warm'"
+    uncastable = r"row 41 \(key 'day-40'\): column 'temp_min' must be a float32 number. Received: 'warm'"
     with pytest.raises(ValueError, match=uncastable):
-        predict_file(exports["weather"], tmp_path / "bad.csv", output, key="day", batch_size=10, progress=False)
-    summary = predict_file(exports["weather"], tmp_path / "good.csv", output, key="day", batch_size=10, progress=False)
+        predict_file(exports["weather"], tmp_path / "bad.csv", output, key="day", batch_size=10, verbose=0)
+    summary = predict_file(exports["weather"], tmp_path / "good.csv", output, key="day", batch_size=10, verbose=0)
     assert summary.rows_skipped == 40
     assert output.read_bytes() == (tmp_path / "clean.csv").read_bytes()
 
@@ -271,62 +271,58 @@ def test_errors_say_what_was_expected_and_leave_the_output_alone(exports, tmp_pa
     frame.rename(columns={"text": "review"}).to_csv(tmp_path / "renamed.csv", index=False)
     missing = r"lacks the columns \['text'\].*found the columns \['key', 'review', 'movie_name'\]"
     with pytest.raises(ValueError, match=missing):
-        predict_file(model, tmp_path / "renamed.csv", tmp_path / "x.csv", progress=False)
+        predict_file(model, tmp_path / "renamed.csv", tmp_path / "x.csv", verbose=0)
     with pytest.raises(ValueError, match=r"lacks the columns \['id'\]"):
-        predict_file(model, tmp_path / "reviews.csv", tmp_path / "x.csv", key="id", progress=False)
+        predict_file(model, tmp_path / "reviews.csv", tmp_path / "x.csv", key="id", verbose=0)
     _write_jsonl(tmp_path / "rows.jsonl", [{"key": "a", "text": "Fine."}, {"key": "b", "review": "Dull."}])
     missing = r"row 2 \(line 2, key 'b'\).*lacks the fields \['text'\].*found the fields \['key', 'review'\]"
     with pytest.raises(ValueError, match=missing):
-        predict_file(model, tmp_path / "rows.jsonl", tmp_path / "x.jsonl", progress=False)
+        predict_file(model, tmp_path / "rows.jsonl", tmp_path / "x.jsonl", verbose=0)
     with pytest.raises(ValueError, match=r"input file must end in \.csv.*Received: '.*reviews\.txt'"):
-        predict_file(model, tmp_path / "reviews.txt", tmp_path / "x.csv", progress=False)
+        predict_file(model, tmp_path / "reviews.txt", tmp_path / "x.csv", verbose=0)
     with pytest.raises(ValueError, match=r"output file must end in \.csv.*\.parquet"):
-        predict_file(model, tmp_path / "reviews.csv", tmp_path / "x.parquet", progress=False)
+        predict_file(model, tmp_path / "reviews.csv", tmp_path / "x.parquet", verbose=0)
     with pytest.raises(ValueError, match="no signature 'classify'; its signatures are"):
-        predict_file(model, tmp_path / "reviews.csv", tmp_path / "x.csv", signature="classify", progress=False)
+        predict_file(model, tmp_path / "reviews.csv", tmp_path / "x.csv", signature="classify", verbose=0)
     with pytest.raises(ValueError, match=r"must hold a SavedModel \(saved_model.pb\)"):
-        predict_file(tmp_path, tmp_path / "reviews.csv", tmp_path / "x.csv", progress=False)
+        predict_file(tmp_path, tmp_path / "reviews.csv", tmp_path / "x.csv", verbose=0)
 
     output = tmp_path / "out.csv"
-    predict_file(model, tmp_path / "reviews.csv", output, progress=False)
+    predict_file(model, tmp_path / "reviews.csv", output, verbose=0)
     clean = output.read_bytes()
     output.write_bytes(clean[:-10])  # an interrupted run's output
     with pytest.raises(ValueError, match="exists and is not empty; continue it"):
-        predict_file(model, tmp_path / "reviews.csv", output, resume=False, progress=False)
+        predict_file(model, tmp_path / "reviews.csv", output, resume=False, verbose=0)
     other = frame.assign(key=[f"other-{i}" for i in range(40)])
     other.to_csv(tmp_path / "other.csv", index=False)
     with pytest.raises(ValueError, match="does not continue this input: its row 1 has the key 'review-00000' but the "
                                          "input's row 1 has the key 'other-0'"):  # fmt: skip
-        predict_file(model, tmp_path / "other.csv", output, progress=False)
+        predict_file(model, tmp_path / "other.csv", output, verbose=0)
     frame.iloc[:10].to_csv(tmp_path / "shorter.csv", index=False)
     with pytest.raises(ValueError, match="has 39 rows but the input has only 10"):
-        predict_file(model, tmp_path / "shorter.csv", output, progress=False)
+        predict_file(model, tmp_path / "shorter.csv", output, verbose=0)
     frame.assign(day=frame.key).to_csv(tmp_path / "as_weather.csv", index=False)
     other_model = r"has the columns \['key', 'label', .*this model and key write \['day', 'prediction'\]"
     with pytest.raises(ValueError, match=other_model):
-        predict_file(exports["weather"], tmp_path / "as_weather.csv", output, key="day", progress=False)
+        predict_file(exports["weather"], tmp_path / "as_weather.csv", output, key="day", verbose=0)
     assert output.read_bytes() == clean[:-10]  # none of the refused runs touched it
-    summary = predict_file(model, tmp_path / "other.csv", output, overwrite=True, progress=False)
+    summary = predict_file(model, tmp_path / "other.csv", output, overwrite=True, verbose=0)
     assert (summary.rows_written, summary.rows_skipped) == (40, 0)
     assert pd.read_csv(output).key.tolist() == other.key.tolist()
 
 
-def test_base_path_takes_the_highest_complete_version(exports, tmp_path):
-    base = tmp_path / "text"
-    shutil.copytree(os.path.join(exports["text"], "1"), base / "2")
-    shutil.copytree(os.path.join(exports["text"], "1"), base / "10")
-    (base / "11").mkdir()  # being copied: no saved_model.pb yet
-    (base / ".tmp-12-x").mkdir()
-    assert resolve_model_dir(base) == str(base / "10")
-    assert resolve_model_dir(base / "2") == str(base / "2")
-
-
 def test_cli_prints_a_summary_and_reports_errors(exports, tmp_path, capsys):
     _reviews(30).to_csv(tmp_path / "reviews.csv", index=False)
-    arguments = ["predict", "--model", exports["text"], "--input", str(tmp_path / "reviews.csv"), "--no-progress"]
+    arguments = ["predict", "--model-path", exports["text"], str(tmp_path / "reviews.csv"), "--quiet"]
     assert main([*arguments, "--output", str(tmp_path / "out.jsonl")]) == 0
     assert re.fullmatch(r"wrote 30 rows to \S+out\.jsonl \(model \S+/text/1\)\n", capsys.readouterr().out)
     assert main([*arguments, "--output", str(tmp_path / "out.jsonl"), "--no-resume"]) == 2
     assert "recipes predict: error: the output file" in capsys.readouterr().err
     assert main([*arguments, "--output", str(tmp_path / "out.jsonl"), "--overwrite", "--batch-size", "7"]) == 0
     assert len(_read_jsonl(tmp_path / "out.jsonl")) == 30
+    capsys.readouterr()
+    assert main([*arguments[:-1], "--output", str(tmp_path / "again.csv"), "--verbose", "2"]) == 0
+    assert re.fullmatch(r"predict: 30 rows in \d+\.\d s\n", capsys.readouterr().err)
+    with pytest.raises(SystemExit):
+        main([*arguments, "--output", str(tmp_path / "again.csv"), "--verbose", "3"])
+    assert "argument --verbose: must be auto, 0, 1 or 2. Received: '3'" in capsys.readouterr().err

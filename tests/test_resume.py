@@ -6,6 +6,7 @@ import sys
 import time
 
 import numpy as np
+import pytest
 from conftest import blobs, small_classifier
 
 import recipes
@@ -39,6 +40,7 @@ def _kill_after(run_dir, epochs):
     assert epochs <= len(recorded) < 6, f"the job was not killed mid-run: {recorded}"
 
 
+@pytest.mark.slow
 def test_sigkilled_run_resumes_and_finishes_the_planned_steps(tmp_path):
     _kill_after(tmp_path, 2)
     _kill_after(tmp_path, 4)  # killed again after resuming

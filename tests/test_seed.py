@@ -21,5 +21,5 @@ def test_same_seed_same_weights():
 
 @pytest.mark.parametrize("seed", [-1, 1.5, "0", True])
 def test_bad_seed(seed):
-    with pytest.raises(ValueError, match="non-negative int"):
+    with pytest.raises(ValueError, match="`seed` must be an int >= 0. Received: seed="):
         recipes.set_seed(seed)

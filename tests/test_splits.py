@@ -40,7 +40,13 @@ def test_named_fractions_salt_and_groups():
 
 @pytest.mark.parametrize(
     "fractions, message",
-    [((0.5, 0.4), "add up to 1"), ((1.2, -0.2), "non-negative"), (0.8, "sequence"), ((), "non-negative")],
+    [
+        ((0.5, 0.4), "add up to 1"),
+        ((1.2, -0.2), r"`fractions\[1\]` must be a finite number in \[0, inf\]. Received: fractions\[1\]=-0.2"),
+        ({"train": "0.8", "test": 0.2}, r"Received: fractions\['train'\]='0.8'"),
+        (0.8, "sequence"),
+        ((), "non-empty sequence"),
+    ],
 )
 def test_bad_fractions(fractions, message):
     with pytest.raises(ValueError, match=message):

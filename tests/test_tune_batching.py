@@ -26,6 +26,7 @@ def text_export(tmp_path_factory):
     return str(root / "text"), str(rows), list(reviews.text[:50])
 
 
+@pytest.mark.slow
 def test_load_reports_keyed_answers_over_both_protocols(text_export):
     base, _, texts = text_export
     server = ServerProcess([f"--model_base_path={base}", "--model_name=text"])
@@ -47,10 +48,11 @@ def test_load_reports_keyed_answers_over_both_protocols(text_export):
         run_load("127.0.0.1:1", "text", {"text": texts, "key": texts})
 
 
+@pytest.mark.slow
 def test_tune_batching_sweeps_and_writes_parameters_the_server_reads(text_export, tmp_path, capsys):
     base, rows, _ = text_export
     out = tmp_path / "batching"
-    status = main(["tune-batching", "--model", base, "--input", rows, "--key", "id", "--output-dir", str(out),
+    status = main(["tune-batching", "--model-path", base, rows, "--key", "id", "--directory", str(out),
                    "--clients", "8", "--seconds", "0.5", "--max-batch-sizes", "2", "8", "--timeouts-ms", "1"])  # fmt: skip
     assert status == 0
     printed = capsys.readouterr().out
@@ -68,8 +70,10 @@ def test_tune_batching_sweeps_and_writes_parameters_the_server_reads(text_export
 
 def test_tune_batching_refuses_bad_arguments(text_export, tmp_path, capsys):
     base, rows, _ = text_export
-    assert main(["tune-batching", "--model", base, "--input", rows, "--clients", "0"]) == 2
-    assert "--clients must be >= 1; received 0" in capsys.readouterr().err
-    assert main(["tune-batching", "--model", str(tmp_path), "--input", rows]) == 2
+    assert main(["tune-batching", "--model-path", base, rows, "--clients", "0"]) == 2
+    assert "`clients` must be an int >= 1. Received: clients=0" in capsys.readouterr().err
+    assert main(["tune-batching", "--model-path", base, rows, "--timeouts-ms", "1", "-2"]) == 2
+    assert "`timeouts_ms[1]` must be a finite number in [0, inf]. Received: timeouts_ms[1]=-2.0" in capsys.readouterr().err
+    assert main(["tune-batching", "--model-path", str(tmp_path), rows]) == 2
     assert "SavedModel" in capsys.readouterr().err
     np.testing.assert_equal(list(tmp_path.iterdir()), [])

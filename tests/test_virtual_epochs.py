@@ -96,7 +96,7 @@ def test_fit_rejects_bad_arguments(model_fn, kwargs, message):
 
 def test_fit_rejects_bad_data(model_fn):
     x, y = blobs(40)
-    with pytest.raises(ValueError, match="received lengths"):
+    with pytest.raises(ValueError, match=r"one row per example in every array. Received lengths: \{'train_data x': 40, 'train_data y': 30\}"):
         recipes.fit(model_fn(), (x, y[:30]), batch_size=10, total_examples=100, num_checkpoints=2, monitor="loss")
     with pytest.raises(ValueError, match="Received: ndarray"):
         recipes.fit(model_fn(), x, batch_size=10, total_examples=100, num_checkpoints=2, monitor="loss")

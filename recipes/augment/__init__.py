@@ -1,27 +1,30 @@
 """Data augmentation for text, audio and images, deterministic for a seed and offline.
 
-- `text_augmenter(kind, **options)`: nlpaug's character (keyboard, OCR, random) and word (swap, delete,
+- `text_augmenter(name, **options)`: nlpaug's character (keyboard, OCR, random) and word (swap, delete,
   split, spelling, WordNet synonyms) augmenters (`recipes.augment.text`); synonyms come from Debian's
   WordNet with nlpaug's POS tagging replaced (`UntaggedSynonymAug`, `recipes.augment.wordnet`).
-- `audio_augmenter(kind, sample_rate=16000, **options)`: nlpaug's noise, shift, speed, pitch, loudness,
-  mask and VTLP, sized for short clips; `spectrogram_augmenter(kind)`: frequency and time masks
+- `audio_augmenter(name, sample_rate=16000, **options)`: nlpaug's noise, shift, speed, pitch, loudness,
+  mask and VTLP, sized for short clips; `spectrogram_augmenter(name)`: frequency and time masks
   (`recipes.augment.audio`).
 - `Augmenter`, `OneOf`: any nlpaug augmenter or flow made repeatable, and a per-row choice among
   augmenters (`recipes.augment.core`).
 - `augment_dataset(data, augmenter, n=..., seed=...)`: a labelled set multiplied offline, keys and labels
   kept, synthetic rows tagged; `on_the_fly(dataset, augmenter)`: the `tf.data` path
   (`recipes.augment.dataset`).
-- `augmentation_check(model, images)`: random image layers on in training, off at inference
+- `augmentation_check(model, x)`: random image layers on in training, off at inference
   (`recipes.augment.images`).
-- `augmentation_effect(model_fn, train, test, augmenter)`: test accuracy with vs without augmentation
-  (`recipes.augment.effect`).
+- `augmentation_effect(model_fn, train_data, test_data, augmenter)`: test accuracy with vs without
+  augmentation (`recipes.augment.effect`).
+
+The two checks return a `recipes.report.Report` (`verdict`, `ok`, `summary`, `advice`, `to_markdown()`,
+`to_dict()`).
 
 Every augmenter is called as `augmenter(item, seed)`: nlpaug draws from Python's and NumPy's global
 generators, which are seeded from `seed` around each call and then restored, so the same seed gives the
 same output whatever ran before. Names are imported on first use, as in `recipes`.
 """
 
-import importlib
+from recipes._lazy import lazy_exports
 
 _EXPORTS = {
     "Augmenter": "recipes.augment.core",
@@ -45,15 +48,5 @@ _EXPORTS = {
 }
 
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'recipes.augment' has no attribute {name!r}")
-
-
-def __dir__():
-    return __all__
+__getattr__, __dir__ = lazy_exports(globals(), _EXPORTS)
+del lazy_exports

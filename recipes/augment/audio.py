@@ -17,10 +17,11 @@ import nlpaug.augmenter.audio as naa
 import nlpaug.augmenter.spectrogram as nas
 import numpy as np
 
+from recipes._common import check_int, check_number, check_one_of
 from recipes.augment.core import Augmenter
 
 _WHOLE = {"zone": (0.0, 1.0), "coverage": 1.0}
-# kind -> (nlpaug class, whether it takes `sampling_rate`, defaults that differ from nlpaug's)
+# name -> (nlpaug class, whether it takes `sampling_rate`, defaults that differ from nlpaug's)
 AUDIO_AUGMENTERS = {
     "noise": (naa.NoiseAug, False, {**_WHOLE, "color": "white"}),
     "shift": (naa.ShiftAug, True, {"duration": 0.1, "direction": "random"}),
@@ -68,33 +69,31 @@ class _ScaledNoise:
         return scaled
 
 
-def _array_check(kind, ndim):
+def _array_check(name, ndim):
     def check(item):
         shape = np.shape(item)
         if len(shape) != ndim or 0 in shape or np.asarray(item).dtype.kind != "f":
             what = "1-D float waveform" if ndim == 1 else "2-D float (frequency, time) spectrogram"
             raise ValueError(
-                f"the {kind!r} augmenter takes a non-empty {what}. Received shape {shape}, "
+                f"the {name!r} augmenter takes a non-empty {what}. Received shape {shape}, "
                 f"dtype {np.asarray(item).dtype}"
             )
 
     return check
 
 
-def _build(table, kind, family, sample_rate, options):
-    if kind not in table:
-        raise ValueError(f"`kind` must be one of {sorted(table)}. Received: kind={kind!r}")
-    cls, takes_rate, defaults = table[kind]
+def _build(table, name, family, sample_rate, options):
+    cls, takes_rate, defaults = table[name]
     arguments = {**defaults, **options}
     if takes_rate:
         arguments["sampling_rate"] = sample_rate
     try:
         return cls(**arguments)
     except TypeError as error:
-        raise ValueError(f"invalid options for the {kind!r} {family} augmenter ({cls.__name__}): {error}") from None
+        raise ValueError(f"invalid options for the {name!r} {family} augmenter ({cls.__name__}): {error}") from None
 
 
-def audio_augmenter(kind, sample_rate=16000, noise_level=DEFAULT_NOISE_LEVEL, **options):
+def audio_augmenter(name, sample_rate=16000, noise_level=DEFAULT_NOISE_LEVEL, **options):
     """A deterministic waveform augmenter: one of nlpaug's, wrapped in an `Augmenter`.
 
     Example:
@@ -109,7 +108,7 @@ def audio_augmenter(kind, sample_rate=16000, noise_level=DEFAULT_NOISE_LEVEL, **
     ```
 
     Args:
-        kind: One of `AUDIO_AUGMENTERS`: `"noise"`, `"shift"`, `"speed"`, `"pitch"`, `"loudness"`,
+        name: One of `AUDIO_AUGMENTERS`: `"noise"`, `"shift"`, `"speed"`, `"pitch"`, `"loudness"`,
             `"mask"`, `"vtlp"`.
         sample_rate: Int, defaults to 16000. Used by shift (its `duration` is in seconds), pitch, mask and
             VTLP.
@@ -119,20 +118,19 @@ def audio_augmenter(kind, sample_rate=16000, noise_level=DEFAULT_NOISE_LEVEL, **
             speed, pitch, loudness and VTLP; `duration` in seconds for shift; `coverage` for mask).
 
     Returns:
-        An `Augmenter` named `kind`: `augmenter(waveform, seed)` returns a waveform of the same length and
+        An `Augmenter` named `name`: `augmenter(waveform, seed)` returns a waveform of the same length and
         dtype.
     """
-    if isinstance(sample_rate, bool) or not isinstance(sample_rate, int) or sample_rate < 1000:
-        raise ValueError(f"`sample_rate` must be an int >= 1000. Received: sample_rate={sample_rate!r}")
-    if not noise_level >= 0:
-        raise ValueError(f"`noise_level` must be a number >= 0. Received: noise_level={noise_level!r}")
-    augmenter = _build(AUDIO_AUGMENTERS, kind, "audio", sample_rate, options)
-    if kind == "noise":
+    name = check_one_of("name", name, tuple(sorted(AUDIO_AUGMENTERS)))
+    sample_rate = check_int("sample_rate", sample_rate, minimum=1000)
+    check_number("noise_level", noise_level, minimum=0)
+    augmenter = _build(AUDIO_AUGMENTERS, name, "audio", sample_rate, options)
+    if name == "noise":
         augmenter = _ScaledNoise(augmenter, noise_level)
-    return Augmenter(augmenter, name=kind, validate=_array_check(kind, 1), postprocess=_fixed_length)
+    return Augmenter(augmenter, name=name, validate=_array_check(name, 1), postprocess=_fixed_length)
 
 
-def spectrogram_augmenter(kind, **options):
+def spectrogram_augmenter(name, **options):
     """A deterministic spectrogram mask (SpecAugment): one of nlpaug's, wrapped in an `Augmenter`.
 
     Example:
@@ -147,12 +145,13 @@ def spectrogram_augmenter(kind, **options):
     ```
 
     Args:
-        kind: `"frequency_mask"` (a band of 1 to 8 consecutive frequency bins set to 0 over the whole
+        name: `"frequency_mask"` (a band of 1 to 8 consecutive frequency bins set to 0 over the whole
             clip) or `"time_mask"` (a run of frames set to 0, as nlpaug draws it).
         **options: Passed to the nlpaug class (`factor`, `zone`, `coverage`).
 
     Returns:
-        An `Augmenter` named `kind`: `augmenter(spectrogram, seed)` returns an array of the same shape.
+        An `Augmenter` named `name`: `augmenter(spectrogram, seed)` returns an array of the same shape.
     """
-    augmenter = _build(SPECTROGRAM_AUGMENTERS, kind, "spectrogram", None, options)
-    return Augmenter(augmenter, name=kind, validate=_array_check(kind, 2))
+    name = check_one_of("name", name, tuple(sorted(SPECTROGRAM_AUGMENTERS)))
+    augmenter = _build(SPECTROGRAM_AUGMENTERS, name, "spectrogram", None, options)
+    return Augmenter(augmenter, name=name, validate=_array_check(name, 2))

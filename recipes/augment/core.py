@@ -13,6 +13,8 @@ import threading
 
 import numpy as np
 
+from recipes._common import check_int
+
 _RNG_LOCK = threading.RLock()
 
 
@@ -25,12 +27,6 @@ def derive_seed(seed, *parts):
     """
     text = "\x1f".join(str(part) for part in (seed, *parts))
     return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:4], "little")
-
-
-def _check_seed(seed):
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"`seed` must be a non-negative int. Received: seed={seed!r}")
-    return int(seed)
 
 
 class Augmenter:
@@ -79,7 +75,7 @@ class Augmenter:
 
     def __call__(self, item, seed=0):
         """Returns `item` augmented, the same for the same `seed`."""
-        seed = _check_seed(seed)
+        seed = check_int("seed", seed, minimum=0)
         if self.validate is not None:
             self.validate(item)
         with _RNG_LOCK:
@@ -107,7 +103,7 @@ class Augmenter:
         Returns:
             A list with one augmented item per input item.
         """
-        seed = _check_seed(seed)
+        seed = check_int("seed", seed, minimum=0)
         return [self(item, derive_seed(seed, i)) for i, item in enumerate(items)]
 
 
@@ -148,7 +144,7 @@ class OneOf:
         return f"OneOf({self.name!r})"
 
     def __call__(self, item, seed=0):
-        seed = _check_seed(seed)
+        seed = check_int("seed", seed, minimum=0)
         choice = np.random.default_rng(derive_seed(seed, "choice")).choice(len(self.augmenters), p=self.weights)
         return self.augmenters[choice](item, derive_seed(seed, "item"))
 

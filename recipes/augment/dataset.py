@@ -6,15 +6,18 @@ during training. Both are deterministic: a row's variant is fixed by `(seed, key
 `(seed, position in the stream)` on the fly.
 """
 
+import sys
 import typing
 
 import numpy as np
 import pandas as pd
 
-from recipes.augment.core import _check_seed, derive_seed
+from recipes._common import check_callable, check_int, check_number, check_verbose
+from recipes.augment.core import derive_seed
 
-# `progress=None` shows a bar from this many synthetic rows on.
+# `verbose="auto"` shows a progress bar from this many synthetic rows on.
 PROGRESS_MIN_ROWS = 1000
+AUGMENTER_EXPECTED = "callable as augmenter(item, seed), e.g. recipes.augment.text_augmenter('swap')"
 
 
 class AugmentedArrays(typing.NamedTuple):
@@ -26,26 +29,13 @@ class AugmentedArrays(typing.NamedTuple):
     synthetic: np.ndarray
 
 
-def _check_n(n):
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"`n` must be an int >= 1 (synthetic copies per row). Received: n={n!r}")
-    return int(n)
-
-
-def _check_augmenter(augmenter):
-    if not callable(augmenter):
-        raise ValueError(
-            "`augmenter` must be callable as augmenter(item, seed), e.g. recipes.augment.text_augmenter('swap'). "
-            f"Received: {augmenter!r}"
-        )
-
-
-def _synthetic_rows(items, keys, augmenter, n, seed, progress):
+def _synthetic_rows(items, keys, augmenter, n, seed, verbose):
     """`n` variants of every item, in the order (row, copy), each seeded from (seed, key, copy)."""
     from tqdm.auto import tqdm
 
     total = len(items) * n
-    show = total >= PROGRESS_MIN_ROWS if progress is None else bool(progress)
+    level = check_verbose(verbose)
+    show = total >= PROGRESS_MIN_ROWS if isinstance(verbose, str) else level == 1
     name = getattr(augmenter, "name", "augment")
     outputs, new_keys = [], []
     with tqdm(total=total, unit="row", desc=f"augment ({name})", disable=not show) as bar:
@@ -54,6 +44,8 @@ def _synthetic_rows(items, keys, augmenter, n, seed, progress):
                 outputs.append(augmenter(item, derive_seed(seed, key, copy)))
                 new_keys.append(f"{key}#aug{copy}")
                 bar.update(1)
+    if level == 2:
+        print(f"augment ({name}): {total} synthetic rows from {len(items)}", file=sys.stderr)
     return outputs, new_keys
 
 
@@ -67,7 +59,7 @@ def augment_dataset(
     key_column="key",
     label_column="label",
     synthetic_column="synthetic",
-    progress=None,
+    verbose="auto",
 ):
     """Multiplies a labelled set by `n + 1`: the originals plus `n` synthetic variants of each row.
 
@@ -103,19 +95,20 @@ def augment_dataset(
         label_column: Name of the label column of a DataFrame, defaults to `"label"`; `None` for an
             unlabelled frame.
         synthetic_column: Name of the tag column added, defaults to `"synthetic"`.
-        progress: Bool or `None`, defaults to `None`: a tqdm progress bar (on stderr) when at least
-            `PROGRESS_MIN_ROWS` synthetic rows are made. `True` always, `False` never.
+        verbose: `"auto"` (default: a tqdm progress bar on stderr when at least `PROGRESS_MIN_ROWS`
+            synthetic rows are made), 0 (silent), 1 (a progress bar) or 2 (one line when done).
 
     Returns:
         For a DataFrame: a new DataFrame with a fresh index and the columns of `data` plus `key_column`
         and `synthetic_column`. For arrays: an `AugmentedArrays` named tuple `(x, y, keys, synthetic)`.
     """
-    _check_augmenter(augmenter)
-    n, seed = _check_n(n), _check_seed(seed)
+    check_callable("augmenter", augmenter, AUGMENTER_EXPECTED)
+    n, seed = check_int("n", n), check_int("seed", seed, minimum=0)
+    check_verbose(verbose)
     if isinstance(data, pd.DataFrame):
-        return _augment_frame(data, augmenter, n, seed, column, key_column, label_column, synthetic_column, progress)
+        return _augment_frame(data, augmenter, n, seed, column, key_column, label_column, synthetic_column, verbose)
     if isinstance(data, (tuple, list)) and len(data) in (2, 3):
-        return _augment_arrays(data, augmenter, n, seed, progress)
+        return _augment_arrays(data, augmenter, n, seed, verbose)
     raise ValueError(
         "`data` must be a pandas.DataFrame or an (x, y) or (x, y, keys) tuple of arrays. Received: "
         f"{type(data).__name__}" + (f" of length {len(data)}" if isinstance(data, (tuple, list)) else "")
@@ -134,7 +127,7 @@ def _unique_keys(keys, where):
     return keys
 
 
-def _augment_frame(frame, augmenter, n, seed, column, key_column, label_column, synthetic_column, progress):
+def _augment_frame(frame, augmenter, n, seed, column, key_column, label_column, synthetic_column, verbose):
     if frame.empty:
         raise ValueError("`data` is an empty DataFrame")
     if label_column is not None and label_column not in frame.columns:
@@ -167,7 +160,7 @@ def _augment_frame(frame, augmenter, n, seed, column, key_column, label_column, 
     else:
         keys = _unique_keys(frame.index, "the index (used as keys)")
         frame.insert(0, key_column, keys)
-    outputs, new_keys = _synthetic_rows(frame[column].tolist(), keys, augmenter, n, seed, progress)
+    outputs, new_keys = _synthetic_rows(frame[column].tolist(), keys, augmenter, n, seed, verbose)
     synthetic = frame.loc[frame.index.repeat(n)].reset_index(drop=True)
     synthetic[key_column] = new_keys
     values = pd.Series(outputs, index=synthetic.index, dtype=object)
@@ -177,16 +170,16 @@ def _augment_frame(frame, augmenter, n, seed, column, key_column, label_column, 
     return pd.concat([frame.reset_index(drop=True), synthetic], ignore_index=True)
 
 
-def _augment_arrays(data, augmenter, n, seed, progress):
+def _augment_arrays(data, augmenter, n, seed, verbose):
     x, y = np.asarray(data[0]), np.asarray(data[1])
     keys = np.asarray(data[2]) if len(data) == 3 else np.arange(len(x)).astype(str)
     if x.ndim == 0 or len(x) == 0 or not len(x) == len(y) == len(keys):
         raise ValueError(
-            "`data` must hold non-empty arrays with one row per example; received lengths "
+            "`data` must hold non-empty arrays with one row per example. Received lengths: "
             f"x={x.shape[:1]}, y={y.shape[:1]}, keys={keys.shape[:1]}"
         )
     keys = _unique_keys(keys, "`keys`")
-    outputs, new_keys = _synthetic_rows(list(x), keys, augmenter, n, seed, progress)
+    outputs, new_keys = _synthetic_rows(list(x), keys, augmenter, n, seed, verbose)
     if x.dtype.kind in "US":
         synthetic_x = np.asarray(outputs, dtype=str)
         x_out = np.concatenate([x.astype(str), synthetic_x])
@@ -246,9 +239,8 @@ def on_the_fly(dataset, augmenter, *, seed=0, probability=1.0, num_parallel_call
 
     if not isinstance(dataset, tf.data.Dataset):
         raise ValueError(f"`dataset` must be a tf.data.Dataset. Received: {type(dataset).__name__}")
-    seed = _check_seed(seed)
-    if not 0.0 <= probability <= 1.0:
-        raise ValueError(f"`probability` must be in [0, 1]. Received: probability={probability!r}")
+    seed = check_int("seed", seed, minimum=0)
+    check_number("probability", probability, minimum=0, maximum=1)
     spec = dataset.element_spec
     is_tuple = isinstance(spec, tuple)
     x_spec = spec[0] if is_tuple else spec
@@ -264,7 +256,7 @@ def on_the_fly(dataset, augmenter, *, seed=0, probability=1.0, num_parallel_call
         return dataset.map(
             lambda *element: rebuild(element, augmenter(element[0], training=True)), **parallel
         )
-    _check_augmenter(augmenter)
+    check_callable("augmenter", augmenter, AUGMENTER_EXPECTED)
     is_text = x_spec.dtype == tf.string
     if is_text and x_spec.shape.rank != 0:
         raise ValueError(

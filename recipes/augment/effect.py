@@ -14,20 +14,28 @@ import math
 
 import numpy as np
 
-from recipes.augment.core import _check_seed
-from recipes.augment.dataset import _check_augmenter, _check_n, augment_dataset
+from recipes._common import check_callable, check_int, check_verbose
+from recipes.augment.dataset import AUGMENTER_EXPECTED, augment_dataset
+from recipes.report import Report
 
-VERDICTS = ("helps", "hurts", "no clear effect")
+EFFECTS = ("helps", "hurts", "no clear effect")
+# The report's verdict for each effect: augmentation that hurts fails, one that does not clearly help warns.
+EFFECT_VERDICTS = {"helps": "pass", "hurts": "fail", "no clear effect": "warn"}
 # A difference counts when it exceeds this many standard errors (about 95% two-sided).
 Z = 2.0
+# Passes over the augmented training set when `total_examples` is not given.
+DEFAULT_PASSES = 5
 
 
 @dataclasses.dataclass(frozen=True)
-class EffectReport:
-    """What `augmentation_effect` returns. `str(report)` is its `summary`.
+class EffectReport(Report):
+    """What `augmentation_effect` returns: a `recipes.report.Report`.
 
     Attributes:
-        verdict: One of `VERDICTS`: `"helps"`, `"hurts"` or `"no clear effect"`.
+        verdict: `"pass"` when augmentation helps, `"fail"` when it hurts, `"warn"` for no clear effect.
+        summary: One line: the effect and the figures.
+        advice: What to do about it.
+        effect: One of `EFFECTS`: `"helps"`, `"hurts"` or `"no clear effect"`.
         baseline: Test accuracy without augmentation, one per repeat.
         augmented: Test accuracy with augmentation, one per repeat.
         baseline_mean: Mean of `baseline`.
@@ -38,41 +46,48 @@ class EffectReport:
             minus that of the plain arm: a paired test, McNemar's in spirit) and over the repeats (the
             spread of the per-repeat differences).
         augmenter: The augmenter's name.
-        num_train: Real training rows.
-        num_synthetic: Synthetic rows added (`n` per real row).
-        num_test: Test rows.
+        num_train: Real training examples.
+        num_synthetic: Synthetic examples added (`n` per real one).
+        num_test: Test examples.
         steps: Optimizer steps per training run, the same in both arms.
-        summary: One paragraph: the verdict and the figures.
     """
 
-    verdict: str
-    baseline: list
-    augmented: list
-    baseline_mean: float
-    augmented_mean: float
-    difference: float
-    margin: float
-    augmenter: str
-    num_train: int
-    num_synthetic: int
-    num_test: int
-    steps: int
-    summary: str
-
-    def __str__(self):
-        return self.summary
+    effect: str = "no clear effect"
+    baseline: tuple = ()
+    augmented: tuple = ()
+    baseline_mean: float = math.nan
+    augmented_mean: float = math.nan
+    difference: float = math.nan
+    margin: float = math.nan
+    augmenter: str = ""
+    num_train: int = 0
+    num_synthetic: int = 0
+    num_test: int = 0
+    steps: int = 0
 
 
 def augmentation_effect(
-    model_fn, train, test, augmenter, *, n=2, seed=0, epochs=5, batch_size=32, repeats=1, progress=False
+    model_fn,
+    train_data,
+    test_data,
+    augmenter,
+    *,
+    n=2,
+    seed=0,
+    total_examples=None,
+    num_checkpoints=DEFAULT_PASSES,
+    batch_size=32,
+    repeats=1,
+    verbose="auto",
 ):
     """Test accuracy of a model trained with and without augmentation, on the same real data.
 
     For each repeat `r`, the global seeds are set to `seed + r` (`recipes.set_seed`) before each arm, so
-    both arms start from the same initial weights: the plain arm trains on `train`; the augmented arm on
-    `augment_dataset(train, augmenter, n=n, seed=seed + r)` (the real rows plus `n` variants of each).
-    Both take `epochs * ceil((n + 1) * len(train) / batch_size)` steps of shuffled batches, and both are
-    scored on `test`, which is never augmented.
+    both arms start from the same initial weights: the plain arm trains on `train_data`; the augmented arm
+    on `augment_dataset(train_data, augmenter, n=n, seed=seed + r)` (the real examples plus `n` variants of
+    each). Both train with `recipes.fit` for the same `total_examples` in `num_checkpoints` virtual epochs
+    (the plain arm repeats its examples, so that more steps do not pass for an effect), and both are scored
+    on `test_data`, which is never augmented.
 
     Example:
 
@@ -98,9 +113,9 @@ def augmentation_effect(
         (test.text.to_numpy(), test.label.to_numpy()),
         text_augmenter("swap", aug_p=0.1),
         n=2,
-        epochs=3,
+        total_examples=3 * 600,  # three passes over the 600 real and synthetic examples
     )
-    print(report)  # no clear effect: test accuracy 0.6xx with swap, 0.6xx without, ...
+    print(report.summary)  # no clear effect: test accuracy 0.6xx with swap, 0.6xx without, ...
     ```
 
     Args:
@@ -108,54 +123,63 @@ def augmentation_effect(
             Called with as many of `(x_train, y_train)` as it has required positional parameters, so that
             factories that adapt preprocessing on their training inputs see the augmented inputs in the
             augmented arm.
-        train: `(x, y)` or `(x, y, keys)`: the small real training set (integer class ids).
-        test: `(x, y)`: the untouched test set.
+        train_data: `(x, y)` or `(x, y, keys)`: the small real training set (integer class ids).
+        test_data: `(x, y)`: the untouched test set.
         augmenter: Callable `(item, seed) -> item`, e.g. `text_augmenter("synonym")`.
-        n: Int >= 1, defaults to 2. Synthetic variants per training row.
-        seed: Non-negative int, defaults to 0.
-        epochs: Int >= 1, defaults to 5. Passes over the augmented set (and as many steps for the plain arm).
+        n: Int >= 1, defaults to 2. Synthetic variants per training example.
+        seed: Int >= 0, defaults to 0.
+        total_examples: Optional int, examples each arm is shown in all; defaults to `None`:
+            `DEFAULT_PASSES` (5) passes over the augmented set, `5 * (n + 1) * len(train_data)`.
+        num_checkpoints: Int >= 1, defaults to 5. Virtual epochs of each training run (nothing is
+            written: the steps of each are `total_examples // (batch_size * num_checkpoints)`).
         batch_size: Int >= 1, defaults to 32.
         repeats: Int >= 1, defaults to 1. Runs with seeds `seed`, `seed + 1`, ...; the accuracies are
             averaged and their spread enters the margin.
-        progress: Bool, defaults to `False`. Progress bars of the augmentation.
+        verbose: Progress of the augmentation, as `augment_dataset` shows it: `"auto"` (default), 0, 1
+            or 2. Training is silent.
 
     Returns:
         An `EffectReport`.
     """
-    from recipes import pipeline
     from recipes.seed import set_seed
+    from recipes.training import fit, virtual_steps_per_epoch
 
-    if not callable(model_fn):
-        raise ValueError(f"`model_fn` must be a callable returning a compiled model. Received: {model_fn!r}")
-    _check_augmenter(augmenter)
-    n, seed = _check_n(n), _check_seed(seed)
-    for name, value in (("epochs", epochs), ("batch_size", batch_size), ("repeats", repeats)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"`{name}` must be an int >= 1. Received: {name}={value!r}")
-    for name, value in (("train", train), ("test", test)):
+    check_callable("model_fn", model_fn, "a callable returning a compiled model")
+    check_callable("augmenter", augmenter, AUGMENTER_EXPECTED)
+    n, seed = check_int("n", n), check_int("seed", seed, minimum=0)
+    batch_size, repeats = check_int("batch_size", batch_size), check_int("repeats", repeats)
+    num_checkpoints = check_int("num_checkpoints", num_checkpoints)
+    check_verbose(verbose)
+    for name, value in (("train_data", train_data), ("test_data", test_data)):
         if not isinstance(value, (tuple, list)) or len(value) not in (2, 3) or len(value[0]) != len(value[1]):
             raise ValueError(
-                f"`{name}` must be an (x, y) tuple of arrays of one length. Received: {type(value).__name__}"
+                f"`{name}` must be an (x, y) tuple of arrays of one length. Received: {name}={type(value).__name__}"
             )
-    x_train, y_train = np.asarray(train[0]), np.asarray(train[1])
-    x_test, y_test = np.asarray(test[0]), np.asarray(test[1])
+    x_train, y_train = np.asarray(train_data[0]), np.asarray(train_data[1])
+    x_test, y_test = np.asarray(test_data[0]), np.asarray(test_data[1])
     if len(x_train) == 0 or len(x_test) == 0:
-        raise ValueError(f"`train` and `test` must not be empty; received {len(x_train)} and {len(x_test)} rows")
+        raise ValueError(
+            "`train_data` and `test_data` must not be empty. "
+            f"Received: {len(x_train)} and {len(x_test)} examples"
+        )
+    if total_examples is None:
+        total_examples = DEFAULT_PASSES * (n + 1) * len(x_train)
+    steps = num_checkpoints * virtual_steps_per_epoch(total_examples, batch_size, num_checkpoints)
 
-    steps_per_epoch = math.ceil((n + 1) * len(x_train) / batch_size)
     baseline, augmented = [], []
     row_differences = np.zeros(len(y_test))
     for repeat in range(repeats):
         run_seed = seed + repeat
-        more = augment_dataset(tuple(train), augmenter, n=n, seed=run_seed, progress=progress)
+        more = augment_dataset(tuple(train_data), augmenter, n=n, seed=run_seed, verbose=verbose)
         for arm, (x, y) in (("baseline", (x_train, y_train)), ("augmented", (more.x, more.y))):
             set_seed(run_seed)
             model = _build(model_fn, x, y)
-            model.fit(
-                pipeline.training_pipeline((x, y), batch_size),
-                steps_per_epoch=steps_per_epoch,
-                epochs=epochs,
-                shuffle=False,  # the pipeline shuffles
+            fit(
+                model,
+                (x, y),
+                batch_size=batch_size,
+                total_examples=total_examples,
+                num_checkpoints=num_checkpoints,
                 verbose=0,
             )
             correct = _correct(model, x_test, y_test, batch_size)
@@ -165,18 +189,45 @@ def augmentation_effect(
     baseline_mean, augmented_mean = float(np.mean(baseline)), float(np.mean(augmented))
     difference = augmented_mean - baseline_mean
     margin = _margin(baseline, augmented, row_differences)
-    verdict = "helps" if difference > margin else "hurts" if difference < -margin else "no clear effect"
+    effect = "helps" if difference > margin else "hurts" if difference < -margin else "no clear effect"
     name = getattr(augmenter, "name", type(augmenter).__name__)
     summary = (
-        f"{verdict}: test accuracy {augmented_mean:.3f} with augmentation ({name}, {n} synthetic per real row) vs "
-        f"{baseline_mean:.3f} without, a difference of {difference:+.3f} (counted beyond +-{margin:.3f}); "
-        f"{len(x_train)} real training rows, {len(x_test)} test rows, {steps_per_epoch * epochs} steps per run, "
-        f"{repeats} repeat(s)."
+        f"{effect}: test accuracy {augmented_mean:.3f} with augmentation ({name}, {n} synthetic per real example) "
+        f"vs {baseline_mean:.3f} without, a difference of {difference:+.3f} (counted beyond +-{margin:.3f}); "
+        f"{len(x_train)} real training examples, {len(x_test)} test examples, {steps} steps per run, "
+        f"{repeats} repeat(s)"
     )
     return EffectReport(
-        verdict, baseline, augmented, baseline_mean, augmented_mean, difference, margin, name,
-        len(x_train), n * len(x_train), len(x_test), steps_per_epoch * epochs, summary,
-    )  # fmt: skip
+        EFFECT_VERDICTS[effect],
+        summary,
+        _advice(effect, name, n),
+        effect=effect,
+        baseline=baseline,
+        augmented=augmented,
+        baseline_mean=baseline_mean,
+        augmented_mean=augmented_mean,
+        difference=difference,
+        margin=margin,
+        augmenter=name,
+        num_train=len(x_train),
+        num_synthetic=n * len(x_train),
+        num_test=len(x_test),
+        steps=steps,
+    )
+
+
+def _advice(effect, name, n):
+    if effect == "helps":
+        return [f"train on recipes.augment.augment_dataset(train_data, augmenter, n={n}) (the {name!r} augmenter)"]
+    if effect == "hurts":
+        return [
+            f"drop the {name!r} augmenter, or make it milder (a smaller aug_p or factor) and measure again",
+            "check that its outputs keep their labels: print a few of augment_dataset's synthetic rows",
+        ]
+    return [
+        "narrow the margin before deciding: more repeats (repeats=) or more test examples",
+        f"try another augmenter than {name!r}, or fewer synthetic variants (n=)",
+    ]
 
 
 def _margin(baseline, augmented, row_differences):
@@ -199,7 +250,9 @@ def _build(model_fn, x, y):
     except (TypeError, ValueError):
         arity = 0
     if arity > 2:
-        raise ValueError(f"`model_fn` must take at most (x_train, y_train). Received {arity} required parameters")
+        raise ValueError(
+            f"`model_fn` must take at most two required arguments, (x_train, y_train). Received: {arity} of them"
+        )
     model = model_fn(*(x, y)[:arity])
     if not isinstance(model, keras.Model) or getattr(model, "optimizer", None) is None:
         raise ValueError(f"`model_fn` must return a compiled keras.Model. Received: {type(model).__name__}")

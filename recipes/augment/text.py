@@ -11,6 +11,7 @@ import nlpaug.augmenter.char as nac
 import nlpaug.augmenter.word as naw
 import nlpaug.model.word_dict as nmw
 
+from recipes._common import check_one_of
 from recipes.augment.core import Augmenter
 from recipes.augment.wordnet import wordnet_reader
 
@@ -75,7 +76,7 @@ class UntaggedSynonymAug(naw.SynonymAug):
         return _UntaggedWordNet(lang="eng", is_synonym=True)
 
 
-# kind -> (nlpaug class, defaults that differ from nlpaug's)
+# name -> (nlpaug class, defaults that differ from nlpaug's)
 TEXT_AUGMENTERS = {
     "keyboard": (nac.KeyboardAug, {}),
     "ocr": (nac.OcrAug, {}),
@@ -88,7 +89,7 @@ TEXT_AUGMENTERS = {
 }
 
 
-def text_augmenter(kind, **options):
+def text_augmenter(name, **options):
     """A deterministic text augmenter: one of nlpaug's, wrapped in an `Augmenter`.
 
     Example:
@@ -101,19 +102,18 @@ def text_augmenter(kind, **options):
     ```
 
     Args:
-        kind: One of `TEXT_AUGMENTERS`: `"keyboard"`, `"ocr"`, `"random_char"`, `"swap"`, `"delete"`,
+        name: One of `TEXT_AUGMENTERS`: `"keyboard"`, `"ocr"`, `"random_char"`, `"swap"`, `"delete"`,
             `"split"`, `"spelling"`, `"synonym"`.
         **options: Passed to the nlpaug class (e.g. `aug_p=0.1` for word augmenters, `aug_char_p`,
             `aug_word_p` for character ones), over nlpaug's defaults.
 
     Returns:
-        An `Augmenter` named `kind`: `augmenter(text, seed)` returns one augmented string.
+        An `Augmenter` named `name`: `augmenter(text, seed)` returns one augmented string.
     """
-    if kind not in TEXT_AUGMENTERS:
-        raise ValueError(f"`kind` must be one of {sorted(TEXT_AUGMENTERS)}. Received: kind={kind!r}")
-    cls, defaults = TEXT_AUGMENTERS[kind]
+    name = check_one_of("name", name, tuple(sorted(TEXT_AUGMENTERS)))
+    cls, defaults = TEXT_AUGMENTERS[name]
     try:
         augmenter = cls(**{**defaults, **options})
     except TypeError as error:
-        raise ValueError(f"invalid options for the {kind!r} augmenter ({cls.__name__}): {error}") from None
-    return Augmenter(augmenter, name=kind)
+        raise ValueError(f"invalid options for the {name!r} augmenter ({cls.__name__}): {error}") from None
+    return Augmenter(augmenter, name=name)

@@ -27,6 +27,29 @@ SUBCOMMANDS = {
 }
 
 
+def add_verbose_arguments(parser, levels, default="auto"):
+    """`--verbose N` and its shorthand `--quiet` (`--verbose 0`), stored as `args.verbose`.
+
+    Args:
+        parser: The subcommand's parser.
+        levels: What the levels show, for the help, e.g. `"1: a progress bar, 2: one line when done"`.
+        default: `"auto"` (default), 0, 1 or 2.
+    """
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "--verbose", type=_verbose_level, default=default, metavar="N", help=f"0: silent, {levels} (default: {default})"
+    )
+    group.add_argument("--quiet", dest="verbose", action="store_const", const=0, help="the same as --verbose 0")
+
+
+def _verbose_level(text):
+    if text == "auto":
+        return text
+    if text not in ("0", "1", "2"):
+        raise argparse.ArgumentTypeError(f"must be auto, 0, 1 or 2. Received: {text!r}")
+    return int(text)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="recipes",

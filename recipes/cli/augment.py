@@ -5,8 +5,8 @@ Reads a CSV or JSON Lines file, writes the original rows plus `--n` synthetic va
 """
 
 EXAMPLE = """example:
-  recipes augment --input reviews.csv --output more.csv --column text --augmenter synonym --n 2
-  recipes augment --input reviews.jsonl --output more.jsonl --column text --augmenter swap,delete,spelling \\
+  recipes augment reviews.csv --output more.csv --column text --augmenter synonym --n 2
+  recipes augment reviews.jsonl --output more.jsonl --column text --augmenter swap,delete,spelling \\
       --option aug_p=0.1 --seed 1      # one of the three per synthetic row
 
 augmenters: keyboard, ocr, random_char, swap, delete, split, spelling, synonym (WordNet, offline)
@@ -14,7 +14,9 @@ augmenters: keyboard, ocr, random_char, swap, delete, split, spelling, synonym (
 
 
 def add_arguments(parser):
-    parser.add_argument("--input", required=True, help="input .csv or .jsonl file")
+    from recipes.cli import add_verbose_arguments
+
+    parser.add_argument("input_path", metavar="INPUT", help="input .csv or .jsonl file")
     parser.add_argument("--output", required=True, help="output .csv or .jsonl file (overwritten)")
     parser.add_argument("--column", required=True, help="the text column to augment")
     parser.add_argument(
@@ -27,10 +29,13 @@ def add_arguments(parser):
     parser.add_argument("--key", default="key", help="key column; made from the row numbers if absent (default: key)")
     parser.add_argument("--label", default="label", help="label column, or '' for unlabelled data (default: label)")
     parser.add_argument(
-        "--option", action="append", default=[], metavar="NAME=VALUE",
+        "--option",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
         help="option of the nlpaug augmenters, e.g. aug_p=0.1 (repeatable; numbers are parsed)",
-    )  # fmt: skip
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    )
+    add_verbose_arguments(parser, "1: a progress bar (auto: from 1,000 synthetic rows on), 2: one line when done")
 
 
 def _options(pairs):
@@ -49,39 +54,32 @@ def _options(pairs):
     return options
 
 
-def _table_format(path):
-    lower = path.lower()
-    if lower.endswith(".csv"):
-        return "csv"
-    if lower.endswith((".jsonl", ".ndjson", ".json")):
-        return "jsonl"
-    raise ValueError(f"files must end in .csv or .jsonl. Received: {path!r}")
-
-
 def run(args):
-    import pandas as pd
-
+    from recipes._common import read_table, table_format, write_table
     from recipes.augment import OneOf, augment_dataset, text_augmenter
 
-    input_format, output_format = _table_format(args.input), _table_format(args.output)
+    table_format(args.input_path, "input")  # both checked before any work
+    table_format(args.output, "output")
     options = _options(args.option)
-    kinds = [kind.strip() for kind in args.augmenter.split(",") if kind.strip()]
-    augmenters = [text_augmenter(kind, **options) for kind in kinds]
+    names = [name.strip() for name in args.augmenter.split(",") if name.strip()]
+    augmenters = [text_augmenter(name, **options) for name in names]
     if not augmenters:
         raise ValueError(f"--augmenter names no augmenter. Received: {args.augmenter!r}")
     augmenter = augmenters[0] if len(augmenters) == 1 else OneOf(augmenters)
-    read = pd.read_csv if input_format == "csv" else (lambda path: pd.read_json(path, lines=True))
-    frame = read(args.input)
+    frame = read_table(args.input_path)
     if args.key in frame.columns:
         frame[args.key] = frame[args.key].astype(str)
     out = augment_dataset(
-        frame, augmenter, n=args.n, seed=args.seed, column=args.column, key_column=args.key,
-        label_column=args.label or None, progress=False if args.no_progress else None,
-    )  # fmt: skip
-    if output_format == "csv":
-        out.to_csv(args.output, index=False)
-    else:
-        out.to_json(args.output, orient="records", lines=True, force_ascii=False)
+        frame,
+        augmenter,
+        n=args.n,
+        seed=args.seed,
+        column=args.column,
+        key_column=args.key,
+        label_column=args.label or None,
+        verbose=args.verbose,
+    )
+    write_table(out, args.output)
     print(
         f"wrote {len(out)} rows to {args.output}: {len(frame)} original and {int(out['synthetic'].sum())} synthetic "
         f"({augmenter.name}, seed {args.seed})"

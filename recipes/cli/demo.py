@@ -14,29 +14,42 @@ import tempfile
 from recipes.cli import train
 
 EXAMPLE = """example:
-  recipes demo                        # all four baselines, exported to exports/
+  recipes demo                        # all four baselines, exported to exports/, their runs in runs/
   recipes demo --tasks text audio     # some of them
   recipes demo --scale 0.2            # a fifth of the training, for a quick look
 """
 
 
 def add_arguments(parser):
+    from recipes.cli import add_verbose_arguments
+
     parser.add_argument("--tasks", nargs="+", choices=sorted(train.MODELS), default=list(train.TASKS))
     parser.add_argument("--export-dir", default="exports", help="TF Serving model root (default: exports)")
-    parser.add_argument("--runs-dir", default="runs", help="checkpoint folders (default: runs)")
+    parser.add_argument("--directory", default="runs", help="holds each task's run folder (default: runs)")
     parser.add_argument("--scale", type=float, default=1.0, help="multiplies each task's passes (default: 1)")
-    parser.add_argument("--quiet", action="store_true", help="no per-epoch progress")
+    add_verbose_arguments(parser, "1: a progress bar, 2: one line per virtual epoch", default=2)
 
 
 def run(args):
+    from recipes._common import check_number
+
+    check_number("--scale", args.scale, minimum=0, inclusive=False)
     summary = []
     for task in args.tasks:
         task_args = argparse.Namespace(
-            task=task, model=None, export_dir=args.export_dir, name=None, run_dir=f"{args.runs_dir}/{task}",
-            passes=train.DEFAULT_PASSES[task] * args.scale, num_checkpoints=5, batch_size=32, seed=0,
-            resume=False, quiet=args.quiet,
-        )  # fmt: skip
-        _, _, lines = train.train_and_export(task_args)
+            task=task,
+            model=None,
+            export_dir=args.export_dir,
+            name=None,
+            directory=os.path.join(args.directory, task),
+            total_examples=None,
+            num_checkpoints=5,
+            batch_size=32,
+            seed=0,
+            resume=False,
+            verbose=args.verbose,
+        )
+        _, _, lines = train.train_and_export(task_args, passes=train.DEFAULT_PASSES[task] * args.scale)
         print("\n".join(lines), flush=True)
         summary.extend(lines)
     print("\nSummary")
@@ -46,8 +59,6 @@ def run(args):
 
 def _raw_requests(tasks):
     """One raw input per task, as a client holds it: a sentence, a waveform, an image file's bytes, a row."""
-    import numpy as np
-
     import recipes
 
     requests = {}

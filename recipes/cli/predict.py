@@ -1,14 +1,14 @@
 """`recipes predict`: offline batch prediction of an exported model over a CSV or JSON Lines file.
 
 Streams the input in batches through a keyed SavedModel signature (see
-`recipes.batch_predict`), writes the key and the predictions of every row in
+`serving.predict_file`), writes the key and the predictions of every row in
 input order, and continues an interrupted run where it stopped.
 """
 
 EXAMPLE = """example:
   recipes train text                 # exports/text/1
-  recipes predict --model exports/text --input reviews.csv --output predictions.csv
-  recipes predict --model exports/text/1 --input reviews.jsonl --output predictions.jsonl --key id
+  recipes predict --model-path exports/text reviews.csv --output predictions.csv
+  recipes predict --model-path exports/text/1 reviews.jsonl --output predictions.jsonl --key id
   # killed half-way? the same command again continues after the last complete row
 
 input: .csv (header row; one column per signature input, plus the key column) or .jsonl/.ndjson/.json
@@ -19,32 +19,36 @@ output: .csv (key, label, probability_<class>... for classifiers; key, predictio
 
 
 def add_arguments(parser):
-    parser.add_argument("--model", required=True, help="SavedModel version folder, or base path (highest version)")
-    parser.add_argument("--input", required=True, help="input .csv or .jsonl file")
+    from recipes.cli import add_verbose_arguments
+
+    parser.add_argument("input_path", metavar="INPUT", help="input .csv or .jsonl file")
+    parser.add_argument(
+        "--model-path", required=True, help="SavedModel version folder, or export folder (its highest version)"
+    )
     parser.add_argument("--output", required=True, help="output .csv or .jsonl file (continued if it exists)")
     parser.add_argument("--key", default="key", help="key column, written with each prediction (default: key)")
     parser.add_argument("--batch-size", type=int, default=256, help="rows per model call (default: 256)")
     parser.add_argument("--signature", default="serving_default", help="default: serving_default")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--overwrite", action="store_true", help="start the output again even if it holds rows")
     parser.add_argument(
         "--no-resume", action="store_true", help="fail if the output exists and is not empty, instead of continuing it"
     )
+    add_verbose_arguments(parser, "1: a progress bar, 2: one line when done")
 
 
 def run(args):
-    from recipes.batch_predict import predict_file
+    from serving import predict_file
 
     summary = predict_file(
-        args.model,
-        args.input,
+        args.model_path,
+        args.input_path,
         args.output,
         key=args.key,
         batch_size=args.batch_size,
         signature=args.signature,
         resume=not args.no_resume,
         overwrite=args.overwrite,
-        progress=not args.no_progress,
+        verbose=args.verbose,
     )
     resumed = f" after {summary.rows_skipped} rows from an earlier run" if summary.rows_skipped else ""
     print(f"wrote {summary.rows_written} rows to {summary.output_path}{resumed} (model {summary.model_path})")

@@ -37,7 +37,7 @@ def _read(path, role):
 
     import pandas as pd
 
-    from recipes.batch_predict import file_format
+    from recipes._common import table_format as file_format
 
     if not os.path.isfile(path):
         raise ValueError(f"--{role} must be an existing file. Received: {path!r}")

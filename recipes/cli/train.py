@@ -21,9 +21,11 @@ import tempfile
 
 import numpy as np
 
+from recipes._common import check_int
+
 EXAMPLE = """example:
   recipes train text                         # bag-of-words on Rotten Tomatoes, exported to exports/text/1
-  recipes train audio --model lstm --passes 30
+  recipes train audio --model lstm --total-examples 24000
   recipes train vision --model transfer --export-dir /models
   recipes train tabular --model regressor    # Seattle's temp_max from the other columns and the date
   recipes train tabular --workers 2          # two local workers (MultiWorkerMirroredStrategy) on 127.0.0.1
@@ -35,24 +37,32 @@ MODELS = {
     "vision": ("cnn", "linear", "transfer"),
     "tabular": ("classifier", "linear", "regressor"),
 }
-# Passes over the training split, sized for about a minute on 2 cores.
+# Passes over the training split shown by default (`--total-examples`), sized for about a minute on 2 cores.
 DEFAULT_PASSES = {"text": 10.0, "audio": 30.0, "vision": 3.0, "tabular": 60.0}
 
 
 def add_arguments(parser):
+    from recipes.cli import add_verbose_arguments
+
     parser.add_argument("task", choices=sorted(MODELS), help="which baseline")
     parser.add_argument(
-        "--model", help="factory: " + "; ".join(f"{task}: {', '.join(kinds)}" for task, kinds in MODELS.items())
+        "--model", help="factory: " + "; ".join(f"{task}: {', '.join(names)}" for task, names in MODELS.items())
     )
     parser.add_argument("--export-dir", default="exports", help="TF Serving model root (default: exports)")
     parser.add_argument("--name", help="model name, the folder under --export-dir (default: the task)")
-    parser.add_argument("--run-dir", help="checkpoints folder (default: runs/NAME)")
-    parser.add_argument("--passes", type=float, help="examples to show, in passes over the training split")
+    parser.add_argument("--directory", help="the run's folder: checkpoints and their record (default: runs/NAME)")
+    parser.add_argument(
+        "--total-examples",
+        type=int,
+        help="examples to show in all (default: "
+        + ", ".join(f"{task} {passes:g}" for task, passes in DEFAULT_PASSES.items())
+        + " passes over the training split)",
+    )
     parser.add_argument("--num-checkpoints", type=int, default=5, help="virtual epochs (default: 5)")
     parser.add_argument("--batch-size", type=int, default=32, help="default: 32")
     parser.add_argument("--seed", type=int, default=0, help="default: 0")
-    parser.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
-    parser.add_argument("--quiet", action="store_true", help="no per-epoch progress")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --directory")
+    add_verbose_arguments(parser, "1: a progress bar, 2: one line per virtual epoch", default=2)
     parser.add_argument(
         "--workers",
         type=int,
@@ -118,7 +128,7 @@ def _vision(args, recipes):
 
     images, labels = recipes.datasets.load_fashion_mnist("train")
     test_images, test_labels = recipes.datasets.load_fashion_mnist("test")
-    # A fixed subset keeps the default run near a minute; --passes trades time for accuracy.
+    # A fixed subset keeps the default run near a minute; --total-examples trades time for accuracy.
     train, val, _ = recipes.repeatable_split(np.arange(len(images)), (0.2, 0.02, 0.78))
     names = recipes.datasets.FASHION_MNIST_CLASSES
     if args.model == "cnn":
@@ -160,26 +170,32 @@ def _score(model, x, y, baseline_value, is_classifier):
     return float(np.mean(np.abs(predictions[:, 0] - y))), float(np.mean(np.abs(baseline_value - y)))
 
 
-def train_and_export(args):
-    """Runs one task; returns `(name, export_path, lines of results)`."""
+def train_and_export(args, passes=None):
+    """Runs one task; returns `(name, export_path, lines of results)`.
+
+    Without `args.total_examples`, it shows `passes` passes over the training split (default: the task's
+    `DEFAULT_PASSES`).
+    """
     args.model = args.model or MODELS[args.task][0]
     if args.model not in MODELS[args.task]:
-        raise ValueError(f"--model for {args.task} must be one of {MODELS[args.task]}; received {args.model!r}")
+        raise ValueError(f"--model for {args.task} must be one of {MODELS[args.task]}. Received: {args.model!r}")
+    if args.total_examples is not None:
+        check_int("--total-examples", args.total_examples)
     import recipes
     import serving
 
     name = args.name or args.task
-    run_dir = args.run_dir or os.path.join("runs", name)
-    passes = args.passes if args.passes is not None else DEFAULT_PASSES[args.task]
+    directory = args.directory or os.path.join("runs", name)
+    passes = DEFAULT_PASSES[args.task] if passes is None else passes
     recipes.set_seed(args.seed)
     strategy = _cluster_strategy()
-    if not args.resume and os.path.isdir(run_dir):
+    if not args.resume and os.path.isdir(directory):
         if strategy is not None:
             raise ValueError(
-                f"{run_dir} exists and this process is one worker of a TF_CONFIG cluster, which cannot "
-                "safely delete a run the others may be reading: pass --resume, or a new --run-dir"
+                f"{directory} exists and this process is one worker of a TF_CONFIG cluster, which cannot "
+                "safely delete a run the others may be reading: pass --resume, or a new --directory"
             )
-        shutil.rmtree(run_dir)  # a new run unless --resume
+        shutil.rmtree(directory)  # a new run unless --resume
     if strategy is None:
         model, split, how = TASKS[args.task](args, recipes)
     else:
@@ -187,7 +203,7 @@ def train_and_export(args):
             model, split, how = TASKS[args.task](args, recipes)
     x_train, y_train = split.train
     num_train = len(y_train)
-    total_examples = max(int(passes * num_train), args.batch_size * args.num_checkpoints)
+    total_examples = args.total_examples or max(int(passes * num_train), args.batch_size * args.num_checkpoints)
     print(f"[{name}] {model.name} on {num_train} training / {len(split.validation[1])} validation / "
           f"{len(split.test[1])} test examples ({how}); {total_examples} examples to show")  # fmt: skip
     result = recipes.fit(
@@ -197,9 +213,9 @@ def train_and_export(args):
         batch_size=args.batch_size,
         total_examples=total_examples,
         num_checkpoints=args.num_checkpoints,
-        directory=run_dir,
+        directory=directory,
         early_stopping_patience=3,
-        verbose=0 if args.quiet else 2,
+        verbose=args.verbose,
     )
     if strategy is not None:
         from recipes import distribute
@@ -256,14 +272,15 @@ def _local_copy(model):
 def _worker_argv(args):
     """The command line of one worker: these arguments, without --workers, continuing the run the launcher prepared."""
     argv = [args.task, "--resume", "--num-checkpoints", args.num_checkpoints, "--batch-size", args.batch_size]
-    argv += ["--seed", args.seed, "--export-dir", args.export_dir]
-    for flag, value in (("--model", args.model), ("--name", args.name), ("--run-dir", args.run_dir)):
+    argv += ["--seed", args.seed, "--export-dir", args.export_dir, "--verbose", args.verbose]
+    for flag, value in (
+        ("--model", args.model),
+        ("--name", args.name),
+        ("--directory", args.directory),
+        ("--total-examples", args.total_examples),
+    ):
         if value is not None:
             argv += [flag, value]
-    if args.passes is not None:
-        argv += ["--passes", repr(args.passes)]
-    if args.quiet:
-        argv.append("--quiet")
     return [str(a) for a in argv]
 
 
@@ -273,9 +290,9 @@ def run_workers(args):
 
     if os.environ.get("TF_CONFIG"):
         raise ValueError("--workers starts a local cluster and cannot be used inside one (TF_CONFIG is set)")
-    run_dir = args.run_dir or os.path.join("runs", args.name or args.task)
-    if not args.resume and os.path.isdir(run_dir):
-        shutil.rmtree(run_dir)  # a new run unless --resume; done here, before any worker reads it
+    directory = args.directory or os.path.join("runs", args.name or args.task)
+    if not args.resume and os.path.isdir(directory):
+        shutil.rmtree(directory)  # a new run unless --resume; done here, before any worker reads it
     code = "import sys; from recipes.cli import main; sys.exit(main(sys.argv[1:]))"
     print(f"recipes train: starting {args.workers} workers on 127.0.0.1 (worker 0 is the chief)", flush=True)
     try:
@@ -286,8 +303,7 @@ def run_workers(args):
 
 
 def run(args):
-    if isinstance(args.workers, bool) or args.workers < 1:
-        raise ValueError(f"--workers must be an int >= 1; received {args.workers}")
+    check_int("--workers", args.workers)
     if args.workers > 1:
         return run_workers(args)
     _, _, lines = train_and_export(args)

@@ -18,6 +18,7 @@ import tempfile
 import numpy as np
 from scipy import signal
 
+from recipes._common import check_int, check_number, check_one_of
 from recipes.datasets._common import cache_dir, require_program
 
 DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
@@ -131,15 +132,10 @@ def load_spoken_digits(
         a speaker per clip (`"espeak:en-gb+f3"`, `"flite:slt"`), for splits
         that keep a speaker's clips together.
     """
-    if voices not in ("espeak", "flite"):
-        raise ValueError(f"`voices` must be 'espeak' or 'flite'. Received: voices={voices!r}")
-    if isinstance(num_per_digit, bool) or not isinstance(num_per_digit, int) or num_per_digit < 1:
-        raise ValueError(f"`num_per_digit` must be an int >= 1. Received: num_per_digit={num_per_digit!r}")
-    if not clip_seconds > 0 or not isinstance(sample_rate, int) or sample_rate < 1000:
-        raise ValueError(
-            "`clip_seconds` must be > 0 and `sample_rate` an int >= 1000. "
-            f"Received: clip_seconds={clip_seconds!r}, sample_rate={sample_rate!r}"
-        )
+    voices = check_one_of("voices", voices, ("espeak", "flite"))
+    num_per_digit = check_int("num_per_digit", num_per_digit)
+    check_number("clip_seconds", clip_seconds, minimum=0, inclusive=False)
+    sample_rate = check_int("sample_rate", sample_rate, minimum=1000)
     program = "espeak-ng" if voices == "espeak" else "flite"
     settings = dict(
         voices=voices, num_per_digit=num_per_digit, seed=seed, sample_rate=sample_rate,

@@ -5,6 +5,7 @@ import os
 
 import numpy as np
 
+from recipes._common import check_one_of
 from recipes.datasets._common import require_file
 
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
@@ -68,8 +69,7 @@ def load_fashion_mnist(subset="train"):
         `(images, labels)`: uint8 array `(n, 28, 28)` and int64 labels 0-9
         (names in `FASHION_MNIST_CLASSES`).
     """
-    if subset not in _FASHION_MNIST_FILES:
-        raise ValueError(f"`subset` must be 'train' or 'test'. Received: subset={subset!r}")
+    subset = check_one_of("subset", subset, tuple(_FASHION_MNIST_FILES))
     install = "apt-get install dataset-fashion-mnist"
     images_file, labels_file = (
         require_file(os.path.join(FASHION_MNIST_DIR, name), install)

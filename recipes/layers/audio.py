@@ -3,6 +3,8 @@
 import keras
 import tensorflow as tf
 
+from recipes._common import check_int
+
 
 @keras.saving.register_keras_serializable(package="recipes")
 class MFCC(keras.layers.Layer):
@@ -56,8 +58,7 @@ class MFCC(keras.layers.Layer):
             ("sample_rate", sample_rate), ("num_mfccs", num_mfccs), ("num_mel_bins", num_mel_bins),
             ("frame_length", frame_length), ("frame_step", frame_step), ("fft_length", fft_length),
         ]:  # fmt: skip
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"`{name}` must be an int >= 1. Received: {name}={value!r}")
+            check_int(name, value)
         if num_mfccs > num_mel_bins:
             raise ValueError(
                 f"`num_mfccs` must be at most `num_mel_bins`. Received: num_mfccs={num_mfccs}, "

@@ -3,6 +3,8 @@
 import keras
 import tensorflow as tf
 
+from recipes._common import check_int, check_one_of
+
 
 @keras.saving.register_keras_serializable(package="recipes")
 class DecodeImages(keras.layers.Layer):
@@ -18,6 +20,8 @@ class DecodeImages(keras.layers.Layer):
     Example:
 
     >>> import tensorflow as tf
+
+from recipes._common import check_int, check_one_of
     >>> from recipes.layers import DecodeImages
     >>> png = tf.io.encode_png(tf.zeros((40, 30, 3), tf.uint8))
     >>> DecodeImages(height=28, width=28, channels=1)(tf.stack([png, png])).shape
@@ -35,11 +39,9 @@ class DecodeImages(keras.layers.Layer):
 
     def __init__(self, height, width, channels=3, **kwargs):
         super().__init__(**kwargs)
-        for name, value in (("height", height), ("width", width)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"`{name}` must be an int >= 1. Received: {name}={value!r}")
-        if channels not in (1, 3):
-            raise ValueError(f"`channels` must be 1 or 3. Received: channels={channels!r}")
+        check_int("height", height)
+        check_int("width", width)
+        check_one_of("channels", channels, (1, 3))
         self.height = height
         self.width = width
         self.channels = channels

@@ -2,7 +2,8 @@
 
 The rows of the input file are streamed in batches through a serving
 signature of an exported model (`serving.export_model` writes them; no Keras
-is needed here) and one output row per input row is written, in input order:
+is needed here: this reads SavedModels as the server does, so it lives with
+`serving`) and one output row per input row is written, in input order:
 the row's key, then the predictions. Each finished batch is appended and
 flushed to disk (`fsync`) before the next one runs, so an interrupted run
 leaves whole batches behind, at most followed by part of one line. Run again,
@@ -42,14 +43,14 @@ import io
 import itertools
 import json
 import os
-import re
+import sys
+import time
 
 import numpy as np
 
-CSV, JSONL = "csv", "jsonl"
-_EXTENSIONS = {".csv": CSV, ".jsonl": JSONL, ".ndjson": JSONL, ".json": JSONL}
-_VERSION = re.compile(r"^\d+$")
-_SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
+from recipes._common import CSV, JSONL, check_int, check_verbose, table_format
+from serving.contract import KEY, KEYED_SIGNATURE, version_folder
+
 _SCAN_BYTES = 1 << 20
 
 
@@ -71,58 +72,17 @@ class PredictionSummary:
     output_path: str
 
 
-def file_format(path, role="input"):
-    """`"csv"` or `"jsonl"` from the extension of `path`; any other extension is a `ValueError`."""
-    extension = os.path.splitext(os.fspath(path))[1].lower()
-    if extension not in _EXTENSIONS:
-        raise ValueError(
-            f"the {role} file must end in .csv, or .jsonl, .ndjson or .json for JSON Lines (one JSON object per "
-            f"line). Received: {os.fspath(path)!r}"
-        )
-    return _EXTENSIONS[extension]
-
-
-def resolve_model_dir(model_dir):
-    """The SavedModel folder to load, like TF Serving does from a base path.
-
-    Args:
-        model_dir: A SavedModel version folder (it holds `saved_model.pb`), or
-            a model base path holding numeric version folders, of which the
-            highest version holding a `saved_model.pb` is taken.
-
-    Returns:
-        The path of the version folder.
-    """
-    model_dir = os.path.abspath(os.fspath(model_dir))
-    if not os.path.isdir(model_dir):
-        raise ValueError(f"the model folder {model_dir} does not exist")
-    if any(os.path.isfile(os.path.join(model_dir, name)) for name in _SAVED_MODEL_FILES):
-        return model_dir
-    versions = {
-        int(name): os.path.join(model_dir, name)
-        for name in os.listdir(model_dir)
-        if _VERSION.match(name)
-        and any(os.path.isfile(os.path.join(model_dir, name, f)) for f in _SAVED_MODEL_FILES)
-    }
-    if not versions:
-        raise ValueError(
-            f"the model folder must hold a SavedModel (saved_model.pb) or numeric version folders that do, as "
-            f"`serving.export_model` writes them; {model_dir} holds {sorted(os.listdir(model_dir))[:20]}"
-        )
-    return versions[max(versions)]
-
-
 def predict_file(
-    model_dir,
+    model_path,
     input_path,
     output_path,
     *,
-    key="key",
+    key=KEY,
     batch_size=256,
-    signature="serving_default",
+    signature=KEYED_SIGNATURE,
     resume=True,
     overwrite=False,
-    progress=True,
+    verbose="auto",
 ):
     """Writes a keyed SavedModel's predictions for every row of a CSV or JSON Lines file.
 
@@ -135,15 +95,15 @@ def predict_file(
     Example:
 
     ```python
-    from recipes.batch_predict import predict_file
+    import serving
 
-    summary = predict_file("exports/text", "reviews.csv", "predictions.csv", key="id")
+    summary = serving.predict_file("exports/text", "reviews.csv", "predictions.csv", key="id")
     print(summary.rows_written, summary.rows_skipped)
     ```
 
     Args:
-        model_dir: A SavedModel version folder or a TF Serving model base path
-            (its highest numeric version is used).
+        model_path: A SavedModel version folder or a TF Serving model base
+            path (its highest numeric version is used).
         input_path: A `.csv` file with a header row, or a `.jsonl` / `.ndjson`
             / `.json` JSON Lines file. It must have a column (field) per input
             of the signature, and the key column.
@@ -160,7 +120,8 @@ def predict_file(
             error unless `overwrite`.
         overwrite: Bool, defaults to `False`. Start the output again from
             nothing even if it holds rows.
-        progress: Bool, defaults to `True`: a tqdm progress bar over rows.
+        verbose: `"auto"` (default) or 1: a tqdm progress bar over rows on
+            stderr; 0: silent; 2: one line when done.
 
     Returns:
         A `PredictionSummary`: rows written now and rows skipped because an
@@ -173,24 +134,23 @@ def predict_file(
             (the error names the row's number and key; the batches before it
             stay written).
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"`batch_size` must be an int >= 1. Received: batch_size={batch_size!r}")
+    batch_size, level = check_int("batch_size", batch_size), check_verbose(verbose)
     if not isinstance(key, str) or not key:
         raise ValueError(f"`key` must be the name of the key column. Received: key={key!r}")
     input_path, output_path = os.fspath(input_path), os.fspath(output_path)
-    input_format, output_format = file_format(input_path, "input"), file_format(output_path, "output")
+    input_format, output_format = table_format(input_path, "input"), table_format(output_path, "output")
     if not os.path.isfile(input_path):
         raise ValueError(f"the input file {input_path} does not exist")
     if os.path.exists(output_path) and os.path.samefile(input_path, output_path):
-        raise ValueError(f"the output file must not be the input file; received {output_path} for both")
+        raise ValueError(f"`output_path` must not be the input file. Received: {output_path} for both")
     existing = os.path.exists(output_path) and os.path.getsize(output_path) > 0
     if existing and not overwrite and not resume:
         raise ValueError(
             f"the output file {output_path} exists and is not empty; continue it (`resume=True`, the command's "
             "default), overwrite it (`overwrite=True`, `--overwrite`) or choose another output"
         )
-    version_dir = resolve_model_dir(model_dir)
-    predictor = _Predictor(version_dir, signature, key)
+    version_dir = version_folder(model_path)
+    predictor = Predictor(version_dir, signature, key)
     columns = predictor.csv_header if output_format == CSV else predictor.json_fields
     resume_existing = existing and not overwrite
     output = _Output(output_path, output_format, columns, key, predictor.layouts, resume_existing=resume_existing)
@@ -198,9 +158,9 @@ def predict_file(
 
     from tqdm import tqdm
 
-    total = _count_rows(input_path, input_format) if progress else None
-    written = 0
-    with output, tqdm(total=total, initial=output.done, unit="row", desc="predict", disable=not progress) as bar:
+    total = _count_rows(input_path, input_format) if level == 1 else None
+    written, started = 0, time.monotonic()
+    with output, tqdm(total=total, initial=output.done, unit="row", desc="predict", disable=level != 1) as bar:
         batches = _Batches(chunks, key, batch_size, skip=output.done, on_skipped=output.check_done_keys)
         for batch in itertools.chain(batches, [None]):
             if batches.skipped < output.done:  # a batch comes once the rows before it are read and checked
@@ -211,30 +171,33 @@ def predict_file(
                 output.write(rows)
                 written += len(rows)
                 bar.update(len(rows))
+    if level == 2:
+        print(f"predict: {written} rows in {time.monotonic() - started:.1f} s", file=sys.stderr)
     return PredictionSummary(written, output.done, version_dir, os.path.abspath(output_path))
 
 
-def read_inputs(model_dir, input_path, *, rows=256, key="key", signature="serving_default"):
-    """The first `rows` rows of a CSV or JSON Lines file, cast to a signature's inputs, without the key.
+def read_inputs(model_path, input_path, *, num_examples=256, key=KEY, signature=KEYED_SIGNATURE):
+    """The first `num_examples` rows of a CSV or JSON Lines file, cast to a signature's inputs, without the key.
 
     Reads the formats `predict_file` reads, with the same checks; used to send
-    a model its own kind of rows, e.g. by `recipes tune-batching`.
+    a model its own kind of rows, e.g. by `serving.tune_batching` and
+    `serving.measure_throughput`.
 
     Returns:
-        A dict from the signature's input name to a NumPy array of up to `rows` rows.
+        A dict from the signature's input name to a NumPy array of up to `num_examples` rows.
     """
-    if isinstance(rows, bool) or not isinstance(rows, int) or rows < 1:
-        raise ValueError(f"`rows` must be an int >= 1. Received: rows={rows!r}")
+    num_examples = check_int("num_examples", num_examples)
     input_path = os.fspath(input_path)
+    input_format = table_format(input_path, "input")
     if not os.path.isfile(input_path):
         raise ValueError(f"the input file {input_path} does not exist")
-    predictor = _Predictor(resolve_model_dir(model_dir), signature, key)
-    chunks = _read_input(input_path, file_format(input_path, "input"), predictor.needed_columns, key, chunk_rows=rows)
+    predictor = Predictor(version_folder(model_path), signature, key)
+    chunks = _read_input(input_path, input_format, predictor.needed_columns, key, chunk_rows=num_examples)
     first = next(iter(chunks), None)
     if first is None:
         raise ValueError(f"the input file {input_path} has no rows")
-    tensors = predictor._cast(_Batch(first[0], first[1], key))
-    return {name: value.numpy() for name, value in tensors.items() if not (predictor.keyed and name == "key")}
+    tensors = predictor.cast(_Batch(first[0], first[1], key))
+    return {name: value.numpy() for name, value in tensors.items() if not (predictor.keyed and name == KEY)}
 
 
 # -- input -----------------------------------------------------------------------------------------------------
@@ -312,8 +275,8 @@ def _read_jsonl(path, needed, key, chunk_rows):
                     raise ValueError(f"line {line_number} of {path} is not valid JSON: {error}") from None
                 if not isinstance(record, dict):
                     raise ValueError(
-                        f"line {line_number} of {path} must be a JSON object with a field per input; "
-                        f"received a {type(record).__name__}"
+                        f"line {line_number} of {path} must be a JSON object with a field per input. "
+                        f"Received: a {type(record).__name__}"
                     )
                 missing = [name for name in needed if name not in record]
                 if missing:
@@ -460,10 +423,26 @@ def _class_names(function, width):
     return names if len(set(names)) == len(names) else None
 
 
-class _Predictor:
-    """A loaded signature: casts batches of raw values to its inputs, and its outputs to output rows."""
+class Predictor:
+    """A SavedModel's signature, loaded as the server loads it: casts batches of raw values to its inputs, and
+    its outputs to output rows.
 
-    def __init__(self, version_dir, signature, key):
+    Args:
+        version_dir: A SavedModel folder (`serving.contract.version_folder` finds it from a base path).
+        signature: Name of the signature, defaults to `"serving_default"`.
+        key: Name of the key column of the input rows, defaults to `"key"`.
+
+    Attributes:
+        function: The signature, a concrete TensorFlow function.
+        input_specs: Dict from the signature's input name to its `tf.TensorSpec`.
+        keyed: Whether the signature takes a string `key` (`serving.export_model`'s `serving_default`).
+        model_inputs: The signature's inputs other than the key, sorted.
+        needed_columns: The input columns a file must have: the model inputs and the key column.
+        layouts: How each output is written (scalar, vector or list), in name order.
+        csv_header, json_fields: The output's CSV columns and JSON Lines fields, the key first.
+    """
+
+    def __init__(self, version_dir, signature=KEYED_SIGNATURE, key=KEY):
         import tensorflow as tf
 
         loaded = tf.saved_model.load(version_dir)
@@ -478,13 +457,13 @@ class _Predictor:
         self.key = key
         args, kwargs = self.function.structured_input_signature
         self.input_specs = dict(kwargs)
-        self.keyed = "key" in self.input_specs and self.input_specs["key"].dtype == tf.string
-        self.model_inputs = [name for name in sorted(self.input_specs) if not (self.keyed and name == "key")]
+        self.keyed = KEY in self.input_specs and self.input_specs[KEY].dtype == tf.string
+        self.model_inputs = [name for name in sorted(self.input_specs) if not (self.keyed and name == KEY)]
         self.needed_columns = list(dict.fromkeys([*self.model_inputs, key]))
         self.layouts = []
         outputs = self.function.structured_outputs
         for name in sorted(outputs):
-            if name == "key":
+            if name == KEY:
                 continue  # the key column is written from the input
             shape = outputs[name].shape
             if shape.rank == 1:
@@ -503,25 +482,26 @@ class _Predictor:
         self.json_fields = [key] + [layout.name for layout in self.layouts]
         if key in self.csv_header[1:] or key in self.json_fields[1:]:
             raise ValueError(
-                f"the key column's name must differ from the output columns {self.csv_header[1:]}; "
-                f"received key={key!r}"
+                f"`key`, the key column's name, must differ from the output columns {self.csv_header[1:]}. "
+                f"Received: key={key!r}"
             )
 
-    def _cast(self, batch):
+    def cast(self, batch):
+        """The tensors for one batch of rows: the signature's inputs, and the keys when it is keyed."""
         import tensorflow as tf
 
         for index, key in enumerate(batch.keys):
             if isinstance(key, bool) or not isinstance(key, (str, int)):
                 raise ValueError(
-                    f"row {batch.first_row + index}: the key column {self.key!r} must hold a string or an integer; "
-                    f"received {key!r}"
+                    f"row {batch.first_row + index}: the key column {self.key!r} must hold a string or an integer. "
+                    f"Received: {key!r}"
                 )
         tensors = {}
         for name in self.model_inputs:
             spec = self.input_specs[name]
             tensors[name] = tf.constant(_cast_column(batch, name, batch.columns[name], spec.dtype, spec.shape.rank))
         if self.keyed:
-            tensors["key"] = tf.constant(np.array([batch.key_of(i).encode("utf-8") for i in range(len(batch))], object))
+            tensors[KEY] = tf.constant(np.array([batch.key_of(i).encode("utf-8") for i in range(len(batch))], object))
         return tensors
 
     def _run(self, tensors):
@@ -532,13 +512,13 @@ class _Predictor:
         """Output rows for the batch: `[key, {output name: Python value}]` per input row."""
         import tensorflow as tf
 
-        tensors = self._cast(batch)
+        tensors = self.cast(batch)
         try:
             outputs = self._run(tensors)
         except tf.errors.OpError as error:
             self._raise_for_row(batch, tensors, error)
-        if "key" in outputs and self.keyed:
-            returned = [k.decode("utf-8") for k in outputs["key"]]
+        if KEY in outputs and self.keyed:
+            returned = [k.decode("utf-8") for k in outputs[KEY]]
             if returned != [batch.key_of(i) for i in range(len(batch))]:
                 raise ValueError(f"the signature {self.signature!r} returned other keys than it was given")
         values = {layout.name: _python_values(outputs[layout.name]) for layout in self.layouts}
@@ -590,7 +570,7 @@ def _cast_column(batch, name, values, dtype, rank):
 def _cast_value(batch, index, name, value, dtype, rank):
     def fail(expected):
         shown = repr(value) if len(repr(value)) < 80 else repr(value)[:77] + "..."
-        raise ValueError(f"{batch.where(index)}: column {name!r} must be {expected}; received {shown}")
+        raise ValueError(f"{batch.where(index)}: column {name!r} must be {expected}. Received: {shown}")
 
     if isinstance(value, str) and (rank > 0 or not _is_string(dtype)):
         if rank > 0:  # a vector input in a CSV cell: a JSON list
