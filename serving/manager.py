@@ -398,10 +398,8 @@ class ModelManager:
         """The version a request names: explicit, by label, or the highest available."""
         with self._lock:
             config = self.configs.get(name)
-            if config is None:
-                raise ServingError("NOT_FOUND", f"Servable not found for request: Latest({name})")
-            if label is not None:
-                if label not in config.labels:
+            if label is not None:  # ServerCore looks the label up first, by model name
+                if config is None or label not in config.labels:
                     raise ServingError("INVALID_ARGUMENT", f"Unrecognized servable version label: {label}")
                 version = config.labels[label]
             if version is None:

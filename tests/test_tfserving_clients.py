@@ -85,12 +85,16 @@ class EveryDtype(tf.Module):
     def shapes(self, x):
         return {"count": tf.size(x), "pairs": tf.stack([x, -x], axis=1)}  # a scalar and a matrix
 
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.float32, name="x"), tf.TensorSpec([], tf.float32, name="scale")])
+    def scaled(self, x, scale=tf.constant(2.0)):  # TF2 records the default in the SignatureDef's `defaults`
+        return {"y": x * scale, "z": -x}
+
 
 @pytest.fixture(scope="module")
 def every_dtype_model(tmp_path_factory):
     module = EveryDtype()
     base = tmp_path_factory.mktemp("every_dtype")
-    signatures = {"serving_default": module.every_dtype, "shapes": module.shapes}
+    signatures = {"serving_default": module.every_dtype, "shapes": module.shapes, "scaled": module.scaled}
     tf.saved_model.save(module, str(base / "1"), signatures=signatures)
     expected = {name: value.numpy() for name, value in module.every_dtype(tf.constant(X)).items()}
     return str(base), expected
@@ -329,7 +333,8 @@ def test_predict_feeds_the_graphs_dtype_where_the_signature_declares_another(ser
     assert list(response.outputs["outputs"].float_val) == [3.5, 4.0]
     code, details = _code(lambda: _predict(server, "half_plus_three", {"inputs": np.array([1.0], np.float32)},
                                            signature="tensorflow/serving/regress"))  # fmt: skip
-    assert code == grpc.StatusCode.INVALID_ARGUMENT and "DT_STRING" in details
+    # the session's refusal of a float for its string argument (FunctionCallFrame::SetArgs)
+    assert (code, details) == (grpc.StatusCode.INVALID_ARGUMENT, "Expects arg[0] to be string but float is provided")
     # the metadata still shows the SignatureDef as exported, as TF Serving's does
     request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
     request.model_spec.name = "half_plus_three"
@@ -378,6 +383,82 @@ def test_unknown_signatures_and_malformed_requests_get_tf_servings_codes(server)
     request.input.example_list.examples.add().CopyFrom(_example(x=1.0))
     assert _code(lambda: _stub(server).MultiInference(request, timeout=30)) == (
         invalid, "All ModelSpecs in a MultiInferenceRequest must access the same model name.")  # fmt: skip
+
+
+def _predict_error(running, model, inputs, signature="", output_filter=()):
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name, request.model_spec.signature_name = model, signature
+    request.output_filter.extend(output_filter)
+    for name, value in inputs.items():
+        request.inputs[name].CopyFrom(tf.make_tensor_proto(value))
+    return _code(lambda: _stub(running).Predict(request, timeout=30))
+
+
+def test_predict_fills_inputs_from_the_signatures_defaults_and_checks_inputs_in_tf_servings_words(server):
+    # predict_util.cc (VerifyRequestInputsSize, PreProcessPrediction) and TensorFlow's saved_model::GetInputValues
+    x = np.array([1.0, 2.0], np.float32)
+    response = _predict(server, "every_dtype", {"x": x}, signature="scaled")  # "scale" left out: its default, 2.0
+    assert list(response.outputs["y"].float_val) == [2.0, 4.0]
+    response = _predict(server, "every_dtype", {"x": x, "scale": np.float32(3.0)}, signature="scaled")
+    assert list(response.outputs["y"].float_val) == [3.0, 6.0]
+    invalid = grpc.StatusCode.INVALID_ARGUMENT
+    assert _predict_error(server, "tf1", {}) == (
+        invalid, "input size does not match signature: 0!=1 len({}) != len({x}). Sent extra: {}. Missing but required: {x}.")
+    assert _predict_error(server, "tf1", {"x": [[1.0]], "z": [1.0]}) == (
+        invalid, "input size does not match signature: 2!=1 len({x,z}) != len({x}). Sent extra: {z}. Missing but required: {}.")
+    assert _predict_error(server, "tf1", {"z": [[1.0]]}) == (
+        invalid, "Signature input alias: x(feed name: x:0) not found in request and no default value provided. "
+        "Inputs expected to be in the request {z}, or default input alias set: ")
+    assert _predict_error(server, "every_dtype", {"scale": np.float32(3.0)}, "scaled") == (
+        invalid, "Signature input alias: x(feed name: scaled_x:0) not found in request and no default value provided. "
+        "Inputs expected to be in the request {scale}, or default input alias set: scale")
+    assert _predict_error(server, "every_dtype", {"x": x, "q": x}, "scaled") == (
+        invalid, "Inputs contains invalid name. Used request inputs: x, request input: q,x")
+    assert _predict_error(server, "tf1", {"x": [[1.0]]}, output_filter=["y", "w"]) == (
+        invalid, "output tensor alias not found in signature: w Outputs expected to be in the set {y}.")
+    assert _predict_error(server, "tf1", {"x": [[1.0]]}, output_filter=["y", "y"]) == (
+        invalid, "duplicate output tensor alias: y")
+    assert _predict_error(server, "tf1", {"x": [[b"1.0"]]}) == (invalid, "Expects arg[0] to be float but string is provided")
+    # only the outputs asked for, once each
+    request = predict_pb2.PredictRequest(output_filter=["z"])
+    request.model_spec.name, request.model_spec.signature_name = "every_dtype", "scaled"
+    request.inputs["x"].CopyFrom(tf.make_tensor_proto(x))
+    assert {k: list(v.float_val) for k, v in _stub(server).Predict(request, timeout=30).outputs.items()} == {"z": [-1.0, -2.0]}
+
+
+def test_request_tensors_are_read_as_tensorflows_from_proto_reads_them(server):
+    """A typed field with fewer values than the shape holds repeats its last value (zeros without any), one with
+    more has its first values taken; `tf.io.parse_tensor` is TensorFlow's C++ `Tensor::FromProto` itself."""
+    for values, dims in (([7.0], [3, 1]), ([1.0, 2.0], [3, 1]), ([], [2, 1]), ([1.0, 2.0, 3.0, 4.0], [2, 1])):
+        proto = tf.make_tensor_proto(np.zeros(dims, np.float32))
+        proto.ClearField("tensor_content")
+        proto.float_val.extend(values)
+        fed = tf.io.parse_tensor(proto.SerializeToString(), tf.float32).numpy()
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = "tf1"
+        request.inputs["x"].CopyFrom(proto)
+        y = _stub(server).Predict(request, timeout=30).outputs["y"]
+        assert list(y.float_val) == (fed * 0.5 + 2).ravel().tolist(), values
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "tf1"
+    request.inputs["x"].CopyFrom(tf.make_tensor_proto(np.zeros([2, 1], np.float32)))
+    request.inputs["x"].tensor_content = b"\0" * 5  # not two floats
+    code, details = _code(lambda: _stub(server).Predict(request, timeout=30))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and details.startswith("tensor parsing error: x")
+
+
+def test_version_labels_and_versions_of_unknown_models_as_server_core_reports_them(server):
+    # server_core.cc: a label is looked up by model name first; basic_manager.cc names the request it cannot serve
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name, request.model_spec.version_label = "nope", "stable"
+    request.inputs["x"].CopyFrom(tf.make_tensor_proto(np.ones([1, 1], np.float32)))
+    assert _code(lambda: _stub(server).Predict(request, timeout=30)) == (
+        grpc.StatusCode.INVALID_ARGUMENT, "Unrecognized servable version label: stable")
+    request.model_spec.version.value = 5
+    assert _code(lambda: _stub(server).Predict(request, timeout=30)) == (
+        grpc.StatusCode.NOT_FOUND, "Servable not found for request: Specific(nope, 5)")
+    assert _rest(server, "POST", "/v1/models/nope/labels/stable:predict", {"instances": [1.0]}) == (
+        400, {"error": "Unrecognized servable version label: stable"})
 
 
 # -- the command line ---------------------------------------------------------------------------------
