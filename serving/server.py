@@ -15,15 +15,18 @@ Example:
         localhost:8501/v1/models/text:predict
 
 Every flag of TF Serving's `tensorflow_model_server` (its main.cc) is
-accepted, spelled as gflags and TensorFlow's flag parser take them:
-`--flag=value`, `--flag value`, `-flag=value`, `-flag value`, and for
-booleans `--flag`, `--flag=true|false|1|0` and `--noflag`. A few stand for
-parts of TF Serving's C++ runtime this server does not have (TensorFlow
-Lite, XLA, TPUs, its profiler service...): they are accepted, and one line
-at start-up names those given as having no effect here. As in TF Serving,
-an unknown argument is reported with the usage and the server starts all
-the same, and a start-up that fails prints "Failed to start server. Error:
-..." and exits with status 255. `--bind_address` and
+accepted. TF Serving's parser (TensorFlow's `tensorflow::Flags`) takes
+`--flag=value`, and for booleans `--flag` and `--flag=true|false|1|0`;
+this one also takes gflags' spellings, `--flag value`, `-flag=value`,
+`-flag value` and `--noflag`, which TF Serving reports as unknown
+arguments. A few stand for parts of TF Serving's C++ runtime this server
+does not have (TensorFlow Lite, XLA, TPUs, its profiler service...): they
+are accepted, and one line at start-up names those given as having no
+effect here. As in TF Serving, an unknown argument is reported with the
+usage and the server starts all the same, `--help` (as the first unknown
+argument) prints the usage and exits with status 255, and a start-up that
+fails prints "Failed to start server. Error: ..." and exits with status
+255. `--bind_address` and
 `--rest_api_max_body_bytes` are ours.
 """
 
@@ -61,9 +64,11 @@ def _bool(value):
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # a flag value TF Serving cannot read either: its usage and exit status
-        self.print_usage(sys.stderr)
-        self.exit(255, f"{self.prog}: error: {message}\n")
+    def error(self, message):
+        """A flag value TF Serving cannot read either: the problem logged, the usage on stdout, exit status 255."""
+        print(f"{self.prog}: error: {message}", file=sys.stderr, flush=True)
+        print(self.format_help(), end="", flush=True)
+        self.exit(255)
 
 
 def build_parser():
@@ -73,6 +78,7 @@ def build_parser():
         epilog=__doc__.split("Example:")[1],
         formatter_class=argparse.RawDescriptionHelpFormatter,
         allow_abbrev=False,  # TF Serving takes exact flag names only
+        add_help=False,  # TensorFlow's flag parser knows --help only as the first unknown argument (see main)
     )
     flag = parser.add_argument
     flag("--port", type=int, default=8500, help="gRPC port (default: 8500; 0 picks a free one)")
@@ -587,6 +593,9 @@ def main(argv=None):
     log.setLevel(logging.INFO)
     parser = build_parser()
     args, unknown, given = parse_flags(parser, argv)
+    if unknown[:1] == ["--help"]:  # tensorflow::Flags::Parse fails: main.cc prints the usage and returns -1
+        print(parser.format_help(), end="", flush=True)
+        return 255
     if args.version:
         print(version_text())
         return 0
