@@ -58,7 +58,30 @@ class ModelConfig:
 
     @classmethod
     def from_proto(cls, config):
-        """From a `tensorflow_serving.config.ModelConfig` proto."""
+        """From a `tensorflow_serving.config.ModelConfig` proto, whose platform TF Serving's ServerCore checks.
+
+        Raises:
+            ValueError: with ServerCore's message, when the entry names no
+                platform (neither `model_platform` nor the deprecated
+                `model_type`), both, or another platform than "tensorflow".
+        """
+        platform = config.model_platform
+        if config.model_type:  # the deprecated ModelType enum: TENSORFLOW is 1
+            if config.model_platform:
+                raise ValueError(
+                    "Illegal setting both ModelServerConfig::model_type (deprecated) and "
+                    f"ModelServerConfig::model_platform, model name is {config.name}"
+                )
+            if config.model_type != 1:
+                raise ValueError(f"ModelServerConfig::model_type choice {config.model_type} not supported.")
+            platform = "tensorflow"
+        if not platform:
+            raise ValueError(
+                "Illegal setting neither ModelServerConfig::model_type (deprecated) nor "
+                f"ModelServerConfig::model_platform, model name is {config.name}"
+            )
+        if platform != "tensorflow":
+            raise ValueError(f"Model {config.name} requests unsupported platform {platform}")
         choice = config.model_version_policy.WhichOneof("policy_choice")
         if choice is None or choice == "latest":
             policy = ("latest", config.model_version_policy.latest.num_versions or 1)
@@ -66,9 +89,29 @@ class ModelConfig:
             policy = ("all",)
         else:
             policy = ("specific", tuple(sorted(config.model_version_policy.specific.versions)))
-        if config.model_platform not in ("", "tensorflow"):
-            raise ValueError(f"model {config.name!r}: model_platform must be 'tensorflow'; received {config.model_platform!r}")
         return cls(config.name, config.base_path, policy, dict(config.version_labels))
+
+
+def is_relative_path(uri):
+    """Whether a base path is a relative path, as ServerCore tells (TensorFlow's io::ParseURI): no scheme://, no /."""
+    return not re.match(r"[A-Za-z][A-Za-z0-9.]*://", uri) and not uri.startswith("/")
+
+
+def configs_from_proto(model_config_list):
+    """The `ModelConfig`s of a `ModelConfigList` proto, checked as TF Serving's ServerCore checks a new config.
+
+    Raises:
+        ValueError: with ServerCore's message (ValidateModelConfigList): a
+            name listed twice, a base path that is not absolute; or one of
+            `ModelConfig.from_proto`'s.
+    """
+    _check_unique_names(model_config_list.config, ValueError)
+    for config in model_config_list.config:
+        if is_relative_path(config.base_path):
+            raise ValueError(
+                f"Expected model {config.name} to have an absolute path or URI; got base_path()={config.base_path}"
+            )
+    return [ModelConfig.from_proto(config) for config in model_config_list.config]
 
 
 @dataclasses.dataclass
@@ -84,6 +127,14 @@ class _Loaded:
     def __init__(self, servable):
         self.servable = servable
         self.users = 0
+
+
+def _check_unique_names(configs, error):
+    names = set()
+    for config in configs:
+        if config.name in names:
+            raise error(f"Illegal to list model {config.name} multiple times in config list")
+        names.add(config.name)
 
 
 def versions_on_disk(base_path):
@@ -152,9 +203,7 @@ class ModelManager:
                  session_config=None, batching=None, per_model_batching=False, num_load_threads=0,
                  num_unload_threads=0, max_load_retries=0, load_retry_interval_seconds=60.0,
                  allow_version_labels_for_unavailable_models=False):  # fmt: skip
-        names = [c.name for c in configs]
-        if len(set(names)) != len(names):
-            raise ValueError(f"model names must be unique; received {names}")
+        _check_unique_names(configs, ValueError)
         self._initial_configs = list(configs)
         self.configs = {}  # set by start(), once its labels are checked
         self.poll_seconds = poll_seconds
@@ -216,9 +265,7 @@ class ModelManager:
             ServingError: FAILED_PRECONDITION when a version label names a
                 version that is not available (see the class docstring).
         """
-        names = [c.name for c in configs]
-        if len(set(names)) != len(names):
-            raise ServingError("INVALID_ARGUMENT", f"model names must be unique; received {names}")
+        _check_unique_names(configs, lambda message: ServingError("INVALID_ARGUMENT", message))
         with self._sync_lock:
             with self._lock:
                 self._check_labels(configs)

@@ -23,6 +23,7 @@ import grpc
 import numpy as np
 import pytest
 import tensorflow as tf
+from google.protobuf import text_format
 from tensorflow_serving.apis import (
     classification_pb2,
     get_model_metadata_pb2,
@@ -710,6 +711,34 @@ def test_version_labels_and_versions_of_unknown_models_as_server_core_reports_th
         grpc.StatusCode.NOT_FOUND, "Servable not found for request: Specific(nope, 5)")
     assert _rest(server, "POST", "/v1/models/nope/labels/stable:predict", {"instances": [1.0]}) == (
         400, {"error": "Unrecognized servable version label: stable"})
+
+
+def test_reload_config_refuses_what_server_core_refuses(server):
+    # model_service_impl.cc and server_core.cc: nothing served changes
+    from tensorflow_serving.apis import model_management_pb2, model_service_pb2_grpc
+    from tensorflow_serving.config import model_server_config_pb2
+
+    stub = model_service_pb2_grpc.ModelServiceStub(grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}"))
+    base = _testdata("saved_model_half_plus_two_cpu")
+    configs = {
+        "": "ServerModelConfig type not supported by HandleReloadConfigRequest. Only ModelConfigList is currently "
+            "supported",
+        f'model_config_list {{ config {{ name: "tf1" base_path: "{base}" }} }}':
+            "Illegal setting neither ModelServerConfig::model_type (deprecated) nor ModelServerConfig::model_platform, "
+            "model name is tf1",
+        f'model_config_list {{ config {{ name: "tf1" base_path: "{base}" model_platform: "tensorflow" }} '
+        f'config {{ name: "tf1" base_path: "{base}" model_platform: "tensorflow" }} }}':
+            "Illegal to list model tf1 multiple times in config list",
+        'model_config_list { config { name: "tf1" base_path: "tf1" model_platform: "tensorflow" } }':
+            "Expected model tf1 to have an absolute path or URI; got base_path()=tf1",
+    }  # fmt: skip
+    for text, message in configs.items():
+        request = model_management_pb2.ReloadConfigRequest()
+        text_format.Parse(text, request.config)
+        assert _code(lambda: stub.HandleReloadConfigRequest(request, timeout=30)) == (
+            grpc.StatusCode.INVALID_ARGUMENT, message)  # fmt: skip
+    assert sorted(server.manager.configs) == sorted(["every_dtype", "tf2", "tf1", "half_plus_three", "mnist", "resnet",
+                                                     "saved_model_half_plus_three"])  # fmt: skip
 
 
 # -- the command line ---------------------------------------------------------------------------------
