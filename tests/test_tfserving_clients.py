@@ -8,8 +8,11 @@ Serving writes outputs with TensorFlow's `Tensor::AsProtoField`, and with
 Classify, Regress and MultiInference serve the predict-method signatures of
 TF2 SavedModels unless `--enable_signature_method_name_check` is given. The
 client helpers here are written from TensorFlow's `tensor.cc` and TF Serving's
-sources; the models are TF Serving's test SavedModels and one built here with
-an output of every dtype.
+sources; the models are TF Serving's test SavedModels, one built here with an
+output of every dtype, and two image classifiers exported with
+`serving.export_model`, which clients written to do what TF Serving's
+`mnist_client.py`, `resnet_client.py` and `resnet_client_grpc.py` do query
+end to end, beside the requests of TF Serving's REST guide (`api_rest.md`).
 """
 
 import base64
