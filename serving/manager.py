@@ -21,6 +21,7 @@ import concurrent.futures
 import dataclasses
 import logging
 import os
+import re
 import threading
 import time
 
@@ -56,7 +57,30 @@ class ModelConfig:
 
     @classmethod
     def from_proto(cls, config):
-        """From a `tensorflow_serving.config.ModelConfig` proto."""
+        """From a `tensorflow_serving.config.ModelConfig` proto, whose platform TF Serving's ServerCore checks.
+
+        Raises:
+            ValueError: with ServerCore's message, when the entry names no
+                platform (neither `model_platform` nor the deprecated
+                `model_type`), both, or another platform than "tensorflow".
+        """
+        platform = config.model_platform
+        if config.model_type:  # the deprecated ModelType enum: TENSORFLOW is 1
+            if config.model_platform:
+                raise ValueError(
+                    "Illegal setting both ModelServerConfig::model_type (deprecated) and "
+                    f"ModelServerConfig::model_platform, model name is {config.name}"
+                )
+            if config.model_type != 1:
+                raise ValueError(f"ModelServerConfig::model_type choice {config.model_type} not supported.")
+            platform = "tensorflow"
+        if not platform:
+            raise ValueError(
+                "Illegal setting neither ModelServerConfig::model_type (deprecated) nor "
+                f"ModelServerConfig::model_platform, model name is {config.name}"
+            )
+        if platform != "tensorflow":
+            raise ValueError(f"Model {config.name} requests unsupported platform {platform}")
         choice = config.model_version_policy.WhichOneof("policy_choice")
         if choice is None or choice == "latest":
             policy = ("latest", config.model_version_policy.latest.num_versions or 1)
@@ -64,9 +88,29 @@ class ModelConfig:
             policy = ("all",)
         else:
             policy = ("specific", tuple(sorted(config.model_version_policy.specific.versions)))
-        if config.model_platform not in ("", "tensorflow"):
-            raise ValueError(f"model {config.name!r}: model_platform must be 'tensorflow'; received {config.model_platform!r}")
         return cls(config.name, config.base_path, policy, dict(config.version_labels))
+
+
+def is_relative_path(uri):
+    """Whether a base path is a relative path, as ServerCore tells (TensorFlow's io::ParseURI): no scheme://, no /."""
+    return not re.match(r"[A-Za-z][A-Za-z0-9.]*://", uri) and not uri.startswith("/")
+
+
+def configs_from_proto(model_config_list):
+    """The `ModelConfig`s of a `ModelConfigList` proto, checked as TF Serving's ServerCore checks a new config.
+
+    Raises:
+        ValueError: with ServerCore's message (ValidateModelConfigList): a
+            name listed twice, a base path that is not absolute; or one of
+            `ModelConfig.from_proto`'s.
+    """
+    _check_unique_names(model_config_list.config, ValueError)
+    for config in model_config_list.config:
+        if is_relative_path(config.base_path):
+            raise ValueError(
+                f"Expected model {config.name} to have an absolute path or URI; got base_path()={config.base_path}"
+            )
+    return [ModelConfig.from_proto(config) for config in model_config_list.config]
 
 
 @dataclasses.dataclass
@@ -82,6 +126,14 @@ class _Loaded:
     def __init__(self, servable):
         self.servable = servable
         self.users = 0
+
+
+def _check_unique_names(configs, error):
+    names = set()
+    for config in configs:
+        if config.name in names:
+            raise error(f"Illegal to list model {config.name} multiple times in config list")
+        names.add(config.name)
 
 
 def _wanted(policy, available):
@@ -136,9 +188,7 @@ class ModelManager:
                  session_config=None, batching=None, per_model_batching=False, num_load_threads=0,
                  num_unload_threads=0, max_load_retries=0, load_retry_interval_seconds=60.0,
                  allow_version_labels_for_unavailable_models=False):  # fmt: skip
-        names = [c.name for c in configs]
-        if len(set(names)) != len(names):
-            raise ValueError(f"model names must be unique; received {names}")
+        _check_unique_names(configs, ValueError)
         self._initial_configs = list(configs)
         self.configs = {}  # set by start(), once its labels are checked
         self.poll_seconds = poll_seconds
@@ -200,9 +250,7 @@ class ModelManager:
             ServingError: FAILED_PRECONDITION when a version label names a
                 version that is not available (see the class docstring).
         """
-        names = [c.name for c in configs]
-        if len(set(names)) != len(names):
-            raise ServingError("INVALID_ARGUMENT", f"model names must be unique; received {names}")
+        _check_unique_names(configs, lambda message: ServingError("INVALID_ARGUMENT", message))
         with self._sync_lock:
             with self._lock:
                 self._check_labels(configs)
@@ -382,10 +430,8 @@ class ModelManager:
         """The version a request names: explicit, by label, or the highest available."""
         with self._lock:
             config = self.configs.get(name)
-            if config is None:
-                raise ServingError("NOT_FOUND", f"Servable not found for request: Latest({name})")
-            if label is not None:
-                if label not in config.labels:
+            if label is not None:  # ServerCore looks the label up first, by model name
+                if config is None or label not in config.labels:
                     raise ServingError("INVALID_ARGUMENT", f"Unrecognized servable version label: {label}")
                 version = config.labels[label]
             if version is None:

@@ -52,6 +52,7 @@ _URI = re.compile(
 _PATH_CHARS = re.compile(r"(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/]|%[0-9A-Fa-f]{2})*")
 _QUERY_CHARS = re.compile(r"(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/?]|%[0-9A-Fa-f]{2})*")
 _LENGTH = re.compile(r"[0-9]{1,18}")  # ASCII digits only: str.isdigit() also takes "²", which int() refuses
+_CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,15}")
 _LIBEVENT_ERROR_PAGE = "<HTML><HEAD>\n<TITLE>{0} {1}</TITLE>\n</HEAD><BODY>\n<H1>{1}</H1>\n</BODY></HTML>\n"
 _CORS_HEADERS = {"Access-Control-Allow-Origin": "*", "Access-Control-Allow-Methods": "POST, GET",
                  "Access-Control-Allow-Headers": "Content-Type"}  # fmt: skip
@@ -160,13 +161,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def _drain_body(self):
         """Reads and drops a request body, so that closing the connection does not reset it."""
-        if getattr(self, "headers", None) is not None and "Content-Length" in self.headers:
+        if getattr(self, "headers", None) is not None and ("Content-Length" in self.headers or self._chunked()):
             try:
                 self._body()
             except ServingError:
                 pass
 
+    def _chunked(self):
+        return self.headers.get("Transfer-Encoding", "").strip().lower() == "chunked"
+
     def _body(self):
+        if self._chunked():  # libevent reads a chunked body whatever Content-Length says
+            return self._chunked_body()
         if "Content-Length" not in self.headers and "Transfer-Encoding" not in self.headers:
             return b""  # a request without either has no body
         length = self.headers.get("Content-Length")
@@ -195,6 +201,35 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 f"the request body ended after {len(body)} of its {int(length)} bytes (Content-Length)",
             )
         return body
+
+    def _chunked_body(self):
+        """A body sent in chunks (`Transfer-Encoding: chunked`, RFC 9112 7.1): sizes in hex, a last chunk of 0."""
+        body, limit = bytearray(), self.server.max_body_bytes
+
+        def refuse(message):
+            self.close_connection = True  # what follows in the stream cannot be told from the body
+            return ServingError("INVALID_ARGUMENT", message)
+
+        try:
+            while True:
+                line = self.rfile.readline(1024)
+                size = line.split(b";", 1)[0].strip()  # chunk extensions are ignored
+                if not line.endswith(b"\n") or not _CHUNK_SIZE.fullmatch(size):
+                    raise refuse("a chunk of the request body (Transfer-Encoding: chunked) does not start with a size")
+                size = int(size, 16)
+                if not size:
+                    break
+                if len(body) + size > limit:
+                    raise refuse(f"request body of more than {limit} bytes exceeds the limit of {limit} bytes")
+                chunk = self.rfile.read(size)
+                if len(chunk) < size or self.rfile.readline(3).strip():
+                    raise refuse("the request body (Transfer-Encoding: chunked) ended inside a chunk")
+                body += chunk
+            while self.rfile.readline(8192).strip():  # trailer fields, up to the empty line
+                pass
+        except TimeoutError:
+            raise refuse("the request body (Transfer-Encoding: chunked) ended before its last chunk") from None
+        return bytes(body)
 
     def _serve(self):
         """Dispatches a request as TF Serving's HTTP server does (http_server.cc)."""

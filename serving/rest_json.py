@@ -33,6 +33,7 @@ import numpy as np
 import tensorflow as tf
 
 from serving.errors import ServingError
+from serving.tensors import dtype_string as type_name
 
 MAX_DIMS = 64  # NumPy's limit on dimensions: deeper tensors are refused before recursing into them
 MAX_DEBUG_BYTES = 256  # TF Serving cuts the JSON it quotes in error messages at this size
@@ -342,15 +343,6 @@ def signature_name(document):
 
 
 # -- tensors of a predict request ------------------------------------------------------------------------------------
-
-
-def type_name(dtype):
-    """TensorFlow's C++ DataTypeString: "float", "double", "half", "int32", "string", ..."""
-    try:
-        name = tf.dtypes.as_dtype(dtype).name
-    except TypeError:  # a NumPy dtype TensorFlow has no name for
-        name = np.dtype(dtype).name
-    return {"float32": "float", "float64": "double", "float16": "half"}.get(name, name)
 
 
 def _type_error(value, dtype):

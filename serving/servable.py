@@ -25,6 +25,7 @@ import tensorflow as tf
 from tensorflow.core.protobuf import config_pb2
 from tensorflow.python.saved_model.loader_impl import SavedModelLoader
 
+from serving import tensors
 from serving.errors import ServingError
 
 SERVE_TAG = "serve"
@@ -109,44 +110,71 @@ class Servable:
             return self._callables[key]
 
     def prepare(self, signature_name, inputs, output_filter=()):
-        """Checks a request against a signature and casts its inputs to the signature's dtypes.
+        """Checks a Predict request against a signature, as TF Serving's `PreProcessPrediction` checks it.
 
-        An input under the key `None` (sent without a name) is taken as the
-        signature's only input.
+        Inputs the request leaves out are taken from the signature's
+        `defaults` (the default values TF2 records for `tf.function`
+        arguments); the outputs are the `output_filter`'s, or all. Each input
+        is then cast to the dtype its graph tensor takes (see `_as_dtype`).
 
         Returns:
             `(signature_name, inputs, output_names)`: the resolved name, the
-            cast inputs and the outputs to fetch.
+            inputs to feed and the outputs to fetch.
         """
         signature_name, signature = self.signature(signature_name)
-        if None in inputs:  # a value sent without a name (REST's unnamed instances) is the only input's
-            if len(inputs) != 1 or len(signature.inputs) != 1:
+        inputs = dict(self._with_defaults(signature, inputs))
+        outputs = tuple(output_filter) or tuple(sorted(signature.outputs))
+        for position, name in enumerate(outputs):
+            if name not in signature.outputs:
                 raise ServingError(
                     "INVALID_ARGUMENT",
-                    f"signature \"{signature_name}\" has {len(signature.inputs)} inputs {sorted(signature.inputs)}: "
-                    "name them (a JSON object per instance)",
+                    f"output tensor alias not found in signature: {name} Outputs expected to be in the set "
+                    f"{{{','.join(sorted(signature.outputs))}}}.",
                 )
-            inputs = {next(iter(signature.inputs)): inputs[None]}
-        expected, received = set(signature.inputs), set(inputs)
-        if expected != received:
-            missing, extra = sorted(expected - received), sorted(received - expected)
-            raise ServingError(
-                "INVALID_ARGUMENT",
-                f"input names of signature \"{signature_name}\" are {sorted(expected)}; "
-                + (f"missing {missing}" if missing else "")
-                + ("; " if missing and extra else "")
-                + (f"unexpected {extra}" if extra else ""),
-            )
-        outputs = tuple(output_filter) or tuple(sorted(signature.outputs))
-        unknown = [name for name in outputs if name not in signature.outputs]
-        if unknown:
-            raise ServingError(
-                "INVALID_ARGUMENT",
-                f"output_filter names {unknown} are not outputs of signature \"{signature_name}\"; "
-                f"its outputs are {sorted(signature.outputs)}",
-            )
-        cast = {name: self._as_dtype(signature_name, name, value) for name, value in inputs.items()}
+            if name in outputs[:position]:
+                raise ServingError("INVALID_ARGUMENT", f"duplicate output tensor alias: {name}")
+        feeds = sorted(signature.inputs[name].name for name in inputs)  # the session's argument order
+        cast = {
+            name: self._as_dtype(signature_name, name, value, feeds.index(signature.inputs[name].name))
+            for name, value in inputs.items()
+        }
         return signature_name, cast, outputs
+
+    @staticmethod
+    def _with_defaults(signature, inputs):
+        """The request's inputs and the defaults of those it leaves out, with TF Serving's checks and words.
+
+        `VerifyRequestInputsSize` (predict_util.cc), then TensorFlow's
+        `saved_model::GetInputValues`.
+        """
+        requested, expected = set(inputs), set(signature.inputs)
+        if len(requested) > len(expected) or (len(requested) < len(expected) and not signature.defaults):
+            raise ServingError(
+                "INVALID_ARGUMENT",
+                f"input size does not match signature: {len(requested)}!={len(expected)} "
+                f"len({{{','.join(sorted(requested))}}}) != len({{{','.join(sorted(expected))}}}). "
+                f"Sent extra: {{{','.join(sorted(requested - expected))}}}. "
+                f"Missing but required: {{{','.join(sorted(expected - requested))}}}.",
+            )
+        for name in sorted(expected):
+            if name in inputs:
+                yield name, inputs[name]
+            elif name in signature.defaults:
+                yield name, tensors.to_array(signature.defaults[name])
+            else:
+                raise ServingError(
+                    "INVALID_ARGUMENT",
+                    f"Signature input alias: {name}(feed name: {signature.inputs[name].name}) not found in request "
+                    f"and no default value provided. Inputs expected to be in the request "
+                    f"{{{','.join(sorted(requested))}}}, or default input alias set: "
+                    f"{','.join(sorted(signature.defaults))}",
+                )
+        if requested - expected:
+            raise ServingError(
+                "INVALID_ARGUMENT",
+                f"Inputs contains invalid name. Used request inputs: {','.join(sorted(requested & expected))}, "
+                f"request input: {','.join(sorted(requested))}",
+            )
 
     def execute(self, signature_name, inputs, output_names, timeout_ms=None):
         """Runs prepared inputs; a run longer than `timeout_ms` fails with DEADLINE_EXCEEDED."""
@@ -171,28 +199,36 @@ class Servable:
         signature_name, inputs, outputs = self.prepare(signature_name, inputs, output_filter)
         return signature_name, self.execute(signature_name, inputs, outputs, timeout_ms)
 
-    def _as_dtype(self, signature_name, name, value):
+    def _as_dtype(self, signature_name, name, value, argument):
+        """An input as the dtype of the graph tensor it feeds (the session's `argument`-th argument).
+
+        Strings feed only string tensors and numbers only number tensors, as
+        in TF Serving, whose session refuses any other dtype with "Expects
+        arg[i] to be float but string is provided". Numbers are cast where
+        NumPy casts them within their kind or safely (float64 to float32,
+        int32 to int64), which TF Serving refuses as well.
+        """
         dtype = self._input_dtypes[(signature_name, name)] or tf.dtypes.as_dtype(
             self.signature_defs[signature_name].inputs[name].dtype
         )
         array = np.asarray(value)
-        if dtype == tf.string:
-            if array.dtype.kind not in "SOU":
-                raise ServingError(
-                    "INVALID_ARGUMENT",
-                    f"input \"{name}\" expects strings (DT_STRING); received {array.dtype.name} values",
-                )
-            return array.astype(object)
-        if array.dtype.kind in "SOU":
-            raise ServingError(
-                "INVALID_ARGUMENT", f"input \"{name}\" expects {dtype.name} numbers; received strings"
+        received = tf.string if array.dtype.kind in "SOU" else array.dtype
+
+        def refuse():
+            return ServingError(
+                "INVALID_ARGUMENT",
+                f"Expects arg[{argument}] to be {tensors.dtype_string(dtype)} but "
+                f"{tensors.dtype_string(received)} is provided",
             )
+
+        if dtype == tf.string or received == tf.string:
+            if dtype != received:
+                raise refuse()
+            return array.astype(object)
         try:
             return array.astype(dtype.as_numpy_dtype, casting="same_kind" if dtype.is_floating else "safe")
         except TypeError:
-            raise ServingError(
-                "INVALID_ARGUMENT", f"input \"{name}\" expects {dtype.name}; received {array.dtype.name} values"
-            ) from None
+            raise refuse() from None
 
     def close(self):
         self._session.close()

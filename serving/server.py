@@ -15,15 +15,18 @@ Example:
         localhost:8501/v1/models/text:predict
 
 Every flag of TF Serving's `tensorflow_model_server` (its main.cc) is
-accepted, spelled as gflags and TensorFlow's flag parser take them:
-`--flag=value`, `--flag value`, `-flag=value`, `-flag value`, and for
-booleans `--flag`, `--flag=true|false|1|0` and `--noflag`. A few stand for
-parts of TF Serving's C++ runtime this server does not have (TensorFlow
-Lite, XLA, TPUs, its profiler service...): they are accepted, and one line
-at start-up names those given as having no effect here. As in TF Serving,
-an unknown argument is reported with the usage and the server starts all
-the same, and a start-up that fails prints "Failed to start server. Error:
-..." and exits with status 255. `--bind_address` and
+accepted. TF Serving's parser (TensorFlow's `tensorflow::Flags`) takes
+`--flag=value`, and for booleans `--flag` and `--flag=true|false|1|0`;
+this one also takes gflags' spellings, `--flag value`, `-flag=value`,
+`-flag value` and `--noflag`, which TF Serving reports as unknown
+arguments. A few stand for parts of TF Serving's C++ runtime this server
+does not have (TensorFlow Lite, XLA, TPUs, its profiler service...): they
+are accepted, and one line at start-up names those given as having no
+effect here. As in TF Serving, an unknown argument is reported with the
+usage and the server starts all the same, `--help` (as the first unknown
+argument) prints the usage and exits with status 255, and a start-up that
+fails prints "Failed to start server. Error: ..." and exits with status
+255. `--bind_address` and
 `--rest_api_max_body_bytes` are ours.
 """
 
@@ -61,9 +64,11 @@ def _bool(value):
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # a flag value TF Serving cannot read either: its usage and exit status
-        self.print_usage(sys.stderr)
-        self.exit(255, f"{self.prog}: error: {message}\n")
+    def error(self, message):
+        """A flag value TF Serving cannot read either: the problem logged, the usage on stdout, exit status 255."""
+        print(f"{self.prog}: error: {message}", file=sys.stderr, flush=True)
+        print(self.format_help(), end="", flush=True)
+        self.exit(255)
 
 
 def build_parser():
@@ -73,6 +78,7 @@ def build_parser():
         epilog=__doc__.split("Example:")[1],
         formatter_class=argparse.RawDescriptionHelpFormatter,
         allow_abbrev=False,  # TF Serving takes exact flag names only
+        add_help=False,  # TensorFlow's flag parser knows --help only as the first unknown argument (see main)
     )
     flag = parser.add_argument
     flag("--port", type=int, default=8500, help="gRPC port (default: 8500; 0 picks a free one)")
@@ -282,11 +288,14 @@ def session_config(args):
     return config
 
 
-def read_model_config(path):
-    """The `ModelConfig`s of a text-format `ModelServerConfig` file."""
-    from tensorflow_serving.config import model_server_config_pb2
+def read_model_server_config(path):
+    """The text-format `ModelServerConfig` proto of a file (`--model_config_file`).
 
-    from serving.manager import ModelConfig
+    Raises:
+        OSError: the file cannot be read.
+        ValueError: it is not a text-format ModelServerConfig.
+    """
+    from tensorflow_serving.config import model_server_config_pb2
 
     with open(path) as f:
         text = f.read()
@@ -295,9 +304,32 @@ def read_model_config(path):
         text_format.Parse(text, config)
     except text_format.ParseError as error:
         raise ValueError(f"{path}: not a text-format ModelServerConfig: {error}") from None
-    if config.WhichOneof("config") != "model_config_list":
-        raise ValueError(f"{path}: needs a model_config_list")
-    return [ModelConfig.from_proto(c) for c in config.model_config_list.config]
+    return config
+
+
+def model_configs(server_config):
+    """The `ModelConfig`s of a `ModelServerConfig` proto, checked as TF Serving's ServerCore checks it.
+
+    Returns:
+        A list of `serving.manager.ModelConfig`, or `None` for a config that
+        sets neither list, on which TF Serving takes no action.
+
+    Raises:
+        ValueError: ServerCore's message for a config it refuses.
+    """
+    from serving.manager import configs_from_proto
+
+    kind = server_config.WhichOneof("config")
+    if kind is None:
+        return None
+    if kind != "model_config_list":
+        raise ValueError("ModelServer does not yet support custom model config.")
+    return configs_from_proto(server_config.model_config_list)
+
+
+def read_model_config(path):
+    """The `ModelConfig`s of a text-format `ModelServerConfig` file; `[]` for a file that sets no config."""
+    return model_configs(read_model_server_config(path)) or []
 
 
 class ModelServer:
@@ -384,14 +416,17 @@ class ModelServer:
                 log.info("Exporting HTTP/REST API at:%s ...", _host_port(host, self.rest_port))
 
     def reload_config(self, config):
-        """`HandleReloadConfigRequest`: a `ModelServerConfig` proto replaces the served models."""
+        """`HandleReloadConfigRequest`: a `ModelServerConfig` proto with a model list replaces the served models."""
         from serving.errors import ServingError
-        from serving.manager import ModelConfig
 
         if config.WhichOneof("config") != "model_config_list":
-            raise ServingError("INVALID_ARGUMENT", "the config needs a model_config_list")
+            raise ServingError(
+                "INVALID_ARGUMENT",
+                "ServerModelConfig type not supported by HandleReloadConfigRequest. "
+                "Only ModelConfigList is currently supported",
+            )
         try:
-            configs = [ModelConfig.from_proto(c) for c in config.model_config_list.config]
+            configs = model_configs(config)
         except ValueError as error:
             raise ServingError("INVALID_ARGUMENT", str(error)) from None
         self.manager.reload(configs)
@@ -517,18 +552,26 @@ def _server_arguments(args, given):
 
     if args.model_config_file:  # as in TF Serving, it wins over --model_name and --model_base_path
         try:
-            configs = read_model_config(args.model_config_file)
+            configs = model_configs(read_model_server_config(args.model_config_file))
         except OSError as error:
             raise StartupError("NOT_FOUND", f"{args.model_config_file}: {error.strerror}") from None
         except ValueError as error:
             raise StartupError("INVALID_ARGUMENT", str(error)) from None
+        if configs is None:
+            log.info("Taking no action for empty config.")
+            configs = []
     else:
-        from serving.manager import ModelConfig
+        from serving.manager import ModelConfig, is_relative_path
 
-        base_path = os.path.abspath(args.model_base_path)
         log.info("Building single TensorFlow model file config:  model_name: %s model_base_path: %s",
-                 args.model_name, base_path)  # fmt: skip
-        configs = [ModelConfig(args.model_name, base_path)]
+                 args.model_name, args.model_base_path)  # fmt: skip
+        if is_relative_path(args.model_base_path):  # ServerCore's ValidateModelConfigList
+            raise StartupError(
+                "INVALID_ARGUMENT",
+                f"Expected model {args.model_name} to have an absolute path or URI; "
+                f"got base_path()={args.model_base_path}",
+            )
+        configs = [ModelConfig(args.model_name, args.model_base_path)]
     tags = tuple(tag for tag in args.saved_model_tags.split(",") if tag) or ("serve",)
     return configs, dict(
         grpc_port=args.port if args.port or not args.grpc_socket_path else None,
@@ -587,6 +630,9 @@ def main(argv=None):
     log.setLevel(logging.INFO)
     parser = build_parser()
     args, unknown, given = parse_flags(parser, argv)
+    if unknown[:1] == ["--help"]:  # tensorflow::Flags::Parse fails: main.cc prints the usage and returns -1
+        print(parser.format_help(), end="", flush=True)
+        return 255
     if args.version:
         print(version_text())
         return 0
@@ -603,17 +649,26 @@ def main(argv=None):
         signal.signal(signum, lambda *_: stopped.set())
     if args.model_config_file and args.model_config_file_poll_wait_seconds > 0:
 
-        def poll_config():
+        def poll_config():  # TF Serving's PollFilesystemAndReloadConfig
             from serving.errors import ServingError
 
             while not stopped.wait(args.model_config_file_poll_wait_seconds):
                 try:
-                    configs = read_model_config(args.model_config_file)
+                    server_config = read_model_server_config(args.model_config_file)
                 except (OSError, ValueError) as error:
-                    log.error("Failed to read ModelServerConfig file: %s", error)
+                    log.error("Failed to read ModelServerConfig file: %s", getattr(error, "strerror", None) or error)
                     continue
                 try:
-                    server.manager.reload(configs)
+                    configs = model_configs(server_config)
+                    if configs is None and server.manager.configs:
+                        raise ServingError(
+                            "FAILED_PRECONDITION",
+                            "Cannot transition to requested config. It is only legal to transition from one "
+                            "ModelConfigList to another.",
+                        )
+                    server.manager.reload(configs or [])
+                except ValueError as error:
+                    log.error("PollFilesystemAndReloadConfig failed to ReloadConfig: %s", error)
                 except ServingError as error:
                     log.error("PollFilesystemAndReloadConfig failed to ReloadConfig: %s", error.message)
 

@@ -74,6 +74,15 @@ _ENUM_OF = {np.dtype(tf.dtypes.as_dtype(enum).as_numpy_dtype): enum for enum in 
 _FIXED_WIDTH = {"float_val": "<f4", "double_val": "<f8", "scomplex_val": "<f4", "dcomplex_val": "<f8"}
 
 
+def dtype_string(dtype):
+    """A dtype as TensorFlow's C++ `DataTypeString` names it in messages: "float", "double", "half", "int32", "string"."""
+    try:
+        name = tf.dtypes.as_dtype(dtype).name
+    except TypeError:  # a NumPy dtype TensorFlow has no name for
+        name = np.dtype(dtype).name
+    return {"float32": "float", "float64": "double", "float16": "half"}.get(name, name)
+
+
 def _varint(value):
     out = bytearray()
     while value >= 0x80:
@@ -127,7 +136,14 @@ def decode_strings(content, count):
 
 
 def to_array(proto):
-    """The NumPy array of a `TensorProto`, as TensorFlow's `Tensor::FromProto` reads it."""
+    """The NumPy array of a `TensorProto`, as TensorFlow's `Tensor::FromProto` reads it.
+
+    Exact values (one per element, or `tensor_content` of the right size)
+    are read here; anything else is read by `Tensor::FromProto` itself
+    (`tf.io.parse_tensor`), which fills a tensor from fewer typed values by
+    repeating the last one (zeros without any), takes the first values of
+    too many, and refuses what it cannot read with `InvalidArgumentError`.
+    """
     dims = [d.size for d in proto.tensor_shape.dim]
     elements = math.prod(dims)
     if proto.dtype == types_pb2.DT_STRING:
@@ -145,7 +161,7 @@ def to_array(proto):
             values = getattr(proto, field)
             if len(values) == elements:
                 return np.array(values, dtype=numpy_dtype).reshape(dims)
-    return tf.make_ndarray(proto)
+    return tf.io.parse_tensor(proto.SerializeToString(), tf.dtypes.as_dtype(proto.dtype)).numpy()
 
 
 def to_proto(array, tensor_content=False):

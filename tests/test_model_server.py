@@ -230,6 +230,38 @@ def test_rest_body_shorter_than_its_content_length_is_refused_not_waited_for_for
     assert _rest(server, "POST", "/v1/models/default:predict", {"instances": [1.0]})[0] == 200  # still serving
 
 
+def test_rest_reads_bodies_sent_in_chunks_as_libevent_does(server):
+    """A client that streams its body (http.client or requests with an iterable) sends it chunked, without a
+    Content-Length; TF Serving's HTTP library reads it. Malformed chunks are refused and the connection closed."""
+
+    def post_in_pieces(pieces):
+        connection = http.client.HTTPConnection("127.0.0.1", server.rest_port, timeout=60)
+        try:
+            connection.request("POST", "/v1/models/default:predict", body=iter(pieces), encode_chunked=True)
+            response = connection.getresponse()
+            return response.status, json.loads(response.read())
+        finally:
+            connection.close()
+
+    assert post_in_pieces([b'{"instances"', b": [[1.0], ", b"[2.0]]}"]) == (200, {"predictions": [[2.5], [3.0]]})
+    limit = server.rest_server.max_body_bytes
+    server.rest_server.max_body_bytes = 1000
+    try:
+        status, body = post_in_pieces([b'{"instances": [', b"1.0, " * 300, b"1.0]}"])
+    finally:
+        server.rest_server.max_body_bytes = limit
+    assert status == 400 and "exceeds the limit of 1000 bytes" in body["error"]
+    for chunks in (b"zz\r\n{}\r\n0\r\n\r\n", b"10\r\n{}\r\n"):  # not a size; a chunk shorter than its size
+        with socket.create_connection(("127.0.0.1", server.rest_port), timeout=10) as connection:
+            connection.sendall(b"POST /v1/models/default:predict HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n" + chunks)
+            connection.shutdown(socket.SHUT_WR)
+            answer = b""
+            while piece := connection.recv(4096):
+                answer += piece
+        assert answer.startswith(b"HTTP/1.1 400") and b"Connection: close" in answer and b"chunked" in answer, answer
+    assert _rest(server, "POST", "/v1/models/default:predict", {"instances": [1.0]})[0] == 200  # still serving
+
+
 def test_rest_api_timeout_answers_504_and_keeps_serving(server):
     body = {"instances": [{"text": "a long and winding review " * 40, "key": str(i)} for i in range(5000)]}
     timeout = server.rest_server.timeout_ms

@@ -28,7 +28,7 @@ from test_model_server import TESTDATA, _rest, _testdata
 from serving.errors import ServingError
 from serving.load import ServerProcess, free_port
 from serving.manager import ModelConfig, ModelManager
-from serving.server import NO_EFFECT_FLAGS, build_parser, parse_flags
+from serving.server import NO_EFFECT_FLAGS, build_parser, parse_flags, read_model_config
 from serving.server import ModelServer
 
 pytestmark = pytest.mark.skipif(not os.path.isdir(TESTDATA), reason="../shared/tfserving_testdata is not here")
@@ -112,6 +112,17 @@ def test_version_prints_tf_servings_two_lines_and_exits():
     assert library_line == f"TensorFlow Library: {tf.__version__}"
 
 
+def test_help_prints_the_usage_and_exits_with_255_as_tensorflows_flag_parser():
+    # tensorflow::Flags::Parse fails when the first argument it does not know is --help; main.cc then prints the
+    # usage and returns -1. -h is no flag there: an unknown argument, reported before the start-up goes on.
+    done = _run("--help", "--model_base_path=/nowhere")
+    assert done.returncode == 255 and "--rest_api_num_threads" in done.stdout
+    assert "Error: INVALID_ARGUMENT" not in done.stdout  # no start-up
+    done = _run("-h")
+    assert done.returncode == 255 and done.stdout.startswith("unknown argument: -h\n")
+    assert "Failed to start server. Error: INVALID_ARGUMENT: Both server_options.model_base_path" in done.stdout
+
+
 @pytest.mark.parametrize(
     "flags, error",
     [
@@ -126,12 +137,46 @@ def test_version_prints_tf_servings_two_lines_and_exits():
         (["--model_base_path=/m", "--grpc_channel_arguments=grpc.so_reuseport"],
          "INVALID_ARGUMENT: --grpc_channel_arguments takes key=value pairs separated by commas; received"),
         (["--model_base_path=/m", "--ssl_config_file=/nowhere/ssl.config"], "NOT_FOUND: --ssl_config_file /nowhere/ssl.config"),
+        (["--model_base_path=exports/m"],  # TF Serving does not make it absolute
+         "INVALID_ARGUMENT: Expected model default to have an absolute path or URI; got base_path()=exports/m"),
     ],
 )  # fmt: skip
 def test_start_up_errors_as_tf_serving_reports_them(flags, error):
     done = _run(*flags)
     assert done.returncode == 255
     assert done.stdout.startswith(f"Failed to start server. Error: {error}"), done.stdout + done.stderr
+
+
+def test_model_configs_tf_serving_refuses_are_refused(tmp_path):
+    # server_core.cc: ValidateModelConfigList, GetPlatform, CreateStoragePathRoutes (the start-up prints them as
+    # "Failed to start server. Error: INVALID_ARGUMENT: ...", see test_start_up_errors_as_tf_serving_reports_them)
+    base = _testdata("saved_model_half_plus_two_cpu")
+    entries = {
+        f'config {{ name: "m" base_path: "{base}" }}':
+            "Illegal setting neither ModelServerConfig::model_type (deprecated) nor ModelServerConfig::model_platform, "
+            "model name is m",
+        f'config {{ name: "m" base_path: "{base}" model_platform: "tensorflow" model_type: TENSORFLOW }}':
+            "Illegal setting both ModelServerConfig::model_type (deprecated) and ModelServerConfig::model_platform, "
+            "model name is m",
+        f'config {{ name: "m" base_path: "{base}" model_type: OTHER }}': "ModelServerConfig::model_type choice 2 not supported.",
+        f'config {{ name: "m" base_path: "{base}" model_platform: "tflite" }}': "Model m requests unsupported platform tflite",
+        f'config {{ name: "m" base_path: "{base}" model_platform: "tensorflow" }} '
+        f'config {{ name: "m" base_path: "{base}" model_platform: "tensorflow" }}':
+            "Illegal to list model m multiple times in config list",
+        'config { name: "m" base_path: "models/m" model_platform: "tensorflow" }':
+            "Expected model m to have an absolute path or URI; got base_path()=models/m",
+    }  # fmt: skip
+    config = tmp_path / "models.config"
+    for entry, error in entries.items():
+        config.write_text(f"model_config_list {{ {entry} }}")
+        with pytest.raises(ValueError) as raised:
+            read_model_config(str(config))
+        assert str(raised.value) == error
+    # the deprecated model_type still names the platform; a config that sets no list serves nothing
+    config.write_text(f'model_config_list {{ config {{ name: "m" base_path: "{base}" model_type: TENSORFLOW }} }}')
+    assert read_model_config(str(config)) == [ModelConfig("m", base)]
+    config.write_text("")
+    assert read_model_config(str(config)) == []
 
 
 # -- two server processes with every flag ---------------------------------------------------------

@@ -8,16 +8,25 @@ Serving writes outputs with TensorFlow's `Tensor::AsProtoField`, and with
 Classify, Regress and MultiInference serve the predict-method signatures of
 TF2 SavedModels unless `--enable_signature_method_name_check` is given. The
 client helpers here are written from TensorFlow's `tensor.cc` and TF Serving's
-sources; the models are TF Serving's test SavedModels and one built here with
-an output of every dtype.
+sources; the models are TF Serving's test SavedModels, one built here with an
+output of every dtype, and two image classifiers exported with
+`serving.export_model`, which clients written to do what TF Serving's
+`mnist_client.py`, `resnet_client.py` and `resnet_client_grpc.py` do query
+end to end, beside the requests of TF Serving's REST guide (`api_rest.md`).
 """
 
+import base64
+import http.client
+import json
 import os
+import threading
+from types import SimpleNamespace
 
 import grpc
 import numpy as np
 import pytest
 import tensorflow as tf
+from google.protobuf import text_format
 from tensorflow_serving.apis import (
     classification_pb2,
     get_model_metadata_pb2,
@@ -85,31 +94,77 @@ class EveryDtype(tf.Module):
     def shapes(self, x):
         return {"count": tf.size(x), "pairs": tf.stack([x, -x], axis=1)}  # a scalar and a matrix
 
+    @tf.function(
+        input_signature=[tf.TensorSpec([None], tf.float32, name="x"), tf.TensorSpec([], tf.float32, name="scale")]
+    )
+    def scaled(self, x, scale=tf.constant(2.0)):  # noqa: B008 - TF2 records it in the SignatureDef's `defaults`
+        return {"y": x * scale, "z": -x}
+
 
 @pytest.fixture(scope="module")
 def every_dtype_model(tmp_path_factory):
     module = EveryDtype()
     base = tmp_path_factory.mktemp("every_dtype")
-    signatures = {"serving_default": module.every_dtype, "shapes": module.shapes}
+    signatures = {"serving_default": module.every_dtype, "shapes": module.shapes, "scaled": module.scaled}
     tf.saved_model.save(module, str(base / "1"), signatures=signatures)
     expected = {name: value.numpy() for name, value in module.every_dtype(tf.constant(X)).items()}
     return str(base), expected
 
 
-def _start(every_dtype_model, **flags):
+@pytest.fixture(scope="module")
+def image_models(tmp_path_factory):
+    """Two small Fashion-MNIST classifiers exported with `serving.export_model`, as a user of the package makes them.
+
+    `mnist` takes rows of 784 float pixels in [0, 1], as TF Serving's MNIST
+    example model does; `resnet` takes uint8 images, and its export takes
+    encoded image bytes, as the JPEG variant of TF Serving's ResNet example.
+    Both answer `probabilities` and `label`, and have the signatures
+    `serving_default` (with a `key` per row) and `without_key`.
+    """
+    import keras
+
+    import recipes
+    import serving
+    from models import vision
+    from recipes.layers import ClassProbabilities
+
+    recipes.set_seed(0)
+    images, labels = recipes.datasets.load_fashion_mnist("test")
+    names = recipes.datasets.FASHION_MNIST_CLASSES
+    rows = images.reshape(-1, 784).astype(np.float32) / 255
+    pixels = keras.Input((784,), name="images")
+    mnist = keras.Model(pixels, ClassProbabilities(names, name="probabilities")(pixels))
+    mnist.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    mnist.fit(rows[:1000], labels[:1000], epochs=2, verbose=0)
+    resnet = vision.linear_classifier((28, 28), 10, names)
+    resnet.fit(images[:1000], labels[:1000], epochs=1, verbose=0)
+    base = tmp_path_factory.mktemp("images")
+    serving.export_model(mnist, base / "mnist")
+    serving.export_model(resnet, base / "resnet")
+    test = slice(1000, 1048)  # images neither model was trained on
+    return SimpleNamespace(base=base, names=names, mnist=mnist, resnet=resnet, rows=rows[test], images=images[test],
+                           labels=labels[test])  # fmt: skip
+
+
+def _start(every_dtype_model, extra_configs=(), **flags):
     configs = [
         ModelConfig("every_dtype", every_dtype_model[0]),
         ModelConfig("tf2", _testdata("saved_model_half_plus_two_tf2_cpu")),
         ModelConfig("tf1", _testdata("saved_model_half_plus_two_cpu")),
         ModelConfig("half_plus_three", _testdata("saved_model_half_plus_three")),
+        *extra_configs,
     ]
     return ModelServer(configs, grpc_port=0, rest_port=0, poll_seconds=0, **flags)
 
 
 @pytest.fixture(scope="module")
-def server(every_dtype_model):
-    """TF Serving's defaults."""
-    running = _start(every_dtype_model)
+def server(every_dtype_model, image_models):
+    """TF Serving's defaults, with the image models and TF Serving's test models under the names its guides use."""
+    running = _start(every_dtype_model, [
+        ModelConfig("mnist", str(image_models.base / "mnist")),
+        ModelConfig("resnet", str(image_models.base / "resnet")),
+        ModelConfig("saved_model_half_plus_three", _testdata("saved_model_half_plus_three")),  # api_rest.md's name
+    ])  # fmt: skip
     yield running
     running.stop()
 
@@ -329,13 +384,214 @@ def test_predict_feeds_the_graphs_dtype_where_the_signature_declares_another(ser
     assert list(response.outputs["outputs"].float_val) == [3.5, 4.0]
     code, details = _code(lambda: _predict(server, "half_plus_three", {"inputs": np.array([1.0], np.float32)},
                                            signature="tensorflow/serving/regress"))  # fmt: skip
-    assert code == grpc.StatusCode.INVALID_ARGUMENT and "DT_STRING" in details
+    # the session's refusal of a float for its string argument (FunctionCallFrame::SetArgs)
+    assert (code, details) == (grpc.StatusCode.INVALID_ARGUMENT, "Expects arg[0] to be string but float is provided")
     # the metadata still shows the SignatureDef as exported, as TF Serving's does
     request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
     request.model_spec.name = "half_plus_three"
     signature_map = get_model_metadata_pb2.SignatureDefMap()
     _stub(server).GetModelMetadata(request, timeout=30).metadata["signature_def"].Unpack(signature_map)
     assert signature_map.signature_def["tensorflow/serving/regress"].inputs["inputs"].dtype == tf.float32.as_datatype_enum
+
+
+# -- TF Serving's example clients and its REST guide, end to end -----------------------------------------
+#
+# The clients below do what tensorflow_serving/example/mnist_client.py, resnet_client.py and
+# resnet_client_grpc.py do, against models exported with serving.export_model; the REST guide's requests
+# (g3doc/api_rest.md) go to TF Serving's own test models.
+
+
+def mnist_style_client(target, rows, concurrency=4):
+    """mnist_client.py's do_inference: one `PredictRequest` per image from `tf.make_tensor_proto` of its float
+    pixels, sent as futures with a 5 s deadline, at most `concurrency` at once; the class is the argmax of the
+    response's `float_val`. Returns the classes and the `string_val` labels."""
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(target))
+    slots, futures = threading.Semaphore(concurrency), []
+    for image in rows:
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = "mnist"
+        request.model_spec.signature_name = "without_key"
+        request.inputs["images"].CopyFrom(tf.make_tensor_proto(image, shape=[1, image.size]))
+        slots.acquire()
+        future = stub.Predict.future(request, 5.0)
+        future.add_done_callback(lambda _: slots.release())
+        futures.append(future)
+    responses = [future.result() for future in futures]
+    classes = [int(np.argmax(np.array(r.outputs["probabilities"].float_val))) for r in responses]
+    return classes, [r.outputs["label"].string_val[0].decode() for r in responses]
+
+
+def test_an_mnist_style_grpc_client_classifies_as_the_keras_model(server, image_models):
+    classes, labels = mnist_style_client(f"127.0.0.1:{server.grpc_port}", image_models.rows)
+    expected = image_models.mnist.predict(image_models.rows, verbose=0).argmax(axis=1)
+    assert classes == expected.tolist()
+    assert labels == [image_models.names[c] for c in classes]
+    error_rate = np.mean(np.array(classes) != image_models.labels)
+    assert error_rate == np.mean(expected != image_models.labels) and error_rate < 0.5  # a model that learned
+    # the same rows over REST, as resnet_client.py sends a float image tensor: a list per instance
+    body = json.dumps({"signature_name": "without_key", "instances": image_models.rows[:3].tolist()})
+    status, content_type, answer = _http_post(server, "/v1/models/mnist:predict", body)
+    assert (status, content_type) == (200, "application/json")
+    assert [int(np.argmax(p["probabilities"])) for p in json.loads(answer)["predictions"]] == classes[:3]
+
+
+def _http_post(running, path, body):
+    """A POST as `requests.post(url, data=body)` makes it: the body as given, no content type."""
+    connection = http.client.HTTPConnection("127.0.0.1", running.rest_port, timeout=30)
+    try:
+        connection.request("POST", path, body=body.encode())
+        response = connection.getresponse()
+        return response.status, response.getheader("Content-Type"), response.read()
+    finally:
+        connection.close()
+
+
+def _jpegs(images):
+    return [tf.io.encode_jpeg(image[..., None], quality=90).numpy() for image in images]
+
+
+def _keras_probabilities_of_jpegs(model, jpegs):
+    """What the Keras model answers for the pixels the JPEG files decode to."""
+    pixels = np.stack([tf.io.decode_jpeg(jpeg, channels=1).numpy()[..., 0] for jpeg in jpegs])
+    return model.predict(pixels, verbose=0)
+
+
+def test_a_resnet_style_rest_client_sends_jpeg_bytes_in_b64(server, image_models):
+    jpegs = _jpegs(image_models.images[:4])
+    expected = _keras_probabilities_of_jpegs(image_models.resnet, jpegs)
+    for jpeg, probabilities in zip(jpegs, expected):
+        # resnet_client.py with MODEL_ACCEPT_JPG: '{"instances" : [{"b64": "%s"}]}', read predictions[0]
+        b64 = base64.b64encode(jpeg).decode("utf-8")
+        body = '{"signature_name": "without_key", "instances" : [{"b64": "%s"}]}' % b64  # noqa: UP031 - as it does
+        status, _, answer = _http_post(server, "/v1/models/resnet:predict", body)
+        assert status == 200, answer
+        prediction = json.loads(answer)["predictions"][0]
+        np.testing.assert_allclose(prediction["probabilities"], probabilities, atol=1e-6)
+        assert prediction["label"] == image_models.names[int(np.argmax(prediction["probabilities"]))]
+    # every image in one request, keyed, through the default signature; and in columnar form
+    instances = [{"image": {"b64": base64.b64encode(j).decode()}, "key": f"photo-{i}"} for i, j in enumerate(jpegs)]
+    status, _, answer = _http_post(server, "/v1/models/resnet:predict", json.dumps({"instances": instances}))
+    predictions = json.loads(answer)["predictions"]
+    assert status == 200 and [p["key"] for p in predictions] == [f"photo-{i}" for i in range(4)]
+    np.testing.assert_allclose([p["probabilities"] for p in predictions], expected, atol=1e-6)
+    columns = {"signature_name": "without_key", "inputs": {"image": [i["image"] for i in instances]}}
+    status, _, answer = _http_post(server, "/v1/models/resnet:predict", json.dumps(columns))
+    np.testing.assert_allclose(json.loads(answer)["outputs"]["probabilities"], expected, atol=1e-6)
+    # the default signature also wants its keys: TF Serving's words for a request with one input of two
+    body = json.dumps({"instances": [instances[0]["image"]]})
+    status, _, answer = _http_post(server, "/v1/models/resnet:predict", body)
+    error = json.loads(answer)["error"]
+    assert status == 400 and error.startswith("input size does not match signature: 1!=2 len({"), error
+
+
+def test_a_resnet_style_grpc_client_sends_jpeg_bytes_as_a_string_tensor(server, image_models):
+    jpegs = _jpegs(image_models.images[4:8])
+    expected = _keras_probabilities_of_jpegs(image_models.resnet, jpegs)
+    stub = _stub(server)
+    for jpeg, probabilities in zip(jpegs, expected):
+        # resnet_client_grpc.py with MODEL_ACCEPT_JPG, the image as a batch of one
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = "resnet"
+        request.model_spec.signature_name = "without_key"
+        request.inputs["image"].CopyFrom(tf.make_tensor_proto([jpeg]))
+        result = stub.Predict(request, 10.0)
+        np.testing.assert_allclose(result.outputs["probabilities"].float_val, probabilities, atol=1e-6)
+        assert result.outputs["label"].string_val == [image_models.names[int(np.argmax(probabilities))].encode()]
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "resnet"  # serving_default: images and keys, a batch of four
+    request.inputs["image"].CopyFrom(tf.make_tensor_proto(jpegs))
+    request.inputs["key"].CopyFrom(tf.make_tensor_proto([b"a", b"b", b"c", b"d"]))
+    result = stub.Predict(request, 10.0)
+    assert list(result.outputs["key"].string_val) == [b"a", b"b", b"c", b"d"]
+    np.testing.assert_allclose(np.reshape(result.outputs["probabilities"].float_val, (4, 10)), expected, atol=1e-6)
+    assert [d.size for d in result.outputs["probabilities"].tensor_shape.dim] == [4, 10]
+
+
+API_REST_STATUS = """{
+ "model_version_status": [
+  {
+   "version": "123",
+   "state": "AVAILABLE",
+   "status": {
+    "error_code": "OK",
+    "error_message": ""
+   }
+  }
+ ]
+}"""
+
+
+def _http(running, method, path, body=None):
+    connection = http.client.HTTPConnection("127.0.0.1", running.rest_port, timeout=30)
+    try:
+        connection.request(method, path, body=None if body is None else body.encode())
+        response = connection.getresponse()
+        return response.status, response.getheader("Content-Type"), response.read().decode()
+    finally:
+        connection.close()
+
+
+def test_the_rest_guides_requests(server):
+    """api_rest.md's example session on saved_model_half_plus_three, and each of its APIs and formats."""
+    # curl http://localhost:8501/v1/models/saved_model_half_plus_three: the guide's text, byte for byte
+    status = _http(server, "GET", "/v1/models/saved_model_half_plus_three")
+    assert status == (200, "application/json", API_REST_STATUS + "\n")
+    assert _http(server, "GET", "/v1/models/saved_model_half_plus_three/versions/123")[2] == API_REST_STATUS + "\n"
+    status, content_type, body = _http(server, "POST", "/v1/models/saved_model_half_plus_three:predict",
+                                       '{"instances": [1.0,2.0,5.0]}')  # fmt: skip
+    assert (status, content_type, json.loads(body)) == (200, "application/json", {"predictions": [3.5, 4.0, 5.5]})
+    regress = '{"signature_name": "tensorflow/serving/regress", "examples": [{"x": 1.0}, {"x": 2.0}]}'
+    status, _, body = _http(server, "POST", "/v1/models/saved_model_half_plus_three:regress", regress)
+    assert (status, json.loads(body)) == (200, {"results": [3.5, 4.0]})
+    # an incorrect URL: HTTP/1.1 404 Not Found, Content-Type: application/json, { "error": "..." }
+    status, content_type, body = _http(server, "POST", "/v1/models/half:predict", '{"instances": [1.0,5.0]}')
+    assert (status, content_type, json.loads(body)) == (
+        404, "application/json", {"error": "Servable not found for request: Latest(half)"})  # fmt: skip
+
+    # Metadata: GetModelMetadataResponse as JSON
+    metadata = json.loads(_http(server, "GET", "/v1/models/saved_model_half_plus_three/metadata")[2])
+    assert metadata["model_spec"] == {"name": "saved_model_half_plus_three", "signature_name": "", "version": "123"}
+    signatures = metadata["metadata"]["signature_def"]["signature_def"]
+    assert sorted(signatures) == ["serving_default", "tensorflow/serving/regress"]
+    # Predict: row format (a value per instance, or an object of named inputs) and columnar format
+    for path, request, answer in [
+        ("/v1/models/tf1:predict", {"instances": [[1.0], [2.0]]}, {"predictions": [[2.5], [3.0]]}),
+        ("/v1/models/tf1:predict", {"instances": [{"x": [1.0]}, {"x": [2.0]}]}, {"predictions": [[2.5], [3.0]]}),
+        ("/v1/models/tf1:predict", {"inputs": [[1.0], [2.0]]}, {"outputs": [[2.5], [3.0]]}),
+        ("/v1/models/tf1:predict", {"inputs": {"x": [[1.0], [2.0]]}}, {"outputs": [[2.5], [3.0]]}),
+        ("/v1/models/tf1/versions/123:predict", {"signature_name": "serving_default", "instances": [[3.0]]},
+         {"predictions": [[3.5]]}),
+        ("/v1/models/every_dtype:predict", {"signature_name": "scaled", "instances": [{"x": 1.0, "scale": 3.0}]},
+         {"predictions": [{"y": 3.0, "z": -1.0}]}),  # several outputs: an object per instance
+        ("/v1/models/every_dtype:predict", {"signature_name": "scaled", "inputs": {"x": [1.0, 2.0], "scale": 3.0}},
+         {"outputs": {"y": [3.0, 6.0], "z": [-1.0, -2.0]}}),  # inputs of other 0-th dimensions: columnar
+    ]:  # fmt: skip
+        status, _, body = _http(server, "POST", path, json.dumps(request))
+        assert (status, json.loads(body)) == (200, answer), (request, body)
+    # Classify and regress: examples, a context shared by all of them, labels "" where the model has none
+    for path, request, answer in [
+        ("/v1/models/tf1:classify", {"signature_name": "classify_x_to_y", "examples": [{"x": 1.0}, {"x": 2.0}]},
+         {"results": [[["", 2.5]], [["", 3.0]]]}),
+        ("/v1/models/tf1:classify", {"signature_name": "classify_x_to_y", "context": {"x": 1.0}, "examples": [{}, {}]},
+         {"results": [[["", 2.5]], [["", 2.5]]]}),
+        ("/v1/models/tf1:regress", {"signature_name": "regress_x_to_y2", "context": {"x": [4.0]},
+                                    "examples": [{}, {"x": 1.0}]}, {"results": [5.0, 3.5]}),  # an example's x wins
+    ]:  # fmt: skip
+        status, _, body = _http(server, "POST", path, json.dumps(request))
+        assert (status, json.loads(body)) == (200, answer), (request, body)
+    # regress_x2_to_y3 is a regress signature of a float tensor, not of tf.Examples: its session refuses them
+    request = {"signature_name": "regress_x2_to_y3", "examples": [{"x2": 1.0}]}
+    assert _rest(server, "POST", "/v1/models/tf1:regress", request) == (
+        400, {"error": "Expects arg[0] to be float but string is provided"})
+    # JSON conformance: NaN, Infinity and -Infinity are numbers, in and out
+    status, _, body = _http(server, "POST", "/v1/models/tf1:predict", '{"instances": [[NaN], [Infinity], [-Infinity]]}')
+    assert status == 200 and body.replace(" ", "").replace("\n", "") == '{"predictions":[[NaN],[Infinity],[-Infinity]]}'
+    # every error is a JSON object with the one key "error"
+    for method, path, request in [("POST", "/v1/models/tf1:predict", '{"instances": [1.0,'),
+                                  ("POST", "/v1/models/tf1:predict", '{"instances": [["a"]]}'),
+                                  ("GET", "/v1/models/tf1/versions/7", None), ("POST", "/v1/models/tf1:explain", "{}")]:
+        status, content_type, body = _http(server, method, path, request)
+        assert status in (400, 404) and content_type == "application/json" and list(json.loads(body)) == ["error"]
 
 
 # -- status codes and messages of TF Serving's sources ------------------------------------------------
@@ -378,6 +634,114 @@ def test_unknown_signatures_and_malformed_requests_get_tf_servings_codes(server)
     request.input.example_list.examples.add().CopyFrom(_example(x=1.0))
     assert _code(lambda: _stub(server).MultiInference(request, timeout=30)) == (
         invalid, "All ModelSpecs in a MultiInferenceRequest must access the same model name.")  # fmt: skip
+
+
+def _predict_error(running, model, inputs, signature="", output_filter=()):
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name, request.model_spec.signature_name = model, signature
+    request.output_filter.extend(output_filter)
+    for name, value in inputs.items():
+        request.inputs[name].CopyFrom(tf.make_tensor_proto(value))
+    return _code(lambda: _stub(running).Predict(request, timeout=30))
+
+
+def test_predict_fills_inputs_from_the_signatures_defaults_and_checks_inputs_in_tf_servings_words(server):
+    # predict_util.cc (VerifyRequestInputsSize, PreProcessPrediction) and TensorFlow's saved_model::GetInputValues
+    x = np.array([1.0, 2.0], np.float32)
+    response = _predict(server, "every_dtype", {"x": x}, signature="scaled")  # "scale" left out: its default, 2.0
+    assert list(response.outputs["y"].float_val) == [2.0, 4.0]
+    response = _predict(server, "every_dtype", {"x": x, "scale": np.float32(3.0)}, signature="scaled")
+    assert list(response.outputs["y"].float_val) == [3.0, 6.0]
+    invalid = grpc.StatusCode.INVALID_ARGUMENT
+    assert _predict_error(server, "tf1", {}) == (
+        invalid, ("input size does not match signature: 0!=1 len({}) != len({x}). "
+                  "Sent extra: {}. Missing but required: {x}."))  # fmt: skip
+    assert _predict_error(server, "tf1", {"x": [[1.0]], "z": [1.0]}) == (
+        invalid, ("input size does not match signature: 2!=1 len({x,z}) != len({x}). "
+                  "Sent extra: {z}. Missing but required: {}."))  # fmt: skip
+    assert _predict_error(server, "tf1", {"z": [[1.0]]}) == (
+        invalid, ("Signature input alias: x(feed name: x:0) not found in request and no default value provided. "
+                  "Inputs expected to be in the request {z}, or default input alias set: "))  # fmt: skip
+    assert _predict_error(server, "every_dtype", {"scale": np.float32(3.0)}, "scaled") == (
+        invalid, ("Signature input alias: x(feed name: scaled_x:0) not found in request and no default value provided. "
+                  "Inputs expected to be in the request {scale}, or default input alias set: scale"))  # fmt: skip
+    assert _predict_error(server, "every_dtype", {"x": x, "q": x}, "scaled") == (
+        invalid, "Inputs contains invalid name. Used request inputs: x, request input: q,x")
+    assert _predict_error(server, "tf1", {"x": [[1.0]]}, output_filter=["y", "w"]) == (
+        invalid, "output tensor alias not found in signature: w Outputs expected to be in the set {y}.")
+    assert _predict_error(server, "tf1", {"x": [[1.0]]}, output_filter=["y", "y"]) == (
+        invalid, "duplicate output tensor alias: y")
+    assert _predict_error(server, "tf1", {"x": [[b"1.0"]]}) == (
+        invalid, "Expects arg[0] to be float but string is provided")  # fmt: skip
+    # only the outputs asked for, once each
+    request = predict_pb2.PredictRequest(output_filter=["z"])
+    request.model_spec.name, request.model_spec.signature_name = "every_dtype", "scaled"
+    request.inputs["x"].CopyFrom(tf.make_tensor_proto(x))
+    outputs = _stub(server).Predict(request, timeout=30).outputs
+    assert {name: list(value.float_val) for name, value in outputs.items()} == {"z": [-1.0, -2.0]}
+
+
+def test_request_tensors_are_read_as_tensorflows_from_proto_reads_them(server):
+    """A typed field with fewer values than the shape holds repeats its last value (zeros without any), one with
+    more has its first values taken; `tf.io.parse_tensor` is TensorFlow's C++ `Tensor::FromProto` itself."""
+    for values, dims in (([7.0], [3, 1]), ([1.0, 2.0], [3, 1]), ([], [2, 1]), ([1.0, 2.0, 3.0, 4.0], [2, 1])):
+        proto = tf.make_tensor_proto(np.zeros(dims, np.float32))
+        proto.ClearField("tensor_content")
+        proto.float_val.extend(values)
+        fed = tf.io.parse_tensor(proto.SerializeToString(), tf.float32).numpy()
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = "tf1"
+        request.inputs["x"].CopyFrom(proto)
+        y = _stub(server).Predict(request, timeout=30).outputs["y"]
+        assert list(y.float_val) == (fed * 0.5 + 2).ravel().tolist(), values
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "tf1"
+    request.inputs["x"].CopyFrom(tf.make_tensor_proto(np.zeros([2, 1], np.float32)))
+    request.inputs["x"].tensor_content = b"\0" * 5  # not two floats
+    code, details = _code(lambda: _stub(server).Predict(request, timeout=30))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and details.startswith("tensor parsing error: x")
+
+
+def test_version_labels_and_versions_of_unknown_models_as_server_core_reports_them(server):
+    # server_core.cc: a label is looked up by model name first; basic_manager.cc names the request it cannot serve
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name, request.model_spec.version_label = "nope", "stable"
+    request.inputs["x"].CopyFrom(tf.make_tensor_proto(np.ones([1, 1], np.float32)))
+    assert _code(lambda: _stub(server).Predict(request, timeout=30)) == (
+        grpc.StatusCode.INVALID_ARGUMENT, "Unrecognized servable version label: stable")
+    request.model_spec.version.value = 5
+    assert _code(lambda: _stub(server).Predict(request, timeout=30)) == (
+        grpc.StatusCode.NOT_FOUND, "Servable not found for request: Specific(nope, 5)")
+    assert _rest(server, "POST", "/v1/models/nope/labels/stable:predict", {"instances": [1.0]}) == (
+        400, {"error": "Unrecognized servable version label: stable"})
+
+
+def test_reload_config_refuses_what_server_core_refuses(server):
+    # model_service_impl.cc and server_core.cc: nothing served changes
+    from tensorflow_serving.apis import model_management_pb2, model_service_pb2_grpc
+    from tensorflow_serving.config import model_server_config_pb2
+
+    stub = model_service_pb2_grpc.ModelServiceStub(grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}"))
+    base = _testdata("saved_model_half_plus_two_cpu")
+    configs = {
+        "": "ServerModelConfig type not supported by HandleReloadConfigRequest. Only ModelConfigList is currently "
+            "supported",
+        f'model_config_list {{ config {{ name: "tf1" base_path: "{base}" }} }}':
+            "Illegal setting neither ModelServerConfig::model_type (deprecated) nor ModelServerConfig::model_platform, "
+            "model name is tf1",
+        f'model_config_list {{ config {{ name: "tf1" base_path: "{base}" model_platform: "tensorflow" }} '
+        f'config {{ name: "tf1" base_path: "{base}" model_platform: "tensorflow" }} }}':
+            "Illegal to list model tf1 multiple times in config list",
+        'model_config_list { config { name: "tf1" base_path: "tf1" model_platform: "tensorflow" } }':
+            "Expected model tf1 to have an absolute path or URI; got base_path()=tf1",
+    }  # fmt: skip
+    for text, message in configs.items():
+        request = model_management_pb2.ReloadConfigRequest()
+        text_format.Parse(text, request.config)
+        assert _code(lambda: stub.HandleReloadConfigRequest(request, timeout=30)) == (
+            grpc.StatusCode.INVALID_ARGUMENT, message)  # fmt: skip
+    assert sorted(server.manager.configs) == sorted(["every_dtype", "tf2", "tf1", "half_plus_three", "mnist", "resnet",
+                                                     "saved_model_half_plus_three"])  # fmt: skip
 
 
 # -- the command line ---------------------------------------------------------------------------------
