@@ -127,6 +127,8 @@ def test_doctor_checks_its_arguments():
         doctor(lambda: None, (x, y), (x, y), checks=[3])
     with pytest.raises(ValueError, match=r"`modality` must be one of \('text', 'image', 'audio', 'table'\)"):
         doctor(lambda: None, (x, y), (x, y), modality="vision")
+    with pytest.raises(ValueError, match=r"`split_column` must be a column name \(a string\) or None. Received: split_column=3"):
+        doctor(lambda: None, (x, y), (x, y), split_column=3)
 
 
 def test_doctor_runs_any_list_of_checks_through_the_report_protocol(tmp_path):
