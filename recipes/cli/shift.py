@@ -71,7 +71,9 @@ def run(args):
             labels = []
             for frame, role in ((reference, "reference"), (current, "current")):
                 if args.target not in frame.columns:
-                    raise ValueError(f"--target: the {role} file has no column {args.target!r}; it has {list(frame.columns)}")
+                    raise ValueError(
+                        f"--target: the {role} file has no column {args.target!r}; it has {list(frame.columns)}"
+                    )
                 missing = int(frame[args.target].isna().sum())
                 if missing:
                     raise ValueError(f"--target: the {role} file has {missing} rows without a {args.target!r} value")

@@ -174,7 +174,10 @@ class ShiftCheck:
         if self.against not in case.shift_reports:
             case.shift_reports[self.against] = self._report(case)
         report = case.shift_reports[self.against]
-        part = {"inputs": report.input_report(), "labels": report.label_shift, "concept": report.concept_shift}[self.part]
+        if self.part == "inputs":
+            part = report.input_report()
+        else:
+            part = report.label_shift if self.part == "labels" else report.concept_shift
         return None if part is None else dataclasses.replace(part, summary=f"training vs {which}: {part.summary}")
 
     def _report(self, case):

@@ -188,7 +188,9 @@ def doctor(
         seed=check_int("seed", seed, 0),
     )
     if split_column is not None and not isinstance(split_column, str):
-        raise ValueError(f"`split_column` must be a column name (a string) or None. Received: split_column={split_column!r}")
+        raise ValueError(
+            f"`split_column` must be a column name (a string) or None. Received: split_column={split_column!r}"
+        )
     if not callable(model_fn):
         raise ValueError(f"`model_fn` must be a callable returning a compiled model. Received: model_fn={model_fn!r}")
     verbose = check_one_of("verbose", verbose, ("auto", 0, 1, 2))

@@ -159,7 +159,8 @@ def shift_report(
         raise ValueError(f"`split_column` names a column of a table; these are {modality} data. Received: "
                          f"split_column={split_column!r}")  # fmt: skip
     if ref_labels is not None:
-        ref_labels, cur_labels = labels.as_labels(ref_labels, "reference_data"), labels.as_labels(cur_labels, "current_data")
+        ref_labels = labels.as_labels(ref_labels, "reference_data")
+        cur_labels = labels.as_labels(cur_labels, "current_data")
         problem = labels.problem_of(ref_labels, cur_labels)
         names = labels.class_names_of(ref_labels, cur_labels, class_names) if problem == "classification" else None
     elif class_names is not None:

@@ -30,7 +30,7 @@ import pandas as pd
 
 from recipes._markdown import markdown_table
 from recipes.debug.shift.actions import CONCEPT_ACTIONS
-from recipes.debug.shift.domain_classifier import CLASSIFIER_ROWS, subsample
+from recipes.debug.shift.domain_classifier import subsample
 from recipes.report import Report, to_json
 
 # The current rows must lose at least this share of the model's skill (baseline loss - reference loss),
@@ -227,7 +227,9 @@ def compare_concept(design, y_ref, y_cur, problem, names, seed, num_examples, ex
     test = _stratified_test(losses, baseline, right, strata, names)
     if test is None:
         return None
-    pairs = _pairs(design, scaler, y_ref, y_cur, names, rng, num_examples, example) if problem == "classification" else None
+    pairs = None
+    if problem == "classification":
+        pairs = _pairs(design, scaler, y_ref, y_cur, names, rng, num_examples, example)
     return dict(
         model=f"{described} on the report's {len(design.names)} input features (standardised)",
         metric="cross-entropy" if problem == "classification" else "absolute error",
@@ -297,7 +299,8 @@ def _pairs(design, scaler, y_ref, y_cur, names, rng, num_examples, example):
     from sklearn.preprocessing import normalize
 
     reference, current = subsample(rng, len(y_ref)), subsample(rng, len(y_cur))
-    x_ref, x_cur = design.rows("reference", reference, scaler.transform), design.rows("current", current, scaler.transform)
+    x_ref = design.rows("reference", reference, scaler.transform)
+    x_cur = design.rows("current", current, scaler.transform)
     if design.sparse_reference is not None:  # texts: the cosine distance, as Euclidean on unit rows
         x_ref, x_cur = normalize(x_ref), normalize(x_cur)
     index = NearestNeighbors(n_neighbors=2).fit(x_ref)

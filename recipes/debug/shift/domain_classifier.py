@@ -14,7 +14,8 @@ from recipes.debug.shift.features import MAX_CATEGORIES
 # A cross-validated AUC of at least this, and significant, means the sides differ enough to act on. 0.5 is
 # chance; 0.6 is a classifier right on 60% of (current, reference) pairs.
 MIN_DOMAIN_AUC = 0.6
-CLASSIFIER_ROWS = 5000  # per side: the domain classifier (and the concept model) needs no more to see a shift worth acting on
+# Rows per side: the domain classifier (and the concept model) needs no more to see a shift worth acting on.
+CLASSIFIER_ROWS = 5000
 
 
 @dataclasses.dataclass(frozen=True)

@@ -157,7 +157,9 @@ class LabelShift(Report):
         return corrected / np.maximum(corrected.sum(axis=1, keepdims=True), 1e-12)
 
     def markdown_details(self):
-        effect = f", Cramér's V {self.cramers_v:.3f}, total variation {self.total_variation:.3f}" if self.cramers_v is not None else ""
+        effect = ""
+        if self.cramers_v is not None:
+            effect = f", Cramér's V {self.cramers_v:.3f}, total variation {self.total_variation:.3f}"
         line = (f"{self.test} statistic {self.statistic:.3f}, p={self.p_value:.2g} (Holm {self.p_holm:.2g}), "
                 f"PSI {self.psi:.3f}{effect}: {self.finding}.")  # fmt: skip
         if self.classes is None:

@@ -129,8 +129,11 @@ class ShiftReport(Report):
             expected = self.expected[["feature", "test", "statistic", "psi", "change"]].copy()
             expected["statistic"] = expected["statistic"].map(lambda v: f"{v:.3f}")
             expected["psi"] = expected["psi"].map(lambda v: f"{v:.3f}")
-            parts += [f"### Expected to differ: the split column '{self.split_column}'",
-                      "Reported apart: out of the verdict and the domain classifier.", markdown_table(expected)]  # fmt: skip
+            parts += [
+                f"### Expected to differ: the split column '{self.split_column}'",
+                "Reported apart: out of the verdict and the domain classifier.",
+                markdown_table(expected),
+            ]
         for title, part in (("Labels", self.label_shift), ("Concept", self.concept_shift)):
             if part is not None:
                 parts += [f"### {title}", f"**{part.verdict.upper()}**: {part.summary}", part.markdown_details()]
