@@ -137,7 +137,7 @@ def doctor(
         (images[train], labels[train]), (images[val], labels[val]), test_data=(images[test], labels[test]),
         directory="doctor/digits", total_examples=5000,
     )
-    print(report)  # WARN: 6 of 6 checks ok; look at: diagnose ... - read the whole report: doctor/digits/report.html
+    print(report)  # WARN: 8 of 8 checks ok; look at: diagnose ... - read the whole report: doctor/digits/report.html
     ```
 
     Args:

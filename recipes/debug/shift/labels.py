@@ -261,6 +261,11 @@ def label_shift(fields, p_holm, alpha):
         summary = f"label shift: {fields['change']} ({test})"
         actions = LABEL_ACTIONS if fields["problem"] == "classification" else TARGET_ACTIONS
         advice = [f"{what} ({fields['change']}): {actions[0]}", *actions[1:]]
+    elif fields["classes"] is not None:
+        top = fields["classes"].iloc[0]
+        largest = f"'{top['name']}' {top.reference_share:.1%} -> {top.current_share:.1%}"
+        summary = f"no label shift: the class frequencies match (largest change {largest}; {test})"
+        advice = []
     else:
         summary = f"no label shift: {fields['change']} ({test})"
         advice = []
