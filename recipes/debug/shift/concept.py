@@ -177,6 +177,15 @@ def compare_concept(design, y_ref, y_cur, problem, names, seed, num_examples, ex
         num_examples: Pairs shown at most.
         example: `example(side, position)`: the raw example to show.
     """
+    from threadpoolctl import threadpool_limits
+
+    # One thread (threadpoolctl comes with scikit-learn): on a busy machine the solver's OpenMP and BLAS threads
+    # wait on each other, and the same fit took 12 times longer with two threads than with one.
+    with threadpool_limits(1):
+        return _compare_concept(design, y_ref, y_cur, problem, names, seed, num_examples, example)
+
+
+def _compare_concept(design, y_ref, y_cur, problem, names, seed, num_examples, example):
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
