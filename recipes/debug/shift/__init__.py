@@ -34,7 +34,7 @@ from recipes.debug.shift.labels import LabelShift
 from recipes.debug.shift.report import ShiftReport
 from recipes.debug.shift.statistics import MIN_PSI, compare, holm
 
-__all__ = ["ACTIONS", "MIN_DOMAIN_AUC", "MIN_SKILL_LOST", "MIN_PSI", "MODALITIES", "ConceptShift", "LabelShift",
+__all__ = ["ACTIONS", "MIN_DOMAIN_AUC", "MIN_PSI", "MIN_SKILL_LOST", "MODALITIES", "ConceptShift", "LabelShift",
            "ShiftReport", "shift_report"]
 
 
