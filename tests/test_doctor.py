@@ -53,16 +53,20 @@ def test_every_check_runs_and_gives_a_verdict(digits_report):
         "overfit_check": "pass",
         "diagnose": DIAGNOSE_VERDICT,
         "mode_check": "pass",
-        "shift_report (train vs held-out)": "pass",
-        "shift_report (train vs serving)": "fail",  # the darkened images
+        "input shift (train vs held-out)": "pass",
+        "label shift (train vs held-out)": "pass",  # a random split: the same class mix
+        "concept shift (train vs held-out)": "pass",
+        "input shift (train vs serving)": "fail",  # the darkened images
         "error_analysis (held-out)": "info",
         "explain (top-loss examples)": "info",
     }, [(check.name, check.report.summary) for check in report.checks]
     assert report.checks[1].report.finding == DIAGNOSE_FINDING
     assert report.verdict == "fail" and not report.ok
-    assert str(report).startswith("FAIL: 6 of 7 checks ok; look at: ")
+    assert str(report).startswith("FAIL: 8 of 9 checks ok; look at: ")
     assert report.advice[-1] == f"read the whole report: {report.html_path}"
     assert report.checks[3].report.summary.startswith("training vs test: no shift")
+    assert report.checks[4].report.summary.startswith("training vs test: no label shift")
+    assert report.checks[5].report.summary.startswith("training vs test: no concept shift")
     data = json.loads(json.dumps(report.to_dict()))
     assert [check["report"]["verdict"] for check in data["checks"]] == list(verdicts.values())
     assert data["checks"][0]["name"] == "overfit_check" and data["checks"][0]["figures"] == ["overfit_check.png"]
@@ -72,13 +76,14 @@ def test_every_check_runs_and_gives_a_verdict(digits_report):
 def test_the_report_puts_verdicts_first_and_links_every_figure(digits_report):
     report, directory = digits_report
     text = open(report.markdown_path, encoding="utf-8").read()
-    assert text == report.to_markdown() and text.startswith("# recipes doctor report\n\n**FAIL**: 6 of 7 checks ok")
+    assert text == report.to_markdown() and text.startswith("# recipes doctor report\n\n**FAIL**: 8 of 9 checks ok")
     table = text.index("| check | verdict |")
     assert table < text.index("## overfit_check: pass")
     figures = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
     assert set(figures) == {
-        "overfit_check.png", "diagnose.png", "shift_report_train_vs_held_out.png", "shift_report_train_vs_serving.png",
-        "error_analysis_held_out.png", "explain_top_loss_examples.png",
+        "overfit_check.png", "diagnose.png", "input_shift_train_vs_held_out.png", "label_shift_train_vs_held_out.png",
+        "concept_shift_train_vs_held_out.png", "input_shift_train_vs_serving.png", "error_analysis_held_out.png",
+        "explain_top_loss_examples.png",
     }  # fmt: skip  (mode_check has no figure)
     for figure in figures:
         with open(os.path.join(directory, figure), "rb") as f:
@@ -110,7 +115,7 @@ def test_the_html_report_renders_with_its_images_in_headless_chromium(digits_rep
     assert len(images) >= 5
     broken = [src for src, width, height in images if width == 0 or height == 0]
     assert not broken, f"images that did not load: {broken}"
-    assert "<strong>FAIL</strong>: 6 of 7 checks ok" in dom and "<table>" in dom
+    assert "<strong>FAIL</strong>: 8 of 9 checks ok" in dom and "<table>" in dom
 
 
 def test_doctor_checks_its_arguments():
@@ -127,6 +132,8 @@ def test_doctor_checks_its_arguments():
         doctor(lambda: None, (x, y), (x, y), checks=[3])
     with pytest.raises(ValueError, match=r"`modality` must be one of \('text', 'image', 'audio', 'table'\)"):
         doctor(lambda: None, (x, y), (x, y), modality="vision")
+    with pytest.raises(ValueError, match=r"`split_column` must be a column name \(a string\) or None. Received: "):
+        doctor(lambda: None, (x, y), (x, y), split_column=3)
 
 
 def test_doctor_runs_any_list_of_checks_through_the_report_protocol(tmp_path):
@@ -167,6 +174,46 @@ def test_doctor_runs_any_list_of_checks_through_the_report_protocol(tmp_path):
     only_warning = doctor(lambda: None, (x, y), (x, y), checks=[enough_data], directory=tmp_path, verbose=0)
     assert only_warning.verdict == "warn" and only_warning.ok
     json.dumps(report.to_dict())
+
+
+def test_the_doctor_knows_the_split_and_names_the_label_shift(tmp_path):
+    """Seattle weather split by date, as the shipped task splits it: the date differs by design, the labels moved."""
+    from recipes.debug import doctor
+    from recipes.debug.checks import ShiftCheck
+
+    weather = recipes.datasets.load_seattle_weather()
+    names = sorted(weather.weather.unique())
+    train, _, test = recipes.split_by_date(weather.date, ["2014/07/01", "2015/01/01"])
+
+    def xy(rows):
+        frame = weather.iloc[rows]
+        x = {c: frame[c].to_numpy() for c in frame.columns if c != "weather"}
+        return x, frame.weather.map(names.index).to_numpy()
+
+    checks = [ShiftCheck("held-out", part) for part in ShiftCheck.PARTS] + [ShiftCheck("serving", "labels")]
+    report = doctor(lambda: None, xy(train), xy(test), checks=checks, directory=tmp_path, class_names=names,
+                    split_column="date", verbose=0)  # fmt: skip
+    rows = {check.name: check.report for check in report.checks}
+    assert {name: r.verdict for name, r in rows.items()} == {
+        "input shift (train vs held-out)": "pass",  # the date is expected to differ: no headline
+        "label shift (train vs held-out)": "fail",
+        "concept shift (train vs held-out)": "pass",
+    }, {name: r.summary for name, r in rows.items()}  # serving: no data, and no labels: does not apply
+    inputs = rows["input shift (train vs held-out)"]
+    assert list(inputs.expected.feature) == ["date"] and "date" not in inputs.shifted
+    assert "expected to differ, the split column: date: dates 2012-01-01..2014-06-30 -> 2015-01-01" in inputs.summary
+    assert {"date: day of year", "date: day of week"} <= set(inputs.features.feature)
+    labels = rows["label shift (train vs held-out)"]
+    assert labels.moved == ["fog", "rain"] and labels.summary.startswith("training vs validation: label shift: 'fog'")
+    assert report.summary == "2 of 3 checks ok; look at: label shift (train vs held-out)"
+    assert report.advice[0].startswith("label shift (train vs held-out): the class frequencies moved ('fog' 17.3% -> "
+                                       "47.4%, 'rain' 27.5% -> 1.4%): reweight the training rows")  # fmt: skip
+    assert "class_weight=" in report.advice[0]
+    text = open(report.markdown_path, encoding="utf-8").read()
+    assert "| label shift (train vs held-out) | fail (**look here**) |" in text
+    assert "### Expected to differ: the split column 'date'" in text
+    with pytest.raises(ValueError, match=r"`part` must be one of \('inputs', 'labels', 'concept'\)"):
+        ShiftCheck("held-out", "outputs")
 
 
 def test_recipes_diagnose_reads_a_fit_run_and_a_csv_log(tmp_path, capsys, model_fn, blob_data):
@@ -229,5 +276,14 @@ def test_the_real_doctor_command_writes_its_report_as_json(tmp_path):
     assert result.returncode == (0 if report["ok"] else 1), result.stderr[-3000:]
     assert report["verdict"] == DOCTOR_TABULAR_VERDICT, [(c["name"], c["report"]["summary"]) for c in report["checks"]]
     assert [check["name"] for check in report["checks"]][:3] == ["overfit_check", "diagnose", "mode_check"]
+    rows = {check["name"]: check["report"] for check in report["checks"]}
+    inputs, labels = rows["input shift (train vs held-out)"], rows["label shift (train vs held-out)"]
+    # split by date: the date is reported apart, not headlined; the labels moved, and the advice says what to do
+    assert inputs["verdict"] == "pass" and inputs["split_column"] == "date"
+    assert inputs["expected"][0]["feature"] == "date"
+    assert labels["verdict"] == "fail" and labels["moved"] == ["fog", "rain"], labels["summary"]
+    assert "label shift (train vs held-out)" in report["summary"] and "date" not in report["summary"]
+    (advice,) = [item for item in report["advice"] if item.startswith("label shift")]
+    assert "'rain' 27.5% -> 1.4%" in advice and "class_weight" in advice
     assert "recipes.debug.doctor: overfit_check: " in result.stderr  # progress on stderr, JSON alone on stdout
     assert (tmp_path / "report.html").exists()

@@ -255,3 +255,147 @@ def test_the_real_command_prints_json_and_gates_on_the_verdict(weather, tmp_path
     assert result.returncode == 2 and result.stdout == ""
     assert "recipes shift: error: --current must be an existing file" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+# -- labels: label shift, concept shift, the split column --------------------------------------------------------
+
+
+def by_date(weather):
+    """Seattle weather as the shipped task splits it: training to mid-2014, test 2015; `(x, y)` of each."""
+    train, _, test = recipes.split_by_date(weather.date, ["2014/07/01", "2015/01/01"])
+    return [(weather.iloc[rows].drop(columns="weather"), weather.weather.iloc[rows]) for rows in (train, test)]
+
+
+def test_a_split_by_date_reports_the_label_shift_and_not_the_date(weather, tmp_path):
+    train, test = by_date(weather)
+    report = shift_report(train, test, split_column="date")
+    labels = report.label_shift
+    assert report.verdict == "fail" and labels.finding == "shift" and labels.moved == ["fog", "rain"], report
+    assert report.summary.startswith("label shift: 'fog' 17.3% -> 47.4%, 'rain' 27.5% -> 1.4% (chi-square p=")
+    assert labels.test == "chi-square" and labels.cramers_v > 0.3 and abs(labels.total_variation - 0.32) < 0.01
+    assert report.advice[0].startswith("the class frequencies moved ('fog' 17.3% -> 47.4%, 'rain' 27.5% -> 1.4%): "
+                                       "reweight the training rows by the class-prior ratio")  # fmt: skip
+    assert "class_weight=shift_report(...).label_shift.class_weight" in report.advice[0]
+    assert any("correct_probabilities" in item for item in report.advice)
+    assert any("relabel" in item for item in report.advice)
+    assert labels.class_weight["rain"] < 0.1 < 2 < labels.class_weight["fog"] < 3
+    # the date: reported apart, expected to differ; its seasonal parts compared like any feature
+    assert report.split_column == "date" and report.expected.feature.tolist() == ["date"]
+    assert report.expected.finding.tolist() == ["expected to differ"] and not report.inputs_shifted
+    assert {"date: day of year", "date: day of week"} <= set(report.features.feature) and "date" not in report.shifted
+    assert report.domain_auc < 0.6 and all("date" != name for name, _ in report.domain_features)
+    assert report.concept_shift.finding == "no shift"  # each class's days look as before: the mix moved
+    assert report.input_report().verdict == "pass" and report.input_report().label_shift is None
+    # without the split column the absolute date is a shift of its own
+    assert "date" in shift_report(train, test).shifted
+
+    # class ids (with their names) give a class_weight Keras takes and probabilities moved to the current mix
+    ids = shift_report((train[0], train[1].map({"sun": 0, "rain": 1}).fillna(2).astype(int)),
+                       (test[0], test[1].map({"sun": 0, "rain": 1}).fillna(2).astype(int)),
+                       class_names=["sun", "rain", "other"], split_column="date").label_shift  # fmt: skip
+    probabilities = ids.correct_probabilities(np.array([[0.4, 0.4, 0.2], [1 / 3, 1 / 3, 1 / 3]]))
+    assert np.allclose(probabilities.sum(axis=1), 1) and probabilities[0, 1] < 0.05 and probabilities[0, 2] > 0.3
+    assert ids.classes.set_index("name").loc["rain", "class"] == 1
+    with pytest.raises(ValueError, match="needs integer class ids"):
+        labels.correct_probabilities(np.full((2, 5), 0.2))
+
+    markdown = report.to_markdown()
+    assert "### Expected to differ: the split column 'date'" in markdown and "### Labels" in markdown
+    assert "| fog | 158 | 173 | 17.3% | 47.4% | +30.1 pts |" in markdown and "### Concept" in markdown
+    data = json.loads(json.dumps(report.to_dict()))
+    assert data["label_shift"]["verdict"] == "fail" and data["label_shift"]["moved"] == ["fog", "rain"]
+    assert data["concept_shift"]["finding"] == "no shift" and data["expected"][0]["feature"] == "date"
+    assert set(data["examples"][0]) >= {"side", "index", "date", "label"}
+    for part, name in ((report, "shift"), (labels, "labels"), (report.concept_shift, "concept")):
+        figure = part.plot(tmp_path / f"{name}.png")
+        assert open(figure, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_random_splits_with_labels_raise_no_false_alarm(weather):
+    x, y = weather.drop(columns="weather"), weather.weather.to_numpy()
+    reports = [shift_report(*((x.iloc[rows], y[rows]) for rows in halves(len(y), s)), seed=s) for s in range(SPLITS)]
+    alarms = [r for r in reports if r.verdict == "fail"]
+    assert len(alarms) <= 1, [str(r) for r in alarms]
+    assert {r.label_shift.finding for r in reports} == {"no shift"}
+    assert str(reports[0]).startswith("PASS: no label shift")
+
+
+def test_a_planted_concept_shift_is_caught_and_a_label_shift_is_not_taken_for_one():
+    images, labels = recipes.datasets.load_digits()
+    train, test = halves(len(labels), 0)
+    reference = (images[train], labels[train])
+    swapped = labels[test].copy()
+    swapped[labels[test] == 1], swapped[labels[test] == 7] = 7, 1  # one class's labels swapped with another's
+    report = shift_report(reference, (images[test], swapped), class_names=[f"digit {i}" for i in range(10)])
+    concept = report.concept_shift
+    assert report.verdict == "fail" and concept.finding == "shift" and report.label_shift.finding == "no shift", report
+    assert not report.inputs_shifted and report.summary.startswith("concept shift: the same inputs get other labels")
+    assert set(concept.worse[:2]) == {"digit 1", "digit 7"} and concept.skill_lost > 0.2 and concept.p_holm < 1e-6
+    assert concept.current_accuracy < concept.reference_accuracy - 0.1
+    pairs = concept.pairs
+    assert len(pairs) == 3 and set(pairs.reference_label) | set(pairs.current_label) <= {"digit 1", "digit 7"}, pairs
+    assert (images[train][pairs.reference_row.iloc[0]] == pairs.reference_example.iloc[0]).all()
+    assert "reweighting rows or classes cannot fix" in report.advice[0] and "concept_shift.pairs" in report.advice[1]
+    assert "reference_example" not in json.loads(json.dumps(report.to_dict()))["concept_shift"]["pairs"][0]
+    assert "Near-identical inputs with different labels" in report.to_markdown()
+
+    kept = test[(labels[test] != 3) | (np.arange(len(test)) % 10 == 0)]  # one class undersampled to 1 in 10
+    report = shift_report(reference, (images[kept], labels[kept]))
+    assert report.label_shift.finding == "shift" and report.label_shift.moved == ["3"], report.label_shift
+    assert report.concept_shift.finding == "no shift" and report.summary.startswith("label shift: '3' "), report
+
+
+def test_reviews_with_flipped_labels_are_a_concept_shift(reviews):
+    texts, labels = reviews.text.to_numpy(), reviews.label.to_numpy()
+    train, test = halves(len(labels), 0, 1000)
+    flipped = labels[test].copy()
+    rows = np.random.default_rng(0).random(len(test)) < 0.4
+    flipped[rows] = 1 - flipped[rows]  # 40% of the current labels flipped: the class mix stays, the rule does not
+    report = shift_report((texts[train], labels[train]), (texts[test], flipped), class_names=["rotten", "fresh"])
+    assert report.concept_shift.finding == "shift" and report.label_shift.finding == "no shift", report
+    assert not len(report.concept_shift.pairs) or isinstance(report.concept_shift.pairs.current_example[0], str)
+
+
+def test_a_regression_target_is_compared_with_ks(weather):
+    x, y = weather.drop(columns="temp_max"), weather.temp_max.to_numpy()
+    train, test = halves(len(y), 0)
+    report = shift_report((x.iloc[train], y[train]), (x.iloc[test], y[test]))
+    assert report.verdict == "pass" and report.label_shift.test == "KS" and report.label_shift.classes is None, report
+    assert report.concept_shift.metric == "absolute error" and report.concept_shift.finding == "no shift"
+    report = shift_report((x.iloc[train], y[train]), (x.iloc[test], y[test] * 9 / 5 + 32))  # Fahrenheit labels
+    assert report.label_shift.finding == "shift" and report.label_shift.change.startswith("target mean 16.")
+    assert report.concept_shift.finding == "shift" and any("relabel" in item for item in report.advice), report
+
+
+def test_bad_labels_raise_clear_errors(weather, digits):
+    x, y = weather.drop(columns="weather"), weather.weather
+    cases = [
+        (dict(reference_data=(x, y), current_data=x), "must both be (x, y) tuples to compare labels"),
+        (dict(reference_data=(x, y[:-1]), current_data=(x, y)), "label per example. Received: 1461 inputs and 1460"),
+        (dict(reference_data=x, current_data=x, class_names=["a"]), "`class_names` names the classes of labels"),
+        (dict(reference_data=(x, y), current_data=(x, y), class_names=["a"]), "names integer class ids"),
+        (dict(reference_data=(x, np.zeros(len(y), int)), current_data=(x, y)), "must be of one kind"),
+        (dict(reference_data=(x, np.zeros(len(y), int) + 3), current_data=(x, np.zeros(len(y), int)),
+              class_names=["a", "b"]), "ids [3]"),
+        (dict(reference_data=(x, y.where(y != "fog")), current_data=(x, y)), "none missing. Received: nan"),
+        (dict(reference_data=x, current_data=x, split_column="day"), "`split_column` must be one of the columns"),
+        (dict(reference_data=digits, current_data=digits, split_column="date"), "names a column of a table"),
+    ]  # fmt: skip
+    for arguments, message in cases:
+        with pytest.raises(ValueError) as error:
+            shift_report(**arguments)
+        assert message in str(error.value), (message, str(error.value))
+
+
+def test_cli_compares_the_labels_of_two_files(weather, tmp_path, capsys):
+    train, test = by_date(weather)
+    train[0].assign(weather=train[1]).to_csv(tmp_path / "train.csv", index=False)
+    test[0].assign(weather=test[1]).to_csv(tmp_path / "test.csv", index=False)
+    arguments = ["shift", "--reference", str(tmp_path / "train.csv"), "--current", str(tmp_path / "test.csv"),
+                 "--directory", str(tmp_path / "out")]  # fmt: skip
+    assert recipes_main([*arguments, "--target", "weather", "--split-column", "date", "--json"]) == 1
+    data = json.loads(capsys.readouterr().out)
+    assert data["label_shift"]["moved"] == ["fog", "rain"] and data["split_column"] == "date"
+    assert data["summary"].startswith("label shift: 'fog'") and data["ok"] is False
+    assert recipes_main([*arguments, "--target", "label"]) == 2
+    assert "--target: the reference file has no column 'label'" in capsys.readouterr().err

@@ -1,7 +1,8 @@
 """`recipes doctor TASK`: every debugging check on a baseline and its real data, as one report.
 
 Loads the task's data and factory as `recipes train` does, runs `recipes.debug.doctor` (overfit check,
-a training run and its diagnosis, train/eval mode, data shift, error analysis, explanations) and writes
+a training run and its diagnosis, train/eval mode, input, label and concept shift, error analysis,
+explanations) with the column the task is split by (`recipes.tasks.shipped(TASK).split_plan`), and writes
 `report.md` and `report.html` with the figures. The exit status is 1 when a check failed or raised, 0
 otherwise (warnings included), 2 for bad usage.
 """
@@ -64,6 +65,7 @@ def run(args):
     from recipes.cli import train
     from recipes.cli.checking import finish, report_output
     from recipes.debug import doctor
+    from recipes.tasks import shipped
 
     if args.total_examples is not None and args.total_examples < 1:
         raise ValueError(f"--total-examples must be >= 1. Received: {args.total_examples}")
@@ -73,6 +75,7 @@ def run(args):
             int(train.DEFAULT_PASSES[args.task] * len(split.train[1])), 32 * args.num_checkpoints
         )
         serving = next(iter(split.extra_tests.values()))[0] if split.extra_tests else None
+        plan = shipped(args.task, seed=args.seed).split_plan  # the task's split: its column differs by design
         print(f"recipes doctor {args.task}: {how}", flush=True)
         report = doctor(
             model_fn,
@@ -83,6 +86,7 @@ def run(args):
             directory=args.directory or f"doctor/{args.task}",
             modality=MODALITY[args.task],
             class_names=class_names,
+            split_column=plan.column if isinstance(plan.column, str) else None,
             target=args.target,
             total_examples=total_examples,
             num_checkpoints=args.num_checkpoints,

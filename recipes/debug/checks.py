@@ -40,6 +40,8 @@ class Case:
         serving_data: Inputs seen in serving, or `None`.
         modality: `"text"`, `"image"`, `"audio"`, `"table"` or `None` (the checks infer it).
         class_names: Class names, or `None`.
+        split_column: The column of a table's inputs the data was split by (a task's
+            `split_plan.column`), or `None`: the shift checks report it apart as expected to differ.
         target: The score wanted (for `diagnose`), or `None`.
         batch_size: Int, for the training run.
         total_examples: Int, examples shown in the training run.
@@ -48,6 +50,8 @@ class Case:
         verbose: 0, 1 or 2.
         model: The model the training run trained, for the checks after it; `None` before.
         reports: Check name to the `Report` of each check run so far.
+        shift_reports: The `ShiftReport`s computed so far, by the side compared (`"held-out"`, `"serving"`),
+            so that the input, label and concept rows of one comparison share one report.
     """
 
     model_fn: object
@@ -57,6 +61,7 @@ class Case:
     serving_data: object = None
     modality: str | None = None
     class_names: list | None = None
+    split_column: str | None = None
     target: float | None = None
     batch_size: int = 32
     total_examples: int | None = None
@@ -65,6 +70,7 @@ class Case:
     verbose: int = 0
     model: object = None
     reports: dict = dataclasses.field(default_factory=dict)
+    shift_reports: dict = dataclasses.field(default_factory=dict)
 
     @property
     def held_out_data(self):
@@ -142,26 +148,53 @@ class ModeCheck:
 
 
 class ShiftCheck:
-    """`shift_report` of the training inputs against the held-out inputs (test, else validation), or against
-    the serving inputs (no report without them)."""
+    """One part of `shift_report` of the training data against the held-out data (test, else validation),
+    or against the serving inputs (no report without them).
 
-    def __init__(self, against="held-out"):
+    The parts: `"inputs"` (the features and the domain classifier, the split column reported apart),
+    `"labels"` (label shift: the class frequencies or the target) and `"concept"` (concept shift: do the same
+    inputs get other labels?). Serving data has no labels: its label and concept parts do not apply. The
+    parts of one comparison share one report, computed by the first of them to run.
+    """
+
+    PARTS = ("inputs", "labels", "concept")
+
+    def __init__(self, against="held-out", part="inputs"):
         if against not in ("held-out", "serving"):
             raise ValueError(f"`against` must be 'held-out' or 'serving'. Received: against={against!r}")
-        self.against = against
-        self.name = f"shift_report (train vs {against})"
+        if part not in self.PARTS:
+            raise ValueError(f"`part` must be one of {self.PARTS}. Received: part={part!r}")
+        self.against, self.part = against, part
+        self.name = f"{dict(inputs='input', labels='label', concept='concept')[part]} shift (train vs {against})"
 
     def __call__(self, case):
+        if self.against == "serving" and (case.serving_data is None or self.part != "inputs"):
+            return None
+        which = "serving" if self.against == "serving" else case.held_out_name
+        if self.against not in case.shift_reports:
+            case.shift_reports[self.against] = self._report(case)
+        report = case.shift_reports[self.against]
+        if self.part == "inputs":
+            part = report.input_report()
+        else:
+            part = report.label_shift if self.part == "labels" else report.concept_shift
+        return None if part is None else dataclasses.replace(part, summary=f"training vs {which}: {part.summary}")
+
+    def _report(self, case):
         from recipes.debug import shift_report
 
+        reference = _as_frame(case.train_data[0])
         if self.against == "serving":
-            if case.serving_data is None:
-                return None
-            current, which = case.serving_data, "serving"
+            current = _as_frame(case.serving_data)
         else:
-            current, which = case.held_out_data[0], case.held_out_name
-        report = shift_report(_as_frame(case.train_data[0]), _as_frame(current), modality=case.modality, seed=case.seed)
-        return dataclasses.replace(report, summary=f"training vs {which}: {report.summary}")
+            current = _as_frame(case.held_out_data[0])
+            reference, current = (reference, case.train_data[1]), (current, case.held_out_data[1])
+        frame = reference[0] if isinstance(reference, tuple) else reference
+        columns = getattr(frame, "columns", ())
+        # a split column that is not among the inputs (the movie of a review, the speaker of a clip) is kept out already
+        split_column = case.split_column if case.split_column in columns else None
+        return shift_report(reference, current, modality=case.modality, seed=case.seed, split_column=split_column,
+                            class_names=case.class_names if case.is_classification else None)  # fmt: skip
 
 
 class ErrorCheck:
@@ -208,15 +241,18 @@ def default_checks(*, overfit_per_class=50, explain_examples=3):
         explain_examples: Int >= 0, defaults to 3. Top-loss examples explained (0: no explanation).
 
     Returns:
-        A list of checks: `overfit_check`, a training run read by `diagnose`, `mode_check`, `shift_report`
-        against the held-out and the serving inputs, `error_analysis` and `explain`.
+        A list of checks: `overfit_check`, a training run read by `diagnose`, `mode_check`, `shift_report`'s
+        input, label and concept shift of the training data against the held-out data and its input shift
+        against the serving inputs, `error_analysis` and `explain`.
     """
     return [
         OverfitCheck(per_class=overfit_per_class),
         TrainingRun(),
         ModeCheck(),
-        ShiftCheck("held-out"),
-        ShiftCheck("serving"),
+        ShiftCheck("held-out", "inputs"),
+        ShiftCheck("held-out", "labels"),
+        ShiftCheck("held-out", "concept"),
+        ShiftCheck("serving", "inputs"),
         ErrorCheck(),
         ExplainCheck(num_examples=explain_examples),
     ]

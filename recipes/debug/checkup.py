@@ -93,6 +93,7 @@ def doctor(
     directory="doctor",
     modality=None,
     class_names=None,
+    split_column=None,
     target=None,
     batch_size=32,
     total_examples=None,
@@ -109,8 +110,11 @@ def doctor(
     2. A real training run: a fresh model trained on `train_data` with `recipes.fit` (virtual epochs,
        validation after each), then `diagnose` on its curves (with `target` if given).
     3. `mode_check` on the trained model and a batch of validation inputs.
-    4. `shift_report` of the training inputs against the test inputs (the validation inputs without
-       `test_data`), and against `serving_data` when given: requests logged in production, say.
+    4. `shift_report` of the training data against the test data (the validation data without
+       `test_data`), in three rows: input shift (the features and a domain classifier; `split_column`, the
+       column the data was split by, reported apart as expected to differ), label shift (the class
+       frequencies, or a regression target) and concept shift (the same inputs, other labels); and the
+       input shift against `serving_data` when given: requests logged in production, say.
     5. `error_analysis` of the trained model on the test (else validation) data: confusion matrix, most
        confused pairs, top-loss examples (classifiers only).
     6. `explain` on the top-loss examples.
@@ -133,7 +137,7 @@ def doctor(
         (images[train], labels[train]), (images[val], labels[val]), test_data=(images[test], labels[test]),
         directory="doctor/digits", total_examples=5000,
     )
-    print(report)  # WARN: 6 of 6 checks ok; look at: diagnose ... - read the whole report: doctor/digits/report.html
+    print(report)  # WARN: 8 of 8 checks ok; look at: diagnose ... - read the whole report: doctor/digits/report.html
     ```
 
     Args:
@@ -149,7 +153,11 @@ def doctor(
         directory: Folder for `report.md`, `report.html` and the figures, defaults to `"doctor"`.
         modality: `"text"`, `"image"`, `"audio"` or `"table"`, passed to `shift_report` and `explain`;
             defaults to `None` (inferred by them).
-        class_names: Optional class names for the confusion matrix, defaults to `None`.
+        class_names: Optional class names for the confusion matrix and the label shift, defaults to `None`.
+        split_column: Optional column of a table's inputs the data was split by (a date, a group, a key: a
+            `recipes.tasks.Task`'s `split_plan.column`), defaults to `None`. It differs between the sides
+            by design, so the shift check reports it apart, keeps it out of its verdict and its domain
+            classifier, and compares a date by its day of year and day of week instead.
         target: Optional score wanted (e.g. human-level accuracy), passed to `diagnose`. Defaults to `None`.
         batch_size: Int >= 1, defaults to 32.
         total_examples: Int, examples shown in the training run. Defaults to `None`: 10 passes over
@@ -173,11 +181,16 @@ def doctor(
         serving_data=serving_data,
         modality=check_one_of("modality", modality, MODALITIES) if modality is not None else None,
         class_names=class_names,
+        split_column=split_column,
         target=target,
         batch_size=check_int("batch_size", batch_size),
         num_checkpoints=check_int("num_checkpoints", num_checkpoints),
         seed=check_int("seed", seed, 0),
     )
+    if split_column is not None and not isinstance(split_column, str):
+        raise ValueError(
+            f"`split_column` must be a column name (a string) or None. Received: split_column={split_column!r}"
+        )
     if not callable(model_fn):
         raise ValueError(f"`model_fn` must be a callable returning a compiled model. Received: model_fn={model_fn!r}")
     verbose = check_one_of("verbose", verbose, ("auto", 0, 1, 2))

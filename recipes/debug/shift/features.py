@@ -1,6 +1,8 @@
 """What is compared: each modality turned into a few features a person can read.
 
-Tables: every column (numbers, dates in days, categories, long strings as text, missing shares). Text:
+Tables: every column (numbers, dates in days, categories, long strings as text, missing shares); the column
+the two sides were split by is expected to differ, and a split date is also compared by its seasonal parts
+(day of year, day of week), which a model that reads dates through `recipes.layers.DateFeatures` sees. Text:
 length in tokens and out-of-vocabulary rate. Images: brightness, contrast, channel means. Audio: loudness,
 durations, zero-crossing rate, spectral centroid. Each modality also gives the domain classifier something
 richer to read (TF-IDF words, thumbnails, band energies).
@@ -35,6 +37,7 @@ class Feature:
     current: np.ndarray
     family: str  # a key of `recipes.debug.shift.actions.ACTIONS`
     classify: bool = True  # given to the domain classifier
+    expected: bool = False  # the split column: expected to differ, kept out of the verdict and the classifier
 
 
 def paired(reference, current):
@@ -110,11 +113,31 @@ def _days(values):
     return ((parsed - pd.Timestamp("1970-01-01")) / pd.Timedelta(days=1)).to_numpy(dtype=float, na_value=np.nan)
 
 
-def table_features(reference, current, columns, rng):
-    """`(reference, current, features)`: both frames narrowed to `columns`, and one or two features per column."""
+def _seasonal_parts(column, reference, current):
+    """Day of year (a number) and day of week (a category) of a date column on both sides."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref, cur = pd.to_datetime(reference, errors="coerce"), pd.to_datetime(current, errors="coerce")
+    day_of_year = [d.dt.dayofyear.to_numpy(dtype=float, na_value=np.nan) for d in (ref, cur)]
+    day_of_week = [d.dt.day_name().str[:3].fillna("(missing)").to_numpy() for d in (ref, cur)]
+    return [
+        Feature(f"{column}: day of year", "numeric", *day_of_year, "season"),
+        Feature(f"{column}: day of week", "categorical", *day_of_week, "season"),
+    ]
+
+
+def table_features(reference, current, columns, rng, split_column=None):
+    """`(reference, current, features)`: both frames narrowed to `columns`, and one or two features per column.
+
+    The features of `split_column` are marked `expected` (and not given to the domain classifier); when it
+    holds dates, its day of year and day of week are compared as ordinary features."""
     if not isinstance(current, pd.DataFrame):
         raise ValueError(f"`current_data` must be a DataFrame like `reference_data`. Received: {describe(current)}")
     columns = list(reference.columns) if columns is None else list(columns)
+    if split_column is not None and split_column not in columns:
+        raise ValueError(
+            f"`split_column` must be one of the columns compared, {columns}. Received: split_column={split_column!r}"
+        )
     for frame, name in ((reference, "reference_data"), (current, "current_data")):
         missing = [c for c in columns if c not in frame.columns]
         if missing:
@@ -128,6 +151,7 @@ def table_features(reference, current, columns, rng):
     features = []
     for column in columns:
         ref, cur = reference[column], current[column]
+        start = len(features)
         if ref.isna().any() or cur.isna().any():
             features.append(Feature(f"{column}: missing", "categorical", ref.isna().to_numpy(),
                                     cur.isna().to_numpy(), "missing"))  # fmt: skip
@@ -154,6 +178,10 @@ def table_features(reference, current, columns, rng):
                 pooled = [s.where(s.isin(kept) | s.isna(), "(other)").fillna("(missing)").astype(str).to_numpy()
                           for s in (ref, cur)]  # fmt: skip
                 features.append(Feature(column, "categorical", *pooled, "categorical"))
+        if column == split_column:
+            features[start:] = [dataclasses.replace(f, classify=False, expected=True) for f in features[start:]]
+            if features[-1].family == "date":
+                features.extend(_seasonal_parts(column, ref, cur))
     return reference, current, features
 
 

@@ -37,6 +37,33 @@ def check_arguments(reference_data, current_data, modality, alpha, seed, sample_
     return modality
 
 
+def labelled(reference_data, current_data):
+    """`((x_ref, y_ref), (x_cur, y_cur))`: each side's inputs and labels, from an `(x, y)` tuple, or `(data, None)`
+    for inputs alone; both sides labelled or neither."""
+    sides = [_inputs_and_labels(reference_data, "reference_data"), _inputs_and_labels(current_data, "current_data")]
+    given = [y is not None for _, y in sides]
+    if given[0] != given[1]:
+        labelled_side, other = ("reference_data", "current_data") if given[0] else ("current_data", "reference_data")
+        raise ValueError(
+            f"`reference_data` and `current_data` must both be (x, y) tuples to compare labels, or both inputs alone. "
+            f"Received: an (x, y) tuple as `{labelled_side}` and {describe(sides[given.index(False)][0])} as `{other}`"
+        )
+    return sides
+
+
+def _inputs_and_labels(data, name):
+    if not isinstance(data, tuple) or len(data) != 2 or any(isinstance(part, (str, bytes)) for part in data):
+        return data, None
+    x, y = data
+    if not hasattr(x, "__len__") or not hasattr(y, "__len__") or len(x) != len(y):
+        shown = [len(part) if hasattr(part, "__len__") else repr(part)[:40] for part in data]
+        raise ValueError(
+            f"`{name}` as an (x, y) tuple must hold inputs and one label per example. Received: {shown[0]} inputs "
+            f"and {shown[1]} labels"
+        )
+    return x, y
+
+
 def describe(data):
     if isinstance(data, pd.DataFrame):
         return f"a DataFrame of shape {data.shape}"

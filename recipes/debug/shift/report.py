@@ -8,6 +8,9 @@ import pandas as pd
 
 from recipes._markdown import markdown_table
 from recipes.debug.shift.actions import DOMAIN_ACTION
+from recipes.debug.shift.concept import ConceptShift
+from recipes.debug.shift.labels import LabelShift
+from recipes.debug.shift.labels import draw as draw_labels
 from recipes.debug.shift.statistics import MIN_PSI
 from recipes.report import Report, to_json
 
@@ -17,11 +20,14 @@ class ShiftReport(Report):
     """What `shift_report` returns (a `recipes.report.Report`).
 
     Attributes:
-        verdict: `"fail"` when the data shifted (a feature, or the domain classifier, says so), `"pass"`
-            when it did not.
-        summary: How many features shifted, under which thresholds, and what the domain classifier saw.
-        advice: One item per shifted feature (what moved, the test, what to do), then the domain
-            classifier's when it tells the sides apart.
+        verdict: `"fail"` when the data shifted (a feature, the domain classifier, the labels or the
+            concept), `"pass"` when it did not.
+        summary: What shifted first. Without labels: how many features shifted, under which thresholds, and
+            what the domain classifier saw; with labels, the label and concept findings, then `inputs: ` and
+            that.
+        advice: What to do about the label shift and the concept shift found, then one item per shifted
+            feature (what moved, the test, what to do), then the domain classifier's when it tells the sides
+            apart.
         modality: `"table"`, `"text"`, `"image"` or `"audio"`.
         features: `pandas.DataFrame`, one row per feature, shifted ones first: `feature`, `type` (`"numeric"`
             or `"categorical"`), `test` (`"KS"` or `"chi-square"`), `statistic`, `p_value`, `p_holm` (Holm
@@ -44,6 +50,13 @@ class ShiftReport(Report):
         alpha: Family-wise error rate used.
         num_reference: Examples in the reference data.
         num_current: Examples in the current data.
+        split_column: The column the two sides were split by, or `None`.
+        expected: `pandas.DataFrame` like `features`, of the split column's features (its finding "expected
+            to differ"): reported apart, out of the verdict, Holm's correction and the domain classifier.
+        label_shift: A `LabelShift` report (class frequencies, or a regression target) when both sides
+            came with labels, else `None`.
+        concept_shift: A `ConceptShift` report (do the same inputs get other labels?) when both sides came
+            with labels, else `None`.
     """
 
     modality: str
@@ -57,12 +70,35 @@ class ShiftReport(Report):
     alpha: float
     num_reference: int
     num_current: int
+    split_column: str | None = None
+    expected: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
+    label_shift: LabelShift | None = None
+    concept_shift: ConceptShift | None = None
     _values: dict = dataclasses.field(repr=False, default_factory=dict)
 
     @property
     def shifted(self):
         """Names of the shifted features, largest PSI first."""
         return self.features.loc[self.features.finding == "shift", "feature"].tolist()
+
+    @property
+    def inputs_shifted(self):
+        """Whether a feature or the domain classifier says the inputs shifted."""
+        return bool(self.shifted) or self.domain_finding == "shift"
+
+    def input_report(self):
+        """This report narrowed to the inputs: the verdict, summary and advice of the features and the domain
+        classifier alone, without `label_shift` and `concept_shift`."""
+        sizes = dict(num_reference=self.num_reference, num_current=self.num_current)
+        return dataclasses.replace(
+            self,
+            verdict="fail" if self.inputs_shifted else "pass",
+            summary=summary(self.features, self.domain_auc, self.domain_p_value, self.domain_finding, self.alpha,
+                            self.modality, expected=self.expected, **sizes),
+            advice=advice(self.features, self.domain_finding, self.domain_features),
+            label_shift=None,
+            concept_shift=None,
+        )  # fmt: skip
 
     def to_dict(self):
         """As `Report.to_dict`, without the raw images and waveforms of `examples`."""
@@ -89,14 +125,27 @@ class ShiftReport(Report):
         steady = self.features.loc[self.features.finding != "shift", "feature"].tolist()
         if steady:
             parts.append("No shift in: " + ", ".join(steady) + ".")
+        if len(self.expected):
+            expected = self.expected[["feature", "test", "statistic", "psi", "change"]].copy()
+            expected["statistic"] = expected["statistic"].map(lambda v: f"{v:.3f}")
+            expected["psi"] = expected["psi"].map(lambda v: f"{v:.3f}")
+            parts += [
+                f"### Expected to differ: the split column '{self.split_column}'",
+                "Reported apart: out of the verdict and the domain classifier.",
+                markdown_table(expected),
+            ]
+        for title, part in (("Labels", self.label_shift), ("Concept", self.concept_shift)):
+            if part is not None:
+                parts += [f"### {title}", f"**{part.verdict.upper()}**: {part.summary}", part.markdown_details()]
         examples = self.examples.drop(columns=["example"], errors="ignore")
         parts += ["### Random examples", markdown_table(examples)]
-        return "\n\n".join(parts)
+        return "\n\n".join(p for p in parts if p)
 
     def plot(self, path, max_features=4):
         """Writes one PNG: reference vs current histograms of the most shifted features.
 
-        The features shifted first, then the largest PSI. For images, a row of the sampled images of each
+        The class shares (or the target) of both sides first when labels were given, then the features,
+        shifted first, then the largest PSI. For images, a row of the sampled images of each
         side follows. Uses Matplotlib's Agg canvas directly, so it needs no display and leaves pyplot alone.
 
         Args:
@@ -110,12 +159,15 @@ class ShiftReport(Report):
         from matplotlib.figure import Figure
 
         names = self.features.feature.tolist()[:max_features]
+        panels = len(names) + (self.label_shift is not None)
         thumbnails = self.modality == "image" and "example" in self.examples
-        figure = Figure(figsize=(3.2 * max(len(names), 1), 3.0 * (2 if thumbnails else 1)), layout="constrained")
+        figure = Figure(figsize=(3.2 * max(panels, 1), 3.0 * (2 if thumbnails else 1)), layout="constrained")
         FigureCanvasAgg(figure)
         rows = 2 if thumbnails else 1
+        if self.label_shift is not None:
+            draw_labels(figure.add_subplot(rows, panels, 1), self.label_shift)
         for i, name in enumerate(names):
-            axes = figure.add_subplot(rows, max(len(names), 1), i + 1)
+            axes = figure.add_subplot(rows, max(panels, 1), i + 1 + (self.label_shift is not None))
             row = self.features.set_index("feature").loc[name]
             reference, current = self._values[name]
             if row.type == "numeric":
@@ -149,11 +201,15 @@ class ShiftReport(Report):
         return path
 
 
-def summary(features, domain_auc, domain_p_value, domain_finding, alpha, modality, num_reference, num_current):
-    """The report's one line: how many features shifted and what the domain classifier saw."""
+def summary(features, domain_auc, domain_p_value, domain_finding, alpha, modality, num_reference, num_current,
+            expected=None):  # fmt: skip
+    """The inputs' one line: how many features shifted, what the domain classifier saw, what was expected to differ."""
     tests = f"Holm-corrected alpha {alpha:g}, PSI >= {MIN_PSI:g}"
     domain = f"domain classifier AUC {domain_auc:.3f} (p={domain_p_value:.2g})"
     sizes = f"{num_reference} reference vs {num_current} current {modality} examples"
+    if expected is not None and len(expected):
+        changes = "; ".join(f"{row.feature}: {row.change}" for row in expected.itertuples())
+        sizes += f"; expected to differ, the split column: {changes}"
     shifted = int((features.finding == "shift").sum())
     if not shifted and domain_finding == "no shift":
         largest = features.iloc[features.psi.argmax()] if len(features) else None
@@ -161,6 +217,22 @@ def summary(features, domain_auc, domain_p_value, domain_finding, alpha, modalit
         return f"no shift: no feature differs ({tests}{most}) and the {domain} cannot tell the sides apart ({sizes})"
     tell = "tells the sides apart" if domain_finding == "shift" else "cannot tell the sides apart"
     return f"{shifted} of {len(features)} features shifted ({tests}); the {domain} {tell} ({sizes})"
+
+
+def combined(input_summary, input_advice, inputs_shifted, label_shift, concept_shift):
+    """The verdict, summary and advice of the whole report: what shifted first, then the rest."""
+    if label_shift is None:
+        return dict(verdict="fail" if inputs_shifted else "pass", summary=input_summary, advice=input_advice)
+    parts = [(label_shift.verdict == "fail", label_shift.summary, label_shift.advice)]
+    if concept_shift is not None:
+        parts.append((concept_shift.verdict in ("fail", "warn"), concept_shift.summary, concept_shift.advice))
+    parts.append((inputs_shifted, f"inputs: {input_summary}", input_advice))
+    found = [part for part in parts if part[0]] + [part for part in parts if not part[0]]
+    return dict(
+        verdict="fail" if any(part[0] for part in parts) else "pass",
+        summary="; ".join(text for _, text, _ in found),
+        advice=[item for shifted, _, items in found if shifted for item in items],
+    )
 
 
 def advice(features, domain_finding, domain_features):

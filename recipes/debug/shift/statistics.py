@@ -29,7 +29,7 @@ def compare(feature):
     from scipy import stats
     from scipy.spatial.distance import jensenshannon
 
-    row = dict(feature=feature.name, type=feature.type, action=ACTIONS[feature.family])
+    row = dict(feature=feature.name, type=feature.type, action=ACTIONS.get(feature.family, "-"))
     if feature.type == "numeric":
         ref = feature.reference[np.isfinite(feature.reference)]
         cur = feature.current[np.isfinite(feature.current)]
