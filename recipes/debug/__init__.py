@@ -49,6 +49,8 @@ _EXPORTS = {
     "SearchResult": "recipes.debug.search",
     "search_hyperparameters": "recipes.debug.search",
     "ShiftReport": "recipes.debug.shift",
+    "LabelShift": "recipes.debug.shift.labels",
+    "ConceptShift": "recipes.debug.shift.concept",
     "shift_report": "recipes.debug.shift",
     "Case": "recipes.debug.checks",
     "default_checks": "recipes.debug.checks",
