@@ -23,7 +23,6 @@ EXAMPLE = """example:
 
 def add_arguments(parser):
     from recipes.cli import add_verbose_arguments
-
     from recipes.cli.tasks import SHIPPED
 
     parser.add_argument("--tasks", nargs="+", choices=SHIPPED, default=list(SHIPPED), help="default: all four")
