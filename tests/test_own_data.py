@@ -44,7 +44,7 @@ def _train(tmp_path, name, *data_options):
     score, baseline = float(found.group(2)), float(found.group(3))
     assert np.isfinite(score) and np.isfinite(baseline)
     if found.group(1) == "accuracy":
-        assert 0 <= score <= 1 and 0 < baseline < 1
+        assert 0 <= score <= 1 and 0 < baseline <= 1
     assert re.search(rf"^\[{name}\] .* exported to {re.escape(str(exports / name / '1'))}$", result.stdout, re.M)
     assert os.listdir(exports / name) == ["1"]
     return exports / name
