@@ -238,7 +238,7 @@ def test_recipes_mode_check_and_overfit_check_on_a_baseline(capsys):
     assert cli(["mode-check", "tabular", "--num-examples", "32"]) == 0
     assert capsys.readouterr().out.startswith("PASS")
     status = cli(["overfit-check", "tabular", "--model", "linear", "--per-class", "10", "--num-checkpoints", "3",
-                  "--target", "1.0"])  # fmt: skip
+                  "--target-score", "1.0"])  # fmt: skip
     out = capsys.readouterr().out
     assert status == 1 and out.startswith("FAIL"), out  # a linear model in 3 checkpoints cannot reach 100%
 
@@ -257,7 +257,7 @@ def test_the_real_commands_print_json_and_gate_on_the_verdict(tmp_path):
     assert json.loads(result.stdout)["verdict"] == "pass"
 
     result = recipes_command("overfit-check", "tabular", "--model", "linear", "--per-class", "10", "--num-checkpoints",
-                             "3", "--target", "1.0", "--json", "--output", tmp_path / "overfit.png")  # fmt: skip
+                             "3", "--target-score", "1.0", "--json", "--output", tmp_path / "overfit.png")  # fmt: skip
     assert result.returncode == 1, result.stderr[-2000:]
     report = json.loads(result.stdout)
     assert report["verdict"] == "fail" and report["checkpoints"] == 3 and (tmp_path / "overfit.png").exists()

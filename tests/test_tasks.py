@@ -14,127 +14,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import tensorflow as tf
+from conftest import reviews_frame, weather_frame, write_wav
 from PIL import Image
 
 import recipes
 from recipes.tasks import Task, shipped
 
 HAS_PYARROW = importlib.util.find_spec("pyarrow") is not None
-
-
-# -- files written from the shipped data --------------------------------------------------------------------
-
-
-def _reviews(rows=600):
-    """Rotten Tomatoes reviews under other column names, with string labels and an id column."""
-    data = recipes.datasets.load_rotten_tomatoes().iloc[:rows]
-    return pd.DataFrame(
-        {
-            "review_id": [f"rt-{i:05d}" for i in range(len(data))],
-            "film": data.movie_name.to_numpy(),
-            "review": data.text.to_numpy(),
-            "verdict": np.where(data.label.to_numpy() == 1, "positive", "negative"),
-        }
-    )
-
-
-def _weather():
-    """Seattle weather with ISO dates, other column names and missing values."""
-    data = recipes.datasets.load_seattle_weather()
-    frame = pd.DataFrame(
-        {
-            "day": data.date.str.replace("/", "-").to_numpy(),
-            "rain_mm": data.precipitation.to_numpy(dtype="float64"),
-            "high_c": data.temp_max.to_numpy(),
-            "low_c": data.temp_min.to_numpy(),
-            "wind": data.wind.to_numpy(dtype="float64"),
-            "sky": data.weather.to_numpy(),
-        }
-    )
-    frame.loc[frame.index % 17 == 3, "rain_mm"] = np.nan
-    frame.loc[frame.index % 23 == 5, "wind"] = np.nan
-    return frame
-
-
-@pytest.fixture(scope="module")
-def reviews_csv(tmp_path_factory):
-    path = tmp_path_factory.mktemp("reviews") / "reviews.csv"
-    _reviews().to_csv(path, index=False)
-    return path
-
-
-@pytest.fixture(scope="module")
-def weather_csv(tmp_path_factory):
-    path = tmp_path_factory.mktemp("weather") / "weather.csv"
-    _weather().to_csv(path, index=False)
-    return path
-
-
-@pytest.fixture(scope="module")
-def image_folder(tmp_path_factory):
-    """Three Fashion-MNIST classes, 14 items each: PNG and JPEG at 24-40 px, one GIF, one BMP, one RGBA PNG."""
-    root = tmp_path_factory.mktemp("clothes")
-    images, labels = recipes.datasets.load_fashion_mnist("test")
-    names = recipes.datasets.FASHION_MNIST_CLASSES
-    rng = np.random.default_rng(0)
-    for label in (1, 7, 8):  # Trouser, Sneaker, Bag
-        folder = root / names[label]
-        folder.mkdir()
-        for i, row in enumerate(np.flatnonzero(labels == label)[:14]):
-            side = int(rng.choice([24, 28, 32, 40]))
-            image = Image.fromarray(images[row]).resize((side, side))
-            if label == 8 and i == 0:
-                tinted = np.stack([np.asarray(image)] * 3 + [np.full((side, side), 255, np.uint8)], axis=-1)
-                tinted[..., 0] //= 2  # a colour image: the folder is read as RGB
-                Image.fromarray(tinted, "RGBA").save(folder / f"item{i}.png")
-            elif i == 1:
-                image.save(folder / f"item{i}.gif")
-            elif i == 2:
-                image.save(folder / f"item{i}.bmp")
-            elif i % 2:
-                image.save(folder / f"item{i}.jpg", quality=90)
-            else:
-                image.save(folder / f"item{i}.png")
-        (folder / "notes.md").write_text("not an image: ignored, as Keras ignores it")
-    return root
-
-
-def _write_wav(path, waveform, rate):
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(rate)
-        out.writeframes((np.clip(waveform, -1, 1) * 32767).astype("<i2").tobytes())
-
-
-@pytest.fixture(scope="module")
-def audio_folder(tmp_path_factory):
-    """espeak-ng's "zero", "one", "two" in clips of 0.6 to 1.4 s at 16 kHz, and one clip at 22.05 kHz."""
-    root = tmp_path_factory.mktemp("spoken")
-    for word in ("zero", "one", "two"):
-        (root / word).mkdir()
-    for seed, seconds in enumerate((0.6, 0.8, 1.0, 1.2, 1.4)):
-        waveforms, labels, speakers = recipes.datasets.load_spoken_digits(
-            num_per_digit=2, clip_seconds=seconds, seed=seed
-        )
-        for i in np.flatnonzero(labels < 3):
-            speaker = speakers[i].split(":")[1].replace("+", "-")
-            _write_wav(root / recipes.datasets.DIGIT_WORDS[labels[i]] / f"{speaker}_{seed}{i}.wav", waveforms[i], 16000)
-    waveforms, labels, _ = recipes.datasets.load_spoken_digits(num_per_digit=1, sample_rate=22050, seed=7)
-    _write_wav(root / "two" / "en-us-m1_at22k.wav", waveforms[2], 22050)
-    return root
-
-
-@pytest.fixture(scope="module")
-def text_folder(tmp_path_factory):
-    """Reviews as .txt files in one folder per verdict: text_dataset_from_directory's layout."""
-    root = tmp_path_factory.mktemp("reviews_txt")
-    reviews = _reviews(120)
-    for i, row in reviews.iterrows():
-        folder = root / row.verdict
-        folder.mkdir(exist_ok=True)
-        (folder / f"{row.review_id}.txt").write_text(row.review, encoding="utf-8")
-    return root
 
 
 # -- helpers ------------------------------------------------------------------------------------------------
@@ -170,7 +56,7 @@ def test_reviews_csv_is_a_text_task_split_by_film_and_trains(reviews_csv, tmp_pa
     assert task.class_names == ("negative", "positive")
     assert task.column_types == {"review": "text"}
     assert sum(task.num_examples.values()) == 600
-    data = _reviews()
+    data = reviews_frame()
     film_of = dict(zip(data.review, data.film))
     films = {
         split: {film_of[t.decode()] for t in _values(task.dataset(split))} for split in ("train", "validation", "test")
@@ -194,7 +80,7 @@ def test_split_is_repeatable_and_old_rows_keep_their_side_when_rows_are_appended
     before = {split: _values(first.dataset(split)) for split in ("train", "validation", "test")}
     assert before == {split: _values(again.dataset(split)) for split in ("train", "validation", "test")}
     grown = tmp_path / "grown.csv"
-    more = _reviews(900)
+    more = reviews_frame(900)
     more.iloc[list(range(600)) + list(range(600, 900))].to_csv(grown, index=False)
     after = Task.from_path(grown, target="verdict", group="film", features=["review"])
     for split in ("train", "validation", "test"):
@@ -214,7 +100,7 @@ def test_weather_csv_with_iso_dates_and_missing_values(weather_csv, tmp_path):
     assert task.column_types == {"day": "date (%Y-%m-%d)", "rain_mm": "number", "high_c": "number", "low_c": "number",
                                  "wind": "number"}  # fmt: skip
     assert task.num_examples == {"train": 912, "validation": 184, "test": 365}  # as the shipped split by date
-    weather = _weather()
+    weather = weather_frame()
     means = task.fill_values
     assert means["rain_mm"] == pytest.approx(weather.rain_mm.iloc[:912].mean(), rel=1e-6)
     x, y = next(iter(task.train_data.skip(3)))  # row 3 has no rain_mm: the training mean fills it
@@ -228,7 +114,7 @@ def test_weather_regression_is_inferred_from_a_numeric_target(weather_csv, tmp_p
     task = Task.from_path(weather_csv, target="high_c", date="day", split_dates=["2014-07-01", "2015-01-01"])
     assert task.problem == "regression" and task.models == ("regressor", "linear")
     assert task.column_types["sky"] == "category" and task.metric == "mean_absolute_error"
-    high = _weather().high_c.to_numpy()
+    high = weather_frame().high_c.to_numpy()
     assert task.baseline() == pytest.approx(np.mean(np.abs(high[-365:] - high[:912].mean())), rel=1e-5)
     model, mae = _train_briefly(task, tmp_path, "linear")
     assert model.output_shape == (None, 1)
@@ -242,7 +128,7 @@ def test_weather_regression_is_inferred_from_a_numeric_target(weather_csv, tmp_p
 
 
 def test_jsonl_and_parquet_read_as_the_csv(weather_csv, tmp_path):
-    weather = _weather()
+    weather = weather_frame()
     jsonl = tmp_path / "weather.jsonl"
     weather.to_json(jsonl, orient="records", lines=True)
     split = dict(target="sky", date="day", split_dates=["2014-07-01", "2015-01-01"])
@@ -421,7 +307,7 @@ def test_unreadable_wav_and_mixed_sample_rates_are_named(audio_folder, tmp_path)
     for name in ("yes", "no"):
         (folder / name).mkdir(parents=True)
         for i in range(2):
-            _write_wav(folder / name / f"{i}.wav", np.zeros(800), 16000)
+            write_wav(folder / name / f"{i}.wav", np.zeros(800), 16000)
     import soundfile
 
     soundfile.write(folder / "no" / "deep.wav", np.zeros(800), 16000, subtype="PCM_24")
@@ -432,7 +318,7 @@ def test_unreadable_wav_and_mixed_sample_rates_are_named(audio_folder, tmp_path)
 
 
 def test_text_that_is_not_utf8(tmp_path, text_folder):
-    frame = _reviews(40)
+    frame = reviews_frame(40)
     path = tmp_path / "latin1.csv"
     frame.to_csv(path, index=False)
     path.write_bytes(path.read_bytes() + "rt-x,film,d\u00e9j\u00e0 vu,positive\n".encode("latin-1"))
@@ -449,13 +335,13 @@ def test_text_that_is_not_utf8(tmp_path, text_folder):
 
 
 def test_date_that_does_not_parse_is_quoted_with_its_row(tmp_path):
-    weather = _weather()
+    weather = weather_frame()
     weather.loc[1000, "day"] = "2014-02-30"
     weather.to_csv(tmp_path / "bad_day.csv", index=False)
     with pytest.raises(ValueError, match=r"date column 'day' has a value that is not a date in its format '%Y-%m-%d' .*"
                                          r"'2014-02-30' at row 1001"):  # fmt: skip
         Task.from_path(tmp_path / "bad_day.csv", target="sky", date="day", split_dates=["2014-07-01", "2015-01-01"])
-    weather = _weather()
+    weather = weather_frame()
     weather.loc[7, "day"] = np.nan
     weather.to_csv(tmp_path / "no_day.csv", index=False)
     with pytest.raises(ValueError, match=r"date column 'day' has no value at row 8"):

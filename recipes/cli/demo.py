@@ -1,6 +1,7 @@
 """`recipes demo`: the main job, end to end on real data.
 
-Trains the four baselines (text, audio, vision, tabular) with virtual
+Trains the four baselines (text, audio, vision, tabular: the shipped
+`recipes.tasks.shipped` tasks, through the same path as `recipes train`) with virtual
 epochs, best-K checkpoints and early stopping, compares each held-out score
 with the trivial baseline, exports each as a keyed SavedModel for TF
 Serving, then starts the local model server over the exports and sends it
@@ -22,8 +23,9 @@ EXAMPLE = """example:
 
 def add_arguments(parser):
     from recipes.cli import add_verbose_arguments
+    from recipes.cli.tasks import SHIPPED
 
-    parser.add_argument("--tasks", nargs="+", choices=sorted(train.MODELS), default=list(train.TASKS))
+    parser.add_argument("--tasks", nargs="+", choices=SHIPPED, default=list(SHIPPED), help="default: all four")
     parser.add_argument("--export-dir", default="exports", help="TF Serving model root (default: exports)")
     parser.add_argument("--directory", default="runs", help="holds each task's run folder (default: runs)")
     parser.add_argument("--scale", type=float, default=1.0, help="multiplies each task's passes (default: 1)")
@@ -32,12 +34,14 @@ def add_arguments(parser):
 
 def run(args):
     from recipes._common import check_number
+    from recipes.cli.tasks import DEFAULT_PASSES
 
     check_number("--scale", args.scale, minimum=0, inclusive=False)
     summary = []
     for task in args.tasks:
         task_args = argparse.Namespace(
-            task=task,
+            shipped=task,
+            data=None,
             model=None,
             export_dir=args.export_dir,
             name=None,
@@ -49,7 +53,7 @@ def run(args):
             resume=False,
             verbose=args.verbose,
         )
-        _, _, lines = train.train_and_export(task_args, passes=train.DEFAULT_PASSES[task] * args.scale)
+        _, _, lines = train.train_and_export(task_args, passes=DEFAULT_PASSES[task] * args.scale)
         print("\n".join(lines), flush=True)
         summary.extend(lines)
     print("\nSummary")

@@ -1,6 +1,6 @@
-"""`recipes overfit-check TASK`: can a fresh baseline learn a small sample of its data by heart?
+"""`recipes overfit-check TASK` (or `--data PATH`): can a fresh baseline learn a small sample of its data by heart?
 
-Runs `recipes.debug.overfit_check` on one of `recipes train`'s tasks and prints the verdict with the causes
+Runs `recipes.debug.overfit_check` on a task named as `recipes train` names it and prints the verdict with the causes
 found and the checklist; the exit status is 1 on "fail", so a CI job can gate on it (2 for bad usage).
 """
 
@@ -9,17 +9,17 @@ EXAMPLE = """example:
   recipes overfit-check text --per-class 50 --output overfit.png
   recipes overfit-check tabular --model regressor    # R^2 on the sample instead of accuracy
   recipes overfit-check tabular --json               # the report's to_dict() as JSON on stdout
+  recipes overfit-check --data photos/ --model linear --per-class 20      # your own folder of class folders
 """
 
 
 def add_arguments(parser):
-    from recipes.cli import train
     from recipes.cli.checking import add_json_argument
+    from recipes.cli.tasks import add_task_arguments
 
-    parser.add_argument("task", choices=sorted(train.MODELS), help="which baseline")
-    parser.add_argument("--model", help="factory, as for `recipes train` (default: the task's first)")
+    add_task_arguments(parser)
     parser.add_argument("--per-class", type=int, default=100, help="rows per class (or target bin), default: 100")
-    parser.add_argument("--target", type=float, default=0.9, help="accuracy (or R^2) to reach, default: 0.9")
+    parser.add_argument("--target-score", type=float, default=0.9, help="accuracy (or R^2) to reach, default: 0.9")
     parser.add_argument(
         "--total-examples", type=int, help="examples to train on at most (default: one pass over the sample per checkpoint)"
     )
@@ -37,13 +37,12 @@ def run(args):
     from recipes.debug import overfit_check
 
     with report_output(args):
-        model_fn, split, how, class_names = task_data(args.task, args.model, args.seed)
-        x, y = split.train
-        task = "classification" if class_names is not None else "regression"
+        task, model_fn, (x, y), _ = task_data(args)
+        classifier = task.problem == "classification"
         report = overfit_check(
-            model_fn, (x, y), num_classes=min(10, len(np.unique(y))) if class_names is not None else 10,
-            per_class=args.per_class, target=args.target, total_examples=args.total_examples,
-            num_checkpoints=args.num_checkpoints, seed=args.seed, task=task,
+            model_fn, (x, y), num_classes=min(10, len(np.unique(y))) if classifier else 10,
+            per_class=args.per_class, target=args.target_score, total_examples=args.total_examples,
+            num_checkpoints=args.num_checkpoints, seed=args.seed, task=task.problem,
         )  # fmt: skip
         text = str(report)
         if args.output:

@@ -1,6 +1,9 @@
-"""`recipes predict`: offline batch prediction of an exported model over a CSV or JSON Lines file.
+"""`recipes predict`: offline batch prediction of an exported model over a CSV or JSON Lines file, or a folder.
 
-Streams the input in batches through a keyed SavedModel signature (see
+A folder of images or WAV clips (a training folder's layout, or files alone) is
+predicted file by file, each keyed by its path in the folder: its files are
+listed as JSON Lines rows of their encoded bytes under the signature's one input
+(`image`, `audio`), or of their waveforms for a float input. Streams the input in batches through a keyed SavedModel signature (see
 `serving.predict_file`), writes the key and the predictions of every row in
 input order, and continues an interrupted run where it stopped.
 """
@@ -9,6 +12,7 @@ EXAMPLE = """example:
   recipes train text                 # exports/text/1
   recipes predict --model-path exports/text reviews.csv --output predictions.csv
   recipes predict --model-path exports/text/1 reviews.jsonl --output predictions.jsonl --key id
+  recipes predict --model-path exports/photos photos/ --output predictions.csv   # a folder: keys are the paths
   # killed half-way? the same command again continues after the last complete row
 
 input: .csv (header row; one column per signature input, plus the key column) or .jsonl/.ndjson/.json
@@ -21,7 +25,7 @@ output: .csv (key, label, probability_<class>... for classifiers; key, predictio
 def add_arguments(parser):
     from recipes.cli import add_verbose_arguments
 
-    parser.add_argument("input_path", metavar="INPUT", help="input .csv or .jsonl file")
+    parser.add_argument("input_path", metavar="INPUT", help="input .csv or .jsonl file, or a folder of images or WAV clips")
     parser.add_argument(
         "--model-path", required=True, help="SavedModel version folder, or export folder (its highest version)"
     )
@@ -36,12 +40,74 @@ def add_arguments(parser):
     add_verbose_arguments(parser, "1: a progress bar, 2: one line when done")
 
 
+FOLDER_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png", ".wav")
+
+
+def folder_rows(model_path, folder, output, key="key", signature="serving_default"):
+    """Writes `output`, JSON Lines rows of the files of `folder` for a model with one input; returns its path.
+
+    Each row is `{key: the file's path in the folder, INPUT: {"b64": its bytes}}` for a string input, or its
+    waveform (a WAV's mean over channels) for a float input. Files are listed in sorted order, so the rows
+    are the same each time and an interrupted prediction continues where it stopped.
+    """
+    import base64
+    import json
+    import os
+
+    from serving.contract import version_folder
+    from serving.predict import Predictor
+
+    predictor = Predictor(version_folder(model_path), signature, key)
+    if len(predictor.model_inputs) != 1:
+        raise ValueError(
+            f"a folder is predicted by a model with one input (an image or a clip); {model_path} takes "
+            f"{predictor.model_inputs}: write its inputs as a .csv or .jsonl file"
+        )
+    (name,) = predictor.model_inputs
+    as_bytes = predictor.input_specs[name].dtype.name == "string"
+    files = []
+    for root, folders, names in os.walk(folder):
+        folders[:] = sorted(f for f in folders if not f.startswith("."))
+        files += [os.path.join(root, n) for n in sorted(names) if n.lower().endswith(FOLDER_EXTENSIONS)]
+    if not files:
+        raise ValueError(f"the folder {folder} holds no images or WAV clips ({' '.join(FOLDER_EXTENSIONS)})")
+    with open(output, "w", encoding="utf-8") as out:
+        for path in files:
+            with open(path, "rb") as f:
+                data = f.read()
+            value = {"b64": base64.b64encode(data).decode("ascii")} if as_bytes else _waveform(data, path)
+            out.write(json.dumps({key: os.path.relpath(path, folder).replace(os.sep, "/"), name: value}) + "\n")
+    return output
+
+
+def _waveform(data, path):
+    import tensorflow as tf
+
+    try:
+        audio, _ = tf.audio.decode_wav(data)
+    except tf.errors.InvalidArgumentError as error:
+        raise ValueError(f"{path} could not be read as a WAV clip: {error.message}") from None
+    return tf.reduce_mean(audio, axis=1).numpy().tolist()
+
+
 def run(args):
+    import os
+    import tempfile
+
+    if os.path.isdir(args.input_path):
+        with tempfile.TemporaryDirectory(prefix="recipes-predict-") as folder:
+            rows = folder_rows(args.model_path, args.input_path, os.path.join(folder, "files.jsonl"), args.key,
+                               args.signature)  # fmt: skip
+            return _predict(args, rows)
+    return _predict(args, args.input_path)
+
+
+def _predict(args, input_path):
     from serving import predict_file
 
     summary = predict_file(
         args.model_path,
-        args.input_path,
+        input_path,
         args.output,
         key=args.key,
         batch_size=args.batch_size,

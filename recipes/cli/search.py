@@ -1,7 +1,8 @@
-"""`recipes search TASK`: hyperparameter search for a baseline on real data, as a table and a CSV file.
+"""`recipes search TASK` (or `--data PATH`): hyperparameter search for a baseline, as a table and a CSV file.
 
-Loads the task's data and splits it as `recipes train` does, then searches the
-baseline factory's learning rate and one size argument with
+Takes the task as `recipes train` does (`recipes.cli.tasks`: read, checked and
+split once; every trial builds its model from it), then searches the
+factory's learning rate and one size argument where it has one with
 `recipes.debug.search_hyperparameters` (every trial trained with virtual
 epochs), ranking the trials on the validation split. The test split is left
 alone: train the chosen configuration with `recipes train`, or load the best
@@ -20,30 +21,34 @@ EXAMPLE = """example:
   recipes search text --json --quiet                    # the result's to_dict() as JSON on stdout
   # interrupted? the same command again continues the search in --directory
 
-searched: text (bag of words on Rotten Tomatoes): learning_rate, max_tokens
-  tabular (classifier of Seattle's weather): learning_rate, units of its hidden layer
+  recipes search --data weather.csv --target sky --date day --split-dates 2014-07-01 2015-01-01
+
+searched: bag_of_words (text): learning_rate, max_tokens; classifier and regressor (tables): learning_rate,
+  units of the hidden layer; any other factory: learning_rate
 """
 
-TASKS = ("text", "tabular")
 TUNERS = ("random", "grid", "bayesian", "hyperband")
-# Choices as lists, so that grid search can enumerate them too.
+LEARNING_RATES = [1e-3, 3e-3, 1e-2, 3e-2]
+# Choices as lists, so that grid search can enumerate them too; by factory, the learning rate for any other.
 SPACES = {
-    "text": {"learning_rate": [1e-3, 3e-3, 1e-2, 3e-2], "max_tokens": [5_000, 20_000]},
-    "tabular": {"learning_rate": [1e-3, 3e-3, 1e-2, 3e-2], "units": [16, 64]},
+    "bag_of_words": {"learning_rate": LEARNING_RATES, "max_tokens": [5_000, 20_000]},
+    "classifier": {"learning_rate": LEARNING_RATES, "units": [16, 64]},
+    "regressor": {"learning_rate": LEARNING_RATES, "units": [16, 64]},
 }
 # Examples per trial by default, in passes over the training split (the full budget, for Hyperband).
-DEFAULT_PASSES = {"text": 3.0, "tabular": 20.0}
+DEFAULT_PASSES = {"text": 3.0, "table": 20.0}
 
 
 def add_arguments(parser):
     from recipes.cli.checking import add_json_argument
+    from recipes.cli.tasks import add_task_arguments
 
-    parser.add_argument("task", choices=TASKS, help="which baseline")
+    add_task_arguments(parser)
     parser.add_argument("--tuner", choices=TUNERS, default="random", help="default: random")
     parser.add_argument("--max-trials", type=int, default=10, help="default: 10")
     parser.add_argument(
         "--total-examples", type=int,
-        help="examples each trial trains on (default: 3 passes over the training split for text, 20 for tabular)",
+        help="examples each trial trains on (default: 3 passes over the training split, 20 for a table)",
     )  # fmt: skip
     parser.add_argument(
         "--train-fraction", type=float, default=1.0,
@@ -67,65 +72,53 @@ def _sample(rows, fraction, seed):
     return rows[keep] if keep.any() else rows[:1]
 
 
-def _text(recipes, fraction, seed):
-    from models import text
-
-    reviews = recipes.datasets.load_rotten_tomatoes()
-    x, y = reviews.text.to_numpy(), reviews.label.to_numpy()
-    train, val, _ = recipes.repeatable_split(reviews.movie_name, (0.8, 0.1, 0.1))
-    train = _sample(train, fraction, seed)
-    names = recipes.datasets.ROTTEN_TOMATOES_CLASSES
-
-    def model_fn(learning_rate, max_tokens):
-        return text.bag_of_words_classifier(
-            x[train], 2, class_names=names, max_tokens=max_tokens, learning_rate=learning_rate
-        )
-
-    return model_fn, (x[train], y[train]), (x[val], y[val])
+def search_space(model):
+    """The space searched for a factory: its learning rate, and one size argument where it has one."""
+    return SPACES.get(model, {"learning_rate": LEARNING_RATES})
 
 
-def _tabular(recipes, fraction, seed):
-    from models import tabular
+def model_fn_of(task, model):
+    """`model_fn(**values)` for `search_hyperparameters`: the task's factory with the searched values."""
 
-    weather = recipes.datasets.load_seattle_weather()
-    train, val, _ = recipes.split_by_date(weather.date, ["2014/07/01", "2015/01/01"])
-    train = _sample(train, fraction, seed)
-    frame = weather.iloc[train]
+    def model_fn(learning_rate, **sizes):
+        options = {"learning_rate": learning_rate}
+        if "units" in sizes:
+            options["hidden_units"] = (sizes.pop("units"),)
+        return task.build_model(model, **options, **sizes)
 
-    def model_fn(learning_rate, units):
-        return tabular.classifier(
-            frame, "weather", date_columns=["date"], hidden_units=(units,), learning_rate=learning_rate
-        )
-
-    reference = model_fn(1e-3, 16)  # to_xy reads the inputs and class names off a model
-    return model_fn, tabular.to_xy(reference, frame, "weather"), tabular.to_xy(reference, weather.iloc[val], "weather")
+    return model_fn
 
 
 def run(args):
     import sys
 
     import recipes
+    from recipes._common import take_rows
     from recipes.cli.checking import finish, report_output
+    from recipes.cli.tasks import arrays, check_model, task_from_args
     from recipes.debug import search_hyperparameters
 
     if args.total_examples is not None and args.total_examples < 1:
         raise ValueError(f"--total-examples must be >= 1. Received: {args.total_examples}")
     if not 0 < args.train_fraction <= 1:
         raise ValueError(f"--train-fraction must be in (0, 1]. Received: {args.train_fraction}")
-    directory = args.directory or os.path.join("runs", f"search-{args.task}")
-    output = args.output or os.path.join("runs", f"search-{args.task}.csv")
     with report_output(args):
+        task = task_from_args(args, seed=args.seed)  # loaded and split once: the trials share it
+        model = check_model(task, args.model)
+        directory = args.directory or os.path.join("runs", f"search-{task.name}")
+        output = args.output or os.path.join("runs", f"search-{task.name}.csv")
         recipes.set_seed(args.seed)
-        load = {"text": _text, "tabular": _tabular}[args.task]
-        model_fn, train, validation = load(recipes, args.train_fraction, args.seed)
+        x, y = arrays(task, "train")
+        rows = _sample(np.arange(len(y)), args.train_fraction, args.seed)
+        train, validation = (take_rows(x, rows), y[rows]), arrays(task, "validation")
         num_train = len(train[1])
         total_examples = args.total_examples or max(
-            int(DEFAULT_PASSES[args.task] * num_train), args.batch_size * max(args.num_checkpoints, 1)
+            int(DEFAULT_PASSES.get(task.modality, 3.0) * num_train), args.batch_size * max(args.num_checkpoints, 1)
         )
         try:
             result = search_hyperparameters(
-                model_fn,
-                SPACES[args.task],
+                model_fn_of(task, model),
+                search_space(model),
                 train,
                 validation,
                 tuner=args.tuner,
@@ -149,7 +142,7 @@ def run(args):
     with _pd_options():
         table = shown.to_string(index=False)
     line = (
-        f"[{args.task}] {num_train} training / {len(validation[1])} validation examples, {total_examples} "
+        f"[{task.name}] {num_train} training / {len(validation[1])} validation examples, {total_examples} "
         f"examples per trial; table written to {output}; best checkpoint {result.best_checkpoint}"
     )
     return finish(args, result, f"{result}\n{table}\n{line}")

@@ -1,10 +1,11 @@
-"""`recipes train TASK`: a baseline on real data, trained with virtual epochs and exported for TF Serving.
+"""`recipes train TASK` or `recipes train --data PATH`: a baseline, trained with virtual epochs and exported for TF Serving.
 
-Each task loads its data set, splits it repeatably (by movie, by speaker, by
-date), builds a factory's model whose inputs are raw data, trains it with
-`recipes.fit`, compares its held-out score with the trivial baseline
-(majority class, or the mean for regression), and exports a keyed SavedModel
-version to `EXPORT_DIR/NAME/`.
+The task (`recipes.cli.tasks`: a shipped data set, or the user's table or
+folder of class folders) is read and checked, split repeatably (by movie, by
+speaker, by date, by key or group), a factory's model whose inputs are raw
+data is built and trained with `recipes.fit`, its held-out score is compared
+with the trivial baseline (majority class, or the mean for regression), and a
+keyed SavedModel version is exported to `EXPORT_DIR/NAME/`.
 
 With `--workers N` it starts N local processes on 127.0.0.1 that train
 together under `tf.distribute.MultiWorkerMirroredStrategy`
@@ -14,12 +15,9 @@ environment is one worker of that cluster; the chief (worker 0) scores and
 exports, the others only train.
 """
 
-import dataclasses
 import os
 import shutil
 import tempfile
-
-import numpy as np
 
 from recipes._common import check_int
 
@@ -29,34 +27,25 @@ EXAMPLE = """example:
   recipes train vision --model transfer --export-dir /models
   recipes train tabular --model regressor    # Seattle's temp_max from the other columns and the date
   recipes train tabular --workers 2          # two local workers (MultiWorkerMirroredStrategy) on 127.0.0.1
+  recipes train --data reviews.csv --target sentiment --group movie       # your own table: exports/reviews/1
+  recipes train --data photos/ --model cnn --name photos                  # a folder of class folders
 """
-
-MODELS = {
-    "text": ("bag_of_words", "lstm", "transformer"),
-    "audio": ("cnn", "lstm", "linear"),
-    "vision": ("cnn", "linear", "transfer"),
-    "tabular": ("classifier", "linear", "regressor"),
-}
-# Passes over the training split shown by default (`--total-examples`), sized for about a minute on 2 cores.
-DEFAULT_PASSES = {"text": 10.0, "audio": 30.0, "vision": 3.0, "tabular": 60.0}
 
 
 def add_arguments(parser):
     from recipes.cli import add_verbose_arguments
+    from recipes.cli.tasks import DATA_PASSES, DEFAULT_PASSES, add_task_arguments
 
-    parser.add_argument("task", choices=sorted(MODELS), help="which baseline")
-    parser.add_argument(
-        "--model", help="factory: " + "; ".join(f"{task}: {', '.join(names)}" for task, names in MODELS.items())
-    )
+    add_task_arguments(parser)
     parser.add_argument("--export-dir", default="exports", help="TF Serving model root (default: exports)")
-    parser.add_argument("--name", help="model name, the folder under --export-dir (default: the task)")
+    parser.add_argument("--name", help="model name, the folder under --export-dir (default: the task's name)")
     parser.add_argument("--directory", help="the run's folder: checkpoints and their record (default: runs/NAME)")
     parser.add_argument(
         "--total-examples",
         type=int,
         help="examples to show in all (default: "
         + ", ".join(f"{task} {passes:g}" for task, passes in DEFAULT_PASSES.items())
-        + " passes over the training split)",
+        + f", --data {DATA_PASSES:g} passes over the training split)",
     )
     parser.add_argument("--num-checkpoints", type=int, default=5, help="virtual epochs (default: 5)")
     parser.add_argument("--batch-size", type=int, default=32, help="default: 32")
@@ -72,121 +61,43 @@ def add_arguments(parser):
     )
 
 
-@dataclasses.dataclass
-class Split:
-    """A task's data, split: inputs as the model takes them, integer labels or float targets."""
+def _first_inputs(task, count=3):
+    """The first `count` training inputs as arrays, for the export's warmup requests."""
+    from recipes.cli.tasks import arrays
 
-    train: tuple
-    validation: tuple
-    test: tuple
-    extra_tests: dict = dataclasses.field(default_factory=dict)
+    x, _ = arrays(task, "train", limit=count)
+    return x
 
 
-def _take(x, rows):
-    return {k: v[rows] for k, v in x.items()} if isinstance(x, dict) else x[rows]
+def score_lines(task, model, name):
+    """`[NAME] SPLIT METRIC: SCORE vs BASELINE for the BASELINE NAME`, for the test split and any extra test set."""
+    metric = task.metric.replace("_", " ")
+    lines = []
+    for split in ("test", *task.extra_tests):
+        score, baseline = task.score(model, split), task.baseline(split)
+        lines.append(f"[{name}] {split} {metric}: {score:.3f} vs {baseline:.3f} for the {task.baseline_name}")
+    return lines
 
 
-def _text(args, recipes):
-    from models import text
+def train_and_export(args, task=None, passes=None):
+    """Trains and exports the task of `args` (or `task`); returns `(name, export_path, lines of results)`.
 
-    reviews = recipes.datasets.load_rotten_tomatoes()
-    x, y = reviews.text.to_numpy(), reviews.label.to_numpy()
-    train, val, test = recipes.repeatable_split(reviews.movie_name, (0.8, 0.1, 0.1))
-    names = recipes.datasets.ROTTEN_TOMATOES_CLASSES
-    factory = {
-        "bag_of_words": text.bag_of_words_classifier,
-        "lstm": text.lstm_classifier,
-        "transformer": text.transformer_classifier,
-    }[args.model]
-    model = factory(x[train], 2, class_names=names)
-    return model, Split((x[train], y[train]), (x[val], y[val]), (x[test], y[test])), "split by movie"
-
-
-def _audio(args, recipes):
-    from models import audio
-
-    waveforms, labels, speakers = recipes.datasets.load_spoken_digits(num_per_digit=100, seed=args.seed)
-    train, val, test = recipes.repeatable_split(speakers, (0.8, 0.1, 0.1))
-    unseen_x, unseen_y, _ = recipes.datasets.load_spoken_digits(num_per_digit=20, voices="flite", seed=args.seed)
-    factory = {
-        "cnn": audio.mfcc_cnn_classifier,
-        "lstm": audio.mfcc_lstm_classifier,
-        "linear": audio.mfcc_linear_classifier,
-    }[args.model]
-    model = factory(10, class_names=recipes.datasets.DIGIT_WORDS)
-    split = Split(
-        (waveforms[train], labels[train]),
-        (waveforms[val], labels[val]),
-        (waveforms[test], labels[test]),
-        {"unseen flite voices": (unseen_x, unseen_y)},
-    )
-    return model, split, "espeak voices split by speaker"
-
-
-def _vision(args, recipes):
-    from models import vision
-
-    images, labels = recipes.datasets.load_fashion_mnist("train")
-    test_images, test_labels = recipes.datasets.load_fashion_mnist("test")
-    # A fixed subset keeps the default run near a minute; --total-examples trades time for accuracy.
-    train, val, _ = recipes.repeatable_split(np.arange(len(images)), (0.2, 0.02, 0.78))
-    names = recipes.datasets.FASHION_MNIST_CLASSES
-    if args.model == "cnn":
-        model = vision.cnn_classifier((28, 28), 10, class_names=names, augment=vision.augmentation(horizontal_flip=True))
-    elif args.model == "linear":
-        model = vision.linear_classifier((28, 28), 10, class_names=names)
-    else:
-        model = vision.transfer_classifier((28, 28), 10, class_names=names, input_size=32)
-    split = Split((images[train], labels[train]), (images[val], labels[val]), (test_images, test_labels))
-    return model, split, "Fashion-MNIST train subset / official test set"
-
-
-def _tabular(args, recipes):
-    from models import tabular
-
-    weather = recipes.datasets.load_seattle_weather()
-    train, val, test = recipes.split_by_date(weather.date, ["2014/07/01", "2015/01/01"])
-    frame = weather.iloc[train]
-    if args.model == "regressor":
-        model, target = tabular.regressor(frame, "temp_max", date_columns=["date"]), "temp_max"
-    elif args.model == "linear":
-        model, target = tabular.linear_classifier(frame, "weather", date_columns=["date"]), "weather"
-    else:
-        model, target = tabular.classifier(frame, "weather", date_columns=["date"]), "weather"
-
-    def xy(rows):
-        return tabular.to_xy(model, weather.iloc[rows], target)
-
-    return model, Split(xy(train), xy(val), xy(test)), "Seattle weather split by date: to mid-2014 | 2014H2 | 2015"
-
-
-TASKS = {"text": _text, "audio": _audio, "vision": _vision, "tabular": _tabular}
-
-
-def _score(model, x, y, baseline_value, is_classifier):
-    predictions = model.predict(x, batch_size=256, verbose=0)
-    if is_classifier:
-        return float(np.mean(predictions.argmax(axis=1) == y)), float(np.mean(y == baseline_value))
-    return float(np.mean(np.abs(predictions[:, 0] - y))), float(np.mean(np.abs(baseline_value - y)))
-
-
-def train_and_export(args, passes=None):
-    """Runs one task; returns `(name, export_path, lines of results)`.
-
-    Without `args.total_examples`, it shows `passes` passes over the training split (default: the task's
-    `DEFAULT_PASSES`).
+    Without `args.total_examples`, it shows `passes` passes over the training split (default: the task's,
+    `recipes.cli.tasks.default_passes`). The task is built, and its data checked, before the run folder or
+    the export is touched.
     """
-    args.model = args.model or MODELS[args.task][0]
-    if args.model not in MODELS[args.task]:
-        raise ValueError(f"--model for {args.task} must be one of {MODELS[args.task]}. Received: {args.model!r}")
+    from recipes.cli.tasks import check_model, default_passes, describe, task_from_args
+
     if args.total_examples is not None:
         check_int("--total-examples", args.total_examples)
+    task = task or task_from_args(args, seed=args.seed)
+    args.model = check_model(task, args.model)
     import recipes
     import serving
 
-    name = args.name or args.task
+    name = args.name or task.name
     directory = args.directory or os.path.join("runs", name)
-    passes = DEFAULT_PASSES[args.task] if passes is None else passes
+    passes = default_passes(task) if passes is None else passes
     recipes.set_seed(args.seed)
     strategy = _cluster_strategy()
     if not args.resume and os.path.isdir(directory):
@@ -197,19 +108,18 @@ def train_and_export(args, passes=None):
             )
         shutil.rmtree(directory)  # a new run unless --resume
     if strategy is None:
-        model, split, how = TASKS[args.task](args, recipes)
+        model = task.build_model(args.model)
     else:
         with strategy.scope():
-            model, split, how = TASKS[args.task](args, recipes)
-    x_train, y_train = split.train
-    num_train = len(y_train)
-    total_examples = args.total_examples or max(int(passes * num_train), args.batch_size * args.num_checkpoints)
-    print(f"[{name}] {model.name} on {num_train} training / {len(split.validation[1])} validation / "
-          f"{len(split.test[1])} test examples ({how}); {total_examples} examples to show")  # fmt: skip
+            model = task.build_model(args.model)
+    counts = task.num_examples
+    total_examples = args.total_examples or max(int(passes * counts["train"]), args.batch_size * args.num_checkpoints)
+    print(f"[{name}] {model.name} on {counts['train']} training / {counts['validation']} validation / "
+          f"{counts['test']} test examples ({describe(task)}); {total_examples} examples to show")  # fmt: skip
     result = recipes.fit(
         model,
-        split.train,
-        validation_data=split.validation,
+        task.train_data,
+        validation_data=task.validation_data,
         batch_size=args.batch_size,
         total_examples=total_examples,
         num_checkpoints=args.num_checkpoints,
@@ -224,14 +134,8 @@ def train_and_export(args, passes=None):
         if not distribute.is_chief(strategy):
             _barrier(strategy)
             return name, None, [f"[{name}] worker {strategy.cluster_resolver.task_id} finished"]
-    is_classifier = hasattr(model.layers[-1], "class_names")
-    baseline_value = np.bincount(y_train).argmax() if is_classifier else float(np.mean(y_train))
-    metric, baseline_name = ("accuracy", "majority class") if is_classifier else ("mean absolute error", "mean")
-    lines = []
-    for label, (x, y) in {"test": split.test, **split.extra_tests}.items():
-        score, baseline = _score(model, x, y, baseline_value, is_classifier)
-        lines.append(f"[{name}] {label} {metric}: {score:.3f} vs {baseline:.3f} for the {baseline_name}")
-    path = serving.export_model(model, os.path.join(args.export_dir, name), warmup_inputs=_take(x_train, slice(0, 3)))
+    lines = score_lines(task, model, name)
+    path = serving.export_model(model, os.path.join(args.export_dir, name), warmup_inputs=_first_inputs(task))
     lines.append(
         f"[{name}] {result.steps_per_epoch} steps x {len(result.history['loss'])} virtual epochs; "
         f"best checkpoint {result.best_checkpoints[0]}; exported to {path}"
@@ -271,10 +175,11 @@ def _local_copy(model):
 
 def _worker_argv(args):
     """The command line of one worker: these arguments, without --workers, continuing the run the launcher prepared."""
-    argv = [args.task, "--resume", "--num-checkpoints", args.num_checkpoints, "--batch-size", args.batch_size]
+    from recipes.cli.tasks import task_argv
+
+    argv = [*task_argv(args), "--resume", "--num-checkpoints", args.num_checkpoints, "--batch-size", args.batch_size]
     argv += ["--seed", args.seed, "--export-dir", args.export_dir, "--verbose", args.verbose]
     for flag, value in (
-        ("--model", args.model),
         ("--name", args.name),
         ("--directory", args.directory),
         ("--total-examples", args.total_examples),
@@ -290,7 +195,10 @@ def run_workers(args):
 
     if os.environ.get("TF_CONFIG"):
         raise ValueError("--workers starts a local cluster and cannot be used inside one (TF_CONFIG is set)")
-    directory = args.directory or os.path.join("runs", args.name or args.task)
+    from recipes.cli.tasks import task_from_args
+
+    task = task_from_args(args, seed=args.seed)  # the data is checked before any worker starts
+    directory = args.directory or os.path.join("runs", args.name or task.name)
     if not args.resume and os.path.isdir(directory):
         shutil.rmtree(directory)  # a new run unless --resume; done here, before any worker reads it
     code = "import sys; from recipes.cli import main; sys.exit(main(sys.argv[1:]))"
