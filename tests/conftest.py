@@ -1,4 +1,8 @@
+import json
 import os
+import time
+import urllib.error
+import urllib.request
 import wave
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -167,3 +171,33 @@ def text_folder(tmp_path_factory):
         folder.mkdir(exist_ok=True)
         (folder / f"{row.review_id}.txt").write_text(row.review, encoding="utf-8")
     return root
+
+
+# -- the model server's tests ------------------------------------------------------------------------------
+
+TESTDATA = os.path.join(os.path.dirname(__file__), os.pardir, os.pardir, "shared", "tfserving_testdata")
+needs_testdata = pytest.mark.skipif(not os.path.isdir(TESTDATA), reason="../shared/tfserving_testdata is not here")
+
+
+def testdata(name):
+    """The absolute path of one of TF Serving's test SavedModels (`../shared/tfserving_testdata/NAME`)."""
+    return os.path.abspath(os.path.join(TESTDATA, name))
+
+
+def rest_request(server, method, path, body=None, raw=None):
+    """`(status, JSON answer)` of one REST request to `server` (a `ModelServer`) on 127.0.0.1."""
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    request = urllib.request.Request(f"http://127.0.0.1:{server.rest_port}{path}", data=data, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def wait_for_swap(manager, name, to_version, seconds):
+    """Waits until `to_version` is the newest version of `name` and the version it replaced has ended."""
+    deadline = time.monotonic() + seconds
+    while manager.status(name)[0][0] != to_version or manager.status(name)[-1][1].state != "END":
+        assert time.monotonic() < deadline, manager.status(name)
+        time.sleep(0.1)

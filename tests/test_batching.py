@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 import pytest
-from test_model_server import TESTDATA, _rest, _testdata, _wait_for_swap
+from conftest import TESTDATA, rest_request, testdata, wait_for_swap
 
 import recipes
 import serving
@@ -40,7 +40,7 @@ def exported(tmp_path_factory):
 
 def _serve(base, parameters):
     return ModelServer(
-        [ModelConfig("text", base), ModelConfig("default", _testdata("saved_model_half_plus_two_cpu"))],
+        [ModelConfig("text", base), ModelConfig("default", testdata("saved_model_half_plus_two_cpu"))],
         grpc_port=0, rest_port=0, poll_seconds=0, batching=parameters,
     )  # fmt: skip
 
@@ -222,7 +222,7 @@ def test_version_swap_while_clients_run_with_batching_fails_no_request(exported,
             thread.start()
         time.sleep(1.0)
         serving.export_model(newer, swap, version=2)  # written beside and renamed into place
-        _wait_for_swap(server.manager, "text", to_version=2, seconds=120)
+        wait_for_swap(server.manager, "text", to_version=2, seconds=120)
         time.sleep(1.0)
     finally:
         stop.set()
@@ -250,7 +250,7 @@ def test_a_bad_request_does_not_fail_the_requests_batched_with_it(exported):
     bodies = [{"instances": [{"text": t, "key": k}]} for t, k in (("good", "a"), (" ", "bad"), ("fine", "c"))]
     try:
         with concurrent.futures.ThreadPoolExecutor(3) as pool:
-            answers = list(pool.map(lambda body: _rest(server, "POST", "/v1/models/text:predict", body), bodies))
+            answers = list(pool.map(lambda body: rest_request(server, "POST", "/v1/models/text:predict", body), bodies))
     finally:
         server.stop()
     assert [status for status, _ in answers] == [200, 400, 200], answers
@@ -261,7 +261,7 @@ def test_a_request_of_zero_rows_is_answered_with_padding(exported):
     _, base, _ = exported
     server = _serve(base, BatchingParameters(max_batch_size=8, allowed_batch_sizes=(4, 8), num_batch_threads=1))
     try:
-        assert _rest(server, "POST", "/v1/models/default:predict", {"inputs": []}) == (200, {"outputs": []})
+        assert rest_request(server, "POST", "/v1/models/default:predict", {"inputs": []}) == (200, {"outputs": []})
     finally:
         server.stop()
 
@@ -273,9 +273,9 @@ def test_full_queue_answers_503_and_the_server_recovers(exported):
     big = {"instances": [{"text": t * 5, "key": str(i)} for i, t in enumerate(np.resize(texts, 3000))]}
     try:
         with concurrent.futures.ThreadPoolExecutor(4) as pool:
-            statuses = [status for status, _ in pool.map(lambda _: _rest(server, "POST", "/v1/models/text:predict", big), range(4))]
+            statuses = [status for status, _ in pool.map(lambda _: rest_request(server, "POST", "/v1/models/text:predict", big), range(4))]
         assert 503 in statuses and 200 in statuses, statuses
-        status, body = _rest(server, "POST", "/v1/models/text:predict", {"instances": [{"text": "fine", "key": "k"}]})
+        status, body = rest_request(server, "POST", "/v1/models/text:predict", {"instances": [{"text": "fine", "key": "k"}]})
         assert status == 200 and body["predictions"][0]["key"] == "k"
         with pytest.raises(ClientError) as raised:
             client = GrpcClient(f"127.0.0.1:{server.grpc_port}", model="text", chunk_size=5000)  # one request
@@ -291,7 +291,7 @@ def test_inputs_of_other_shapes_are_batched_apart_not_failed(exported):
     requests = [{"instances": [[1.0], [2.0]]}, {"instances": [1.0, 2.0, 3.0]}, {"instances": [[3.0]]}] * 4
     try:
         with concurrent.futures.ThreadPoolExecutor(12) as pool:
-            answers = list(pool.map(lambda body: _rest(server, "POST", "/v1/models/default:predict", body), requests))
+            answers = list(pool.map(lambda body: rest_request(server, "POST", "/v1/models/default:predict", body), requests))
     finally:
         server.stop()
     expected = [[[2.5], [3.0]], [2.5, 3.0, 3.5], [[3.5]]] * 4
@@ -314,7 +314,7 @@ def test_prometheus_metrics_under_tf_serving_names(exported):
     try:
         RestClient(f"http://127.0.0.1:{server.rest_port}", model="text").predict({"text": ["good", "bad"]}, keys=["a", "b"])
         GrpcClient(f"127.0.0.1:{server.grpc_port}", model="text").predict({"text": ["fine"]}, keys=["c"])
-        assert _rest(server, "POST", "/v1/models/text:predict", {"instances": [{"text": "", "key": "d"}]})[0] == 400
+        assert rest_request(server, "POST", "/v1/models/text:predict", {"instances": [{"text": "", "key": "d"}]})[0] == 400
         import urllib.request
 
         with urllib.request.urlopen(f"http://127.0.0.1:{server.rest_port}/monitoring/prometheus/metrics") as response:

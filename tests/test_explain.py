@@ -7,7 +7,6 @@ column that decides the label) and checks that the attribution finds it.
 import json
 
 import numpy as np
-import pandas as pd
 import pytest
 from PIL import Image
 

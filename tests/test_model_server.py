@@ -33,16 +33,12 @@ from tensorflow_serving.apis import (
 )
 from tensorflow_serving.config import model_server_config_pb2
 
+from conftest import TESTDATA, needs_testdata, rest_request, testdata, wait_for_swap
 from serving.load import free_port
 from serving.manager import ModelConfig
 from serving.server import ModelServer
 
-TESTDATA = os.path.join(os.path.dirname(__file__), os.pardir, os.pardir, "shared", "tfserving_testdata")
-pytestmark = pytest.mark.skipif(not os.path.isdir(TESTDATA), reason="../shared/tfserving_testdata is not here")
-
-
-def _testdata(name):
-    return os.path.abspath(os.path.join(TESTDATA, name))
+pytestmark = needs_testdata
 
 
 @pytest.fixture(scope="module")
@@ -57,11 +53,11 @@ def server(tmp_path_factory):
     exports = tmp_path_factory.mktemp("exports")
     serving.export_model(model, exports / "text", warmup_inputs=reviews.text.to_numpy()[:2])
     configs = [
-        ModelConfig("default", _testdata("saved_model_half_plus_two_cpu")),
-        ModelConfig("half_plus_three", _testdata("saved_model_half_plus_three")),
-        ModelConfig("saved_model_half_plus_two_2_versions", _testdata("saved_model_half_plus_two_tf2_cpu")),
-        ModelConfig("two_versions", _testdata("saved_model_half_plus_two_2_versions"), ("all",), {"stable": 123, "canary": 124}),
-        ModelConfig("latest_only", _testdata("saved_model_half_plus_two_2_versions")),
+        ModelConfig("default", testdata("saved_model_half_plus_two_cpu")),
+        ModelConfig("half_plus_three", testdata("saved_model_half_plus_three")),
+        ModelConfig("saved_model_half_plus_two_2_versions", testdata("saved_model_half_plus_two_tf2_cpu")),
+        ModelConfig("two_versions", testdata("saved_model_half_plus_two_2_versions"), ("all",), {"stable": 123, "canary": 124}),
+        ModelConfig("latest_only", testdata("saved_model_half_plus_two_2_versions")),
         ModelConfig("text", str(exports / "text")),
     ]
     # TF Serving refuses labels of versions not loaded yet (the case of every label at start-up) without this flag
@@ -70,16 +66,6 @@ def server(tmp_path_factory):
     running.text_model = model
     yield running
     running.stop()
-
-
-def _rest(server, method, path, body=None, raw=None):
-    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-    request = urllib.request.Request(f"http://127.0.0.1:{server.rest_port}{path}", data=data, method=method)
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
 
 
 @pytest.fixture(scope="module")
@@ -94,27 +80,27 @@ def stubs(server):
 
 def test_rest_predict_as_tf_serving_tests_expect(server):
     # tensorflow_model_server_test.py / http_rest_api_handler_test.cc: x declared [-1, 1], fed [3]
-    assert _rest(server, "POST", "/v1/models/default:predict", {"instances": [2.0, 3.0, 4.0]}) == (
+    assert rest_request(server, "POST", "/v1/models/default:predict", {"instances": [2.0, 3.0, 4.0]}) == (
         200, {"predictions": [3.0, 3.5, 4.0]})  # fmt: skip
-    assert _rest(server, "POST", "/v1/models/default/versions/123:predict", {"inputs": {"x": [[2.0], [3.0]]}}) == (
+    assert rest_request(server, "POST", "/v1/models/default/versions/123:predict", {"inputs": {"x": [[2.0], [3.0]]}}) == (
         200, {"outputs": [[3.0], [3.5]]})  # fmt: skip
-    assert _rest(server, "POST", "/v1/models/default:predict", {"instances": [{"x": 1.0}], "signature_name": "serving_default"})[1] == {"predictions": [2.5]}
+    assert rest_request(server, "POST", "/v1/models/default:predict", {"instances": [{"x": 1.0}], "signature_name": "serving_default"})[1] == {"predictions": [2.5]}
     # the TF1 export that tf.saved_model.load cannot read, and the native TF2 one
-    assert _rest(server, "POST", "/v1/models/half_plus_three:predict", {"instances": [2.0, 3.0]})[1] == {"predictions": [4.0, 4.5]}
-    assert _rest(server, "POST", "/v1/models/saved_model_half_plus_two_2_versions:predict", {"instances": [1.0]})[1] == {"predictions": [2.5]}
+    assert rest_request(server, "POST", "/v1/models/half_plus_three:predict", {"instances": [2.0, 3.0]})[1] == {"predictions": [4.0, 4.5]}
+    assert rest_request(server, "POST", "/v1/models/saved_model_half_plus_two_2_versions:predict", {"instances": [1.0]})[1] == {"predictions": [2.5]}
 
 
 def test_rest_classify_and_regress(server):
-    status, body = _rest(server, "POST", "/v1/models/default:regress",
+    status, body = rest_request(server, "POST", "/v1/models/default:regress",
                          {"signature_name": "regress_x_to_y", "examples": [{"x": 2.0}, {"x": 3.0}]})  # fmt: skip
     assert (status, body) == (200, {"results": [3.0, 3.5]})
-    body = _rest(server, "POST", "/v1/models/default:regress",
+    body = rest_request(server, "POST", "/v1/models/default:regress",
                  {"signature_name": "regress_x_to_y2", "context": {"x": 4.0}, "examples": [{}]})[1]  # fmt: skip
     assert body == {"results": [5.0]}
-    body = _rest(server, "POST", "/v1/models/default:classify", {"signature_name": "classify_x_to_y", "examples": [{"x": 2.0}]})[1]
+    body = rest_request(server, "POST", "/v1/models/default:classify", {"signature_name": "classify_x_to_y", "examples": [{"x": 2.0}]})[1]
     assert body == {"results": [[["", 3.0]]]}
     # serving_default is not of classify's form (TF Serving checks the method name only when asked to)
-    status, body = _rest(server, "POST", "/v1/models/default:classify", {"examples": [{"x": 2.0}]})
+    status, body = rest_request(server, "POST", "/v1/models/default:classify", {"examples": [{"x": 2.0}]})
     assert status == 400 and "No classification inputs found in SignatureDef" in body["error"]
 
 
@@ -125,33 +111,33 @@ def _signature_map(body):
 
 def test_rest_metadata_equals_tf_servings_expected_json(server):
     with open(os.path.join(TESTDATA, "expected_metadata", "half_plus_two_model_metadata.json")) as f:
-        assert _rest(server, "GET", "/v1/models/default/metadata") == (200, json.load(f))  # to the letter
+        assert rest_request(server, "GET", "/v1/models/default/metadata") == (200, json.load(f))  # to the letter
     for model, expected_file in [
         ("saved_model_half_plus_two_2_versions", "saved_model_half_plus_two_tf2_2_versions_metadata.json"),
         ("two_versions", "saved_model_half_plus_two_2_versions_metadata.json"),
     ]:
         with open(os.path.join(TESTDATA, "expected_metadata", expected_file)) as f:
             expected = json.load(f)
-        status, body = _rest(server, "GET", f"/v1/models/{model}/versions/123/metadata")
+        status, body = rest_request(server, "GET", f"/v1/models/{model}/versions/123/metadata")
         assert status == 200 and body["model_spec"] == {**expected["model_spec"], "name": model}
         assert _signature_map(body) == _signature_map(expected)
 
 
 def test_rest_status_policies_and_labels(server):
-    assert _rest(server, "GET", "/v1/models/default")[1] == {
+    assert rest_request(server, "GET", "/v1/models/default")[1] == {
         "model_version_status": [{"version": "123", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}]
     }
-    versions = [s["version"] for s in _rest(server, "GET", "/v1/models/two_versions")[1]["model_version_status"]]
+    versions = [s["version"] for s in rest_request(server, "GET", "/v1/models/two_versions")[1]["model_version_status"]]
     assert versions == ["124", "123"]  # policy all
-    assert [s["version"] for s in _rest(server, "GET", "/v1/models/latest_only")[1]["model_version_status"]] == ["124"]
+    assert [s["version"] for s in rest_request(server, "GET", "/v1/models/latest_only")[1]["model_version_status"]] == ["124"]
     # get_model_status_impl.cc answers every version of the model whatever the label
-    assert [s["version"] for s in _rest(server, "GET", "/v1/models/two_versions/labels/stable")[1]["model_version_status"]] == ["124", "123"]
-    assert _rest(server, "POST", "/v1/models/two_versions/labels/canary:predict", {"instances": [1.0]})[1] == {"predictions": [2.5]}
+    assert [s["version"] for s in rest_request(server, "GET", "/v1/models/two_versions/labels/stable")[1]["model_version_status"]] == ["124", "123"]
+    assert rest_request(server, "POST", "/v1/models/two_versions/labels/canary:predict", {"instances": [1.0]})[1] == {"predictions": [2.5]}
 
 
 def test_rest_keyed_predictions_of_our_export(server):
     texts = ["A gripping, beautifully shot thriller.", "Dull and far too long."]
-    status, body = _rest(server, "POST", "/v1/models/text:predict",
+    status, body = rest_request(server, "POST", "/v1/models/text:predict",
                          {"instances": [{"text": t, "key": f"review-{i}"} for i, t in enumerate(texts)]})  # fmt: skip
     assert status == 200
     assert [row["key"] for row in body["predictions"]] == ["review-0", "review-1"]
@@ -160,7 +146,7 @@ def test_rest_keyed_predictions_of_our_export(server):
     assert {row["label"] for row in body["predictions"]} <= {"rotten", "fresh"}
     # b64 strings and the unkeyed signature
     b64 = base64.b64encode(texts[0].encode()).decode()
-    body = _rest(server, "POST", "/v1/models/text:predict", {"signature_name": "without_key", "inputs": {"text": [{"b64": b64}]}})[1]
+    body = rest_request(server, "POST", "/v1/models/text:predict", {"signature_name": "without_key", "inputs": {"text": [{"b64": b64}]}})[1]
     np.testing.assert_allclose(body["outputs"]["probabilities"][0], expected[0], atol=1e-6)
 
 
@@ -190,21 +176,21 @@ def test_rest_keyed_predictions_of_our_export(server):
     ],
 )  # fmt: skip
 def test_rest_errors(server, path, body, status, message):
-    received_status, received = _rest(server, "POST", path, body)
+    received_status, received = rest_request(server, "POST", path, body)
     assert received_status == status and message in received["error"], received
 
 
 def test_rest_malformed_json_and_oversized_body(server):
-    status, body = _rest(server, "POST", "/v1/models/default:predict", raw=b"{not json")
+    status, body = rest_request(server, "POST", "/v1/models/default:predict", raw=b"{not json")
     assert status == 400 and "JSON Parse error" in body["error"]
     limit = server.rest_server.max_body_bytes
     server.rest_server.max_body_bytes = 1000
     try:
-        status, body = _rest(server, "POST", "/v1/models/default:predict", {"instances": [1.0] * 1000})
+        status, body = rest_request(server, "POST", "/v1/models/default:predict", {"instances": [1.0] * 1000})
     finally:
         server.rest_server.max_body_bytes = limit
     assert status == 400 and "exceeds the limit of 1000 bytes" in body["error"]
-    assert _rest(server, "POST", "/v1/models/default:predict", {"instances": [1.0]})[0] == 200  # still serving
+    assert rest_request(server, "POST", "/v1/models/default:predict", {"instances": [1.0]})[0] == 200  # still serving
 
 
 def test_rest_body_shorter_than_its_content_length_is_refused_not_waited_for_forever(server):
@@ -227,7 +213,7 @@ def test_rest_body_shorter_than_its_content_length_is_refused_not_waited_for_for
     finally:
         server.rest_server.read_timeout_seconds = timeout
     assert answer.startswith("HTTP/1.1 400") and "Connection: close" in answer
-    assert _rest(server, "POST", "/v1/models/default:predict", {"instances": [1.0]})[0] == 200  # still serving
+    assert rest_request(server, "POST", "/v1/models/default:predict", {"instances": [1.0]})[0] == 200  # still serving
 
 
 def test_rest_reads_bodies_sent_in_chunks_as_libevent_does(server):
@@ -259,7 +245,7 @@ def test_rest_reads_bodies_sent_in_chunks_as_libevent_does(server):
             while piece := connection.recv(4096):
                 answer += piece
         assert answer.startswith(b"HTTP/1.1 400") and b"Connection: close" in answer and b"chunked" in answer, answer
-    assert _rest(server, "POST", "/v1/models/default:predict", {"instances": [1.0]})[0] == 200  # still serving
+    assert rest_request(server, "POST", "/v1/models/default:predict", {"instances": [1.0]})[0] == 200  # still serving
 
 
 def test_rest_api_timeout_answers_504_and_keeps_serving(server):
@@ -267,11 +253,11 @@ def test_rest_api_timeout_answers_504_and_keeps_serving(server):
     timeout = server.rest_server.timeout_ms
     server.rest_server.timeout_ms = 1  # --rest_api_timeout_in_ms=1
     try:
-        status, answer = _rest(server, "POST", "/v1/models/text:predict", body)
+        status, answer = rest_request(server, "POST", "/v1/models/text:predict", body)
     finally:
         server.rest_server.timeout_ms = timeout
     assert status == 504 and "Timed out" in answer["error"], answer
-    assert _rest(server, "POST", "/v1/models/text:predict", {"instances": [{"text": "fine", "key": "k"}]})[0] == 200
+    assert rest_request(server, "POST", "/v1/models/text:predict", {"instances": [{"text": "fine", "key": "k"}]})[0] == 200
 
 
 # -- REST: TF Serving's routing, messages and numbers ------------------------------------------------
@@ -320,20 +306,20 @@ def test_rest_malformed_paths_answer_400_with_tf_servings_words(server, method, 
     status, headers, body = _http(server.rest_port, method, path, b'{"instances": [1.0]}')
     assert (status, headers["content-type"]) == (400, "application/json")
     assert json.loads(body) == {"error": message} or message in json.loads(body)["error"], body
-    assert _rest(server, "GET", "/v1/models/default")[0] == 200  # still serving
+    assert rest_request(server, "GET", "/v1/models/default")[0] == 200  # still serving
 
 
 def test_rest_paths_are_case_insensitive_and_names_percent_decoded(server):
-    assert _rest(server, "POST", "/V1/Models/default:predict", {"instances": [1.0]}) == (200, {"predictions": [2.5]})
-    assert _rest(server, "POST", "/v1/MODELS/two_versions/LABELS/stable:regress",
+    assert rest_request(server, "POST", "/V1/Models/default:predict", {"instances": [1.0]}) == (200, {"predictions": [2.5]})
+    assert rest_request(server, "POST", "/v1/MODELS/two_versions/LABELS/stable:regress",
                  {"signature_name": "regress_x_to_y", "examples": [{"x": 1.0}]}) == (200, {"results": [2.5]})  # fmt: skip
-    status, body = _rest(server, "GET", "/V1/MODELS/default/VERSIONS/123/metadata")
+    status, body = rest_request(server, "GET", "/V1/MODELS/default/VERSIONS/123/metadata")
     assert status == 200 and body["model_spec"]["version"] == "123" and "signature_def" in body["metadata"]
     # the pattern takes "/METADATA", the handler compares "metadata": TF Serving answers the model's status
-    assert "model_version_status" in _rest(server, "GET", "/v1/models/default/METADATA")[1]
-    assert _rest(server, "POST", "/v1/models/de%66ault:predict", {"instances": [1.0]}) == (200, {"predictions": [2.5]})
+    assert "model_version_status" in rest_request(server, "GET", "/v1/models/default/METADATA")[1]
+    assert rest_request(server, "POST", "/v1/models/de%66ault:predict", {"instances": [1.0]}) == (200, {"predictions": [2.5]})
     # the query is part of what the patterns read: here, of the model name
-    assert _rest(server, "GET", "/v1/models/default?verbose=1") == (
+    assert rest_request(server, "GET", "/v1/models/default?verbose=1") == (
         404, {"error": "Could not find any versions of model default?verbose=1"})  # fmt: skip
 
 
@@ -415,16 +401,16 @@ def test_model_status_by_label_is_every_version_over_rest_and_grpc(server, stubs
 
     available = get_model_status_pb2.ModelVersionStatus.AVAILABLE
     for label in ("stable", "canary", "no_such_label"):
-        status, body = _rest(server, "GET", f"/v1/models/two_versions/labels/{label}")
+        status, body = rest_request(server, "GET", f"/v1/models/two_versions/labels/{label}")
         assert status == 200 and [s["version"] for s in body["model_version_status"]] == ["124", "123"]
         assert grpc_status(name="two_versions", label=label) == ("OK", [(124, available), (123, available)])
-    status, body = _rest(server, "GET", "/v1/models/two_versions/versions/123")
+    status, body = rest_request(server, "GET", "/v1/models/two_versions/versions/123")
     assert status == 200 and [s["version"] for s in body["model_version_status"]] == ["123"]
     assert grpc_status(name="two_versions", version=123) == ("OK", [(123, available)])
-    assert _rest(server, "GET", "/v1/models/two_versions/versions/7") == (
+    assert rest_request(server, "GET", "/v1/models/two_versions/versions/7") == (
         404, {"error": "Could not find version 7 of model two_versions"})  # fmt: skip
     assert grpc_status(name="two_versions", version=7) == ("NOT_FOUND", "Could not find version 7 of model two_versions")
-    assert _rest(server, "GET", "/v1/models/nope/labels/stable") == (404, {"error": "Could not find any versions of model nope"})
+    assert rest_request(server, "GET", "/v1/models/nope/labels/stable") == (404, {"error": "Could not find any versions of model nope"})
     assert grpc_status(name="nope") == ("NOT_FOUND", "Could not find any versions of model nope")
     with pytest.raises(grpc.RpcError) as raised:
         model.GetModelStatus(get_model_status_pb2.GetModelStatusRequest(), timeout=30)
@@ -629,7 +615,7 @@ def test_grpc_reload_config(server, stubs):
     config = model_server_config_pb2.ModelServerConfig()
     for name, folder in (("default", "saved_model_half_plus_two_cpu"), ("added", "saved_model_half_plus_three")):
         entry = config.model_config_list.config.add()
-        entry.name, entry.base_path, entry.model_platform = name, _testdata(folder), "tensorflow"
+        entry.name, entry.base_path, entry.model_platform = name, testdata(folder), "tensorflow"
     previous = list(server.manager.configs.values())
     try:
         response = model.HandleReloadConfigRequest(model_management_pb2.ReloadConfigRequest(config=config))
@@ -646,23 +632,15 @@ def test_grpc_reload_config(server, stubs):
 # -- lifecycle --------------------------------------------------------------------------------------
 
 
-def _wait_for_swap(manager, name, to_version, seconds):
-    """Waits until `to_version` is the newest version of `name` and the version it replaced has ended."""
-    deadline = time.monotonic() + seconds
-    while manager.status(name)[0][0] != to_version or manager.status(name)[-1][1].state != "END":
-        assert time.monotonic() < deadline, manager.status(name)
-        time.sleep(0.1)
-
-
 def test_version_swap_while_clients_run_fails_no_request(tmp_path):
     base = tmp_path / "model"
-    shutil.copytree(_testdata("saved_model_half_plus_two_cpu/00000123"), base / "1")
+    shutil.copytree(testdata("saved_model_half_plus_two_cpu/00000123"), base / "1")
     running = ModelServer([ModelConfig("swap", str(base))], grpc_port=None, rest_port=0, poll_seconds=0.2)
     answers, failures, stop = [], [], threading.Event()
 
     def client():
         while not stop.is_set():
-            status, body = _rest(running, "POST", "/v1/models/swap:predict", {"instances": [2.0]})
+            status, body = rest_request(running, "POST", "/v1/models/swap:predict", {"instances": [2.0]})
             (answers if status == 200 else failures).append(body)
 
     threads = [threading.Thread(target=client) for _ in range(4)]
@@ -670,9 +648,9 @@ def test_version_swap_while_clients_run_fails_no_request(tmp_path):
         for thread in threads:
             thread.start()
         time.sleep(0.5)
-        shutil.copytree(_testdata("saved_model_half_plus_three/00000123"), tmp_path / "staging")
+        shutil.copytree(testdata("saved_model_half_plus_three/00000123"), tmp_path / "staging")
         os.rename(tmp_path / "staging", base / "2")  # atomic, as serving.export_model writes
-        _wait_for_swap(running.manager, "swap", to_version=2, seconds=60)
+        wait_for_swap(running.manager, "swap", to_version=2, seconds=60)
         time.sleep(0.5)
     finally:
         stop.set()
@@ -685,15 +663,15 @@ def test_version_swap_while_clients_run_fails_no_request(tmp_path):
 
 
 def test_a_version_that_fails_to_load_is_reported_and_not_served(tmp_path):
-    shutil.copytree(_testdata("saved_model_half_plus_two_cpu/00000123"), tmp_path / "m" / "1")
+    shutil.copytree(testdata("saved_model_half_plus_two_cpu/00000123"), tmp_path / "m" / "1")
     (tmp_path / "m" / "2").mkdir()
     (tmp_path / "m" / "2" / "saved_model.pb").write_bytes(b"not a SavedModel")
     running = ModelServer([ModelConfig("m", str(tmp_path / "m"))], grpc_port=None, rest_port=0, poll_seconds=0)
     try:
-        statuses = {s["version"]: s for s in _rest(running, "GET", "/v1/models/m")[1]["model_version_status"]}
+        statuses = {s["version"]: s for s in rest_request(running, "GET", "/v1/models/m")[1]["model_version_status"]}
         assert statuses["2"]["state"] == "END" and statuses["2"]["status"]["error_code"] != "OK"
         assert statuses["1"]["state"] == "AVAILABLE"
-        assert _rest(running, "POST", "/v1/models/m:predict", {"instances": [2.0]}) == (200, {"predictions": [3.0]})
+        assert rest_request(running, "POST", "/v1/models/m:predict", {"instances": [2.0]}) == (200, {"predictions": [3.0]})
     finally:
         running.stop()
 
@@ -703,7 +681,7 @@ def test_command_line_serves_and_stops_on_sigterm(tmp_path):
     config = tmp_path / "models.config"
     config.write_text(
         'model_config_list { config { name: "hp2" base_path: "%s" model_platform: "tensorflow" } }'
-        % _testdata("saved_model_half_plus_two_cpu")
+        % testdata("saved_model_half_plus_two_cpu")
     )
     rest_port_wanted = free_port()  # --rest_api_port=0 disables REST, as in TF Serving
     command = [os.path.join(os.path.dirname(sys.executable), "recipes-model-server"), "--port=0",

@@ -35,7 +35,7 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
     regression_pb2,
 )
-from test_model_server import TESTDATA, _rest, _testdata
+from conftest import TESTDATA, rest_request, testdata
 
 from serving.client import GrpcClient
 from serving.load import ServerProcess
@@ -149,9 +149,9 @@ def image_models(tmp_path_factory):
 def _start(every_dtype_model, extra_configs=(), **flags):
     configs = [
         ModelConfig("every_dtype", every_dtype_model[0]),
-        ModelConfig("tf2", _testdata("saved_model_half_plus_two_tf2_cpu")),
-        ModelConfig("tf1", _testdata("saved_model_half_plus_two_cpu")),
-        ModelConfig("half_plus_three", _testdata("saved_model_half_plus_three")),
+        ModelConfig("tf2", testdata("saved_model_half_plus_two_tf2_cpu")),
+        ModelConfig("tf1", testdata("saved_model_half_plus_two_cpu")),
+        ModelConfig("half_plus_three", testdata("saved_model_half_plus_three")),
         *extra_configs,
     ]
     return ModelServer(configs, grpc_port=0, rest_port=0, poll_seconds=0, **flags)
@@ -163,7 +163,7 @@ def server(every_dtype_model, image_models):
     running = _start(every_dtype_model, [
         ModelConfig("mnist", str(image_models.base / "mnist")),
         ModelConfig("resnet", str(image_models.base / "resnet")),
-        ModelConfig("saved_model_half_plus_three", _testdata("saved_model_half_plus_three")),  # api_rest.md's name
+        ModelConfig("saved_model_half_plus_three", testdata("saved_model_half_plus_three")),  # api_rest.md's name
     ])  # fmt: skip
     yield running
     running.stop()
@@ -312,8 +312,8 @@ def test_our_grpc_client_reads_typed_fields_and_tensor_content_alike(server, fla
 
 def test_rest_answers_do_not_depend_on_the_flag(server, flagged):
     body = {"instances": [1.0, 2.0]}
-    assert _rest(server, "POST", "/v1/models/tf2:predict", body) == (200, {"predictions": [2.5, 3.0]})
-    assert _rest(flagged, "POST", "/v1/models/tf2:predict", body) == (200, {"predictions": [2.5, 3.0]})
+    assert rest_request(server, "POST", "/v1/models/tf2:predict", body) == (200, {"predictions": [2.5, 3.0]})
+    assert rest_request(flagged, "POST", "/v1/models/tf2:predict", body) == (200, {"predictions": [2.5, 3.0]})
 
 
 # -- Classify, Regress and MultiInference on TF2 signatures (method name predict) -----------------------
@@ -339,9 +339,9 @@ def test_tf2_and_tf1_classify_regress_multi_inference_as_tf_servings_tests(serve
     for result, (signature, _) in zip(results, tasks):
         _assert_spec(result.model_spec, model, signature)
     # over REST: testClassifyREST and testRegressREST
-    assert _rest(server, "POST", f"/v1/models/{model}:classify",
+    assert rest_request(server, "POST", f"/v1/models/{model}:classify",
                  {"signature_name": "classify_x_to_y", "examples": [{"x": 2.0}]}) == (200, {"results": [[["", 3.0]]]})  # fmt: skip
-    assert _rest(server, "POST", f"/v1/models/{model}:regress",
+    assert rest_request(server, "POST", f"/v1/models/{model}:regress",
                  {"signature_name": "regress_x_to_y", "examples": [{"x": 2.0}]}) == (200, {"results": [3.0]})  # fmt: skip
 
 
@@ -354,11 +354,11 @@ def test_method_name_check_flag_refuses_predict_method_signatures(flagged):
     tasks = [("regress_x_to_y", "tensorflow/serving/regress")]
     code, details = _code(lambda: _multi_inference(flagged, "tf2", tasks, [2.0]))
     assert (code, details) == (grpc.StatusCode.INVALID_ARGUMENT, message.format("regression", "regress"))
-    status, body = _rest(flagged, "POST", "/v1/models/tf2:classify", {"signature_name": "classify_x_to_y", "examples": [{"x": 2.0}]})
+    status, body = rest_request(flagged, "POST", "/v1/models/tf2:classify", {"signature_name": "classify_x_to_y", "examples": [{"x": 2.0}]})
     assert (status, body) == (400, {"error": message.format("classification", "classify")})
     # signatures with the right method names, and Predict on predict-method ones, still serve
     assert _classify(flagged, "tf1", "classify_x_to_y", [2.0]).result.classifications[0].classes[0].score == 3.0
-    assert _rest(flagged, "POST", "/v1/models/tf1:regress", {"signature_name": "regress_x_to_y", "examples": [{"x": 2.0}]})[1] == {"results": [3.0]}
+    assert rest_request(flagged, "POST", "/v1/models/tf1:regress", {"signature_name": "regress_x_to_y", "examples": [{"x": 2.0}]})[1] == {"results": [3.0]}
     assert tf.make_ndarray(_predict(flagged, "tf2", {"x": np.array([2.0], np.float32)}).outputs["y"]).tolist() == [3.0]
     # Predict takes predict, classify and regress signatures; others (TF2's init op has no method name) are INTERNAL
     code, details = _code(lambda: _predict(flagged, "tf2", {}, signature="__saved_model_init_op"))
@@ -372,7 +372,7 @@ def test_method_name_check_flag_refuses_predict_method_signatures(flagged):
 def test_rest_guides_regress_example_on_half_plus_three(request, running):
     running = request.getfixturevalue(running)
     body = {"signature_name": "tensorflow/serving/regress", "examples": [{"x": 1.0}, {"x": 2.0}]}
-    assert _rest(running, "POST", "/v1/models/half_plus_three:regress", body) == (200, {"results": [3.5, 4.0]})
+    assert rest_request(running, "POST", "/v1/models/half_plus_three:regress", body) == (200, {"results": [3.5, 4.0]})
     regressed = _regress(running, "half_plus_three", "tensorflow/serving/regress", [1.0, 2.0])
     assert [r.value for r in regressed.result.regressions] == [3.5, 4.0]
 
@@ -581,7 +581,7 @@ def test_the_rest_guides_requests(server):
         assert (status, json.loads(body)) == (200, answer), (request, body)
     # regress_x2_to_y3 is a regress signature of a float tensor, not of tf.Examples: its session refuses them
     request = {"signature_name": "regress_x2_to_y3", "examples": [{"x2": 1.0}]}
-    assert _rest(server, "POST", "/v1/models/tf1:regress", request) == (
+    assert rest_request(server, "POST", "/v1/models/tf1:regress", request) == (
         400, {"error": "Expects arg[0] to be float but string is provided"})
     # JSON conformance: NaN, Infinity and -Infinity are numbers, in and out
     status, _, body = _http(server, "POST", "/v1/models/tf1:predict", '{"instances": [[NaN], [Infinity], [-Infinity]]}')
@@ -712,17 +712,16 @@ def test_version_labels_and_versions_of_unknown_models_as_server_core_reports_th
     request.model_spec.version.value = 5
     assert _code(lambda: _stub(server).Predict(request, timeout=30)) == (
         grpc.StatusCode.NOT_FOUND, "Servable not found for request: Specific(nope, 5)")
-    assert _rest(server, "POST", "/v1/models/nope/labels/stable:predict", {"instances": [1.0]}) == (
+    assert rest_request(server, "POST", "/v1/models/nope/labels/stable:predict", {"instances": [1.0]}) == (
         400, {"error": "Unrecognized servable version label: stable"})
 
 
 def test_reload_config_refuses_what_server_core_refuses(server):
     # model_service_impl.cc and server_core.cc: nothing served changes
     from tensorflow_serving.apis import model_management_pb2, model_service_pb2_grpc
-    from tensorflow_serving.config import model_server_config_pb2
 
     stub = model_service_pb2_grpc.ModelServiceStub(grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}"))
-    base = _testdata("saved_model_half_plus_two_cpu")
+    base = testdata("saved_model_half_plus_two_cpu")
     configs = {
         "": "ServerModelConfig type not supported by HandleReloadConfigRequest. Only ModelConfigList is currently "
             "supported",
@@ -748,7 +747,7 @@ def test_reload_config_refuses_what_server_core_refuses(server):
 
 
 def test_command_line_flags():
-    running = ServerProcess([f"--model_base_path={_testdata('saved_model_half_plus_two_tf2_cpu')}",
+    running = ServerProcess([f"--model_base_path={testdata('saved_model_half_plus_two_tf2_cpu')}",
                              "--enable_signature_method_name_check", "--enable_serialization_as_tensor_content=true"])  # fmt: skip
     try:
         stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(running.grpc_address))
