@@ -179,7 +179,7 @@ TESTDATA = os.path.join(os.path.dirname(__file__), os.pardir, os.pardir, "shared
 needs_testdata = pytest.mark.skipif(not os.path.isdir(TESTDATA), reason="../shared/tfserving_testdata is not here")
 
 
-def testdata(name):
+def tf_serving_model(name):
     """The absolute path of one of TF Serving's test SavedModels (`../shared/tfserving_testdata/NAME`)."""
     return os.path.abspath(os.path.join(TESTDATA, name))
 

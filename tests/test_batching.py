@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import TESTDATA, rest_request, testdata, wait_for_swap
+from conftest import TESTDATA, rest_request, tf_serving_model, wait_for_swap
 
 import recipes
 import serving
@@ -40,7 +40,7 @@ def exported(tmp_path_factory):
 
 def _serve(base, parameters):
     return ModelServer(
-        [ModelConfig("text", base), ModelConfig("default", testdata("saved_model_half_plus_two_cpu"))],
+        [ModelConfig("text", base), ModelConfig("default", tf_serving_model("saved_model_half_plus_two_cpu"))],
         grpc_port=0, rest_port=0, poll_seconds=0, batching=parameters,
     )  # fmt: skip
 

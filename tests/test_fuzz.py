@@ -36,7 +36,7 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
     regression_pb2,
 )
-from conftest import TESTDATA, testdata
+from conftest import TESTDATA, tf_serving_model
 
 import recipes
 import serving
@@ -63,7 +63,7 @@ def server(tmp_path_factory):
     base = tmp_path_factory.mktemp("fuzz") / "text"
     serving.export_model(model, base)
     running = ModelServer(
-        [ModelConfig("text", str(base)), ModelConfig("default", testdata("saved_model_half_plus_two_cpu"))],
+        [ModelConfig("text", str(base)), ModelConfig("default", tf_serving_model("saved_model_half_plus_two_cpu"))],
         grpc_port=0, rest_port=0, poll_seconds=0, max_body_bytes=BODY_LIMIT,
         batching=BatchingParameters(max_batch_size=8, num_batch_threads=2, allowed_batch_sizes=(4, 8)),
     )  # fmt: skip

@@ -33,7 +33,7 @@ from tensorflow_serving.apis import (
 )
 from tensorflow_serving.config import model_server_config_pb2
 
-from conftest import TESTDATA, needs_testdata, rest_request, testdata, wait_for_swap
+from conftest import TESTDATA, needs_testdata, rest_request, tf_serving_model, wait_for_swap
 from serving.load import free_port
 from serving.manager import ModelConfig
 from serving.server import ModelServer
@@ -53,11 +53,11 @@ def server(tmp_path_factory):
     exports = tmp_path_factory.mktemp("exports")
     serving.export_model(model, exports / "text", warmup_inputs=reviews.text.to_numpy()[:2])
     configs = [
-        ModelConfig("default", testdata("saved_model_half_plus_two_cpu")),
-        ModelConfig("half_plus_three", testdata("saved_model_half_plus_three")),
-        ModelConfig("saved_model_half_plus_two_2_versions", testdata("saved_model_half_plus_two_tf2_cpu")),
-        ModelConfig("two_versions", testdata("saved_model_half_plus_two_2_versions"), ("all",), {"stable": 123, "canary": 124}),
-        ModelConfig("latest_only", testdata("saved_model_half_plus_two_2_versions")),
+        ModelConfig("default", tf_serving_model("saved_model_half_plus_two_cpu")),
+        ModelConfig("half_plus_three", tf_serving_model("saved_model_half_plus_three")),
+        ModelConfig("saved_model_half_plus_two_2_versions", tf_serving_model("saved_model_half_plus_two_tf2_cpu")),
+        ModelConfig("two_versions", tf_serving_model("saved_model_half_plus_two_2_versions"), ("all",), {"stable": 123, "canary": 124}),
+        ModelConfig("latest_only", tf_serving_model("saved_model_half_plus_two_2_versions")),
         ModelConfig("text", str(exports / "text")),
     ]
     # TF Serving refuses labels of versions not loaded yet (the case of every label at start-up) without this flag
@@ -615,7 +615,7 @@ def test_grpc_reload_config(server, stubs):
     config = model_server_config_pb2.ModelServerConfig()
     for name, folder in (("default", "saved_model_half_plus_two_cpu"), ("added", "saved_model_half_plus_three")):
         entry = config.model_config_list.config.add()
-        entry.name, entry.base_path, entry.model_platform = name, testdata(folder), "tensorflow"
+        entry.name, entry.base_path, entry.model_platform = name, tf_serving_model(folder), "tensorflow"
     previous = list(server.manager.configs.values())
     try:
         response = model.HandleReloadConfigRequest(model_management_pb2.ReloadConfigRequest(config=config))
@@ -634,7 +634,7 @@ def test_grpc_reload_config(server, stubs):
 
 def test_version_swap_while_clients_run_fails_no_request(tmp_path):
     base = tmp_path / "model"
-    shutil.copytree(testdata("saved_model_half_plus_two_cpu/00000123"), base / "1")
+    shutil.copytree(tf_serving_model("saved_model_half_plus_two_cpu/00000123"), base / "1")
     running = ModelServer([ModelConfig("swap", str(base))], grpc_port=None, rest_port=0, poll_seconds=0.2)
     answers, failures, stop = [], [], threading.Event()
 
@@ -648,7 +648,7 @@ def test_version_swap_while_clients_run_fails_no_request(tmp_path):
         for thread in threads:
             thread.start()
         time.sleep(0.5)
-        shutil.copytree(testdata("saved_model_half_plus_three/00000123"), tmp_path / "staging")
+        shutil.copytree(tf_serving_model("saved_model_half_plus_three/00000123"), tmp_path / "staging")
         os.rename(tmp_path / "staging", base / "2")  # atomic, as serving.export_model writes
         wait_for_swap(running.manager, "swap", to_version=2, seconds=60)
         time.sleep(0.5)
@@ -663,7 +663,7 @@ def test_version_swap_while_clients_run_fails_no_request(tmp_path):
 
 
 def test_a_version_that_fails_to_load_is_reported_and_not_served(tmp_path):
-    shutil.copytree(testdata("saved_model_half_plus_two_cpu/00000123"), tmp_path / "m" / "1")
+    shutil.copytree(tf_serving_model("saved_model_half_plus_two_cpu/00000123"), tmp_path / "m" / "1")
     (tmp_path / "m" / "2").mkdir()
     (tmp_path / "m" / "2" / "saved_model.pb").write_bytes(b"not a SavedModel")
     running = ModelServer([ModelConfig("m", str(tmp_path / "m"))], grpc_port=None, rest_port=0, poll_seconds=0)
@@ -681,7 +681,7 @@ def test_command_line_serves_and_stops_on_sigterm(tmp_path):
     config = tmp_path / "models.config"
     config.write_text(
         'model_config_list { config { name: "hp2" base_path: "%s" model_platform: "tensorflow" } }'
-        % testdata("saved_model_half_plus_two_cpu")
+        % tf_serving_model("saved_model_half_plus_two_cpu")
     )
     rest_port_wanted = free_port()  # --rest_api_port=0 disables REST, as in TF Serving
     command = [os.path.join(os.path.dirname(sys.executable), "recipes-model-server"), "--port=0",

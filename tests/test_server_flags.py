@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
-from conftest import TESTDATA, rest_request, testdata
+from conftest import TESTDATA, rest_request, tf_serving_model
 
 from serving.errors import ServingError
 from serving.load import ServerProcess, free_port
@@ -150,7 +150,7 @@ def test_start_up_errors_as_tf_serving_reports_them(flags, error):
 def test_model_configs_tf_serving_refuses_are_refused(tmp_path):
     # server_core.cc: ValidateModelConfigList, GetPlatform, CreateStoragePathRoutes (the start-up prints them as
     # "Failed to start server. Error: INVALID_ARGUMENT: ...", see test_start_up_errors_as_tf_serving_reports_them)
-    base = testdata("saved_model_half_plus_two_cpu")
+    base = tf_serving_model("saved_model_half_plus_two_cpu")
     entries = {
         f'config {{ name: "m" base_path: "{base}" }}':
             "Illegal setting neither ModelServerConfig::model_type (deprecated) nor ModelServerConfig::model_platform, "
@@ -209,7 +209,7 @@ def _every_flag(folder, dash, port=0, grpc_socket_path="", ssl_config_file="", m
         "allow_version_labels_for_unavailable_models": "true", "batching_parameters_file": folder / "batching.txt",
         "enable_per_model_batching_parameters": "false", "model_config_file": model_config_file,
         "model_config_file_poll_wait_seconds": 30, "model_name": "hp3",
-        "model_base_path": testdata("saved_model_half_plus_three"), "num_load_threads": 2, "num_unload_threads": 1,
+        "model_base_path": tf_serving_model("saved_model_half_plus_three"), "num_load_threads": 2, "num_unload_threads": 1,
         "max_num_load_retries": 1, "load_retry_interval_micros": 100000, "file_system_poll_wait_seconds": 1,
         "flush_filesystem_caches": "true", "tensorflow_session_parallelism": 0,
         "tensorflow_session_config_file": folder / "session.config", "tensorflow_intra_op_parallelism": 1,
@@ -261,7 +261,7 @@ def test_every_flag_in_double_dash_form_and_what_the_flags_do(tmp_path):
     (tmp_path / "ssl.config").write_text(f"server_key: {json.dumps(key)}\nserver_cert: {json.dumps(cert)}\n")
     (tmp_path / "models.config").write_text(
         'model_config_list { config { name: "hp2" base_path: "%s" model_platform: "tensorflow" '
-        'version_labels { key: "stable" value: 123 } } }' % testdata("saved_model_half_plus_two_cpu")
+        'version_labels { key: "stable" value: 123 } } }' % tf_serving_model("saved_model_half_plus_two_cpu")
     )
     flags = _every_flag(tmp_path, "--", port=free_port(), grpc_socket_path=tmp_path / "grpc.sock",
                         ssl_config_file=tmp_path / "ssl.config", model_config_file=tmp_path / "models.config")  # fmt: skip
@@ -327,7 +327,7 @@ def test_every_flag_in_single_dash_form_and_tf_servings_start_up_lines(tmp_path)
         servable = "{name: hp3 version: 123}"
         expected = [
             f"Building single TensorFlow model file config:  model_name: hp3 model_base_path: "
-            f"{testdata('saved_model_half_plus_three')}",
+            f"{tf_serving_model('saved_model_half_plus_three')}",
             "Adding/updating models.",
             " (Re-)adding model: hp3",
             f"Approving load for servable version {servable}",
@@ -349,7 +349,7 @@ def test_every_flag_in_single_dash_form_and_tf_servings_start_up_lines(tmp_path)
 
 
 def test_a_failed_load_is_retried_and_a_version_completed_late_is_served(tmp_path, caplog):
-    source = testdata("saved_model_half_plus_two_cpu/00000123")
+    source = tf_serving_model("saved_model_half_plus_two_cpu/00000123")
     version = tmp_path / "late" / "1"
     version.mkdir(parents=True)
     shutil.copy(os.path.join(source, "saved_model.pb"), version)  # the graph is there, its variables not yet
@@ -369,7 +369,7 @@ def test_a_failed_load_is_retried_and_a_version_completed_late_is_served(tmp_pat
 
 
 def test_version_labels_of_unavailable_versions_as_tf_serving_checks_them():
-    two = testdata("saved_model_half_plus_two_2_versions")
+    two = tf_serving_model("saved_model_half_plus_two_2_versions")
     labelled = ModelConfig("m", two, ("specific", (123,)), {"stable": 123})
     with pytest.raises(ServingError) as raised:
         ModelManager([labelled], poll_seconds=0).start()
@@ -440,7 +440,7 @@ def test_rest_api_num_threads_bounds_the_requests_processed_at_once(tmp_path):
 
 
 def test_num_load_threads_loads_versions_at_once(caplog):
-    configs = [ModelConfig(name, testdata("saved_model_half_plus_two_cpu")) for name in ("a", "b", "c")]
+    configs = [ModelConfig(name, tf_serving_model("saved_model_half_plus_two_cpu")) for name in ("a", "b", "c")]
     for threads in (0, 3):
         caplog.clear()
         with caplog.at_level("INFO", logger="recipes-model-server"):
@@ -454,9 +454,9 @@ def test_num_load_threads_loads_versions_at_once(caplog):
 def test_per_model_batching_parameters_come_from_each_version_folder(tmp_path):
     from serving.batching import BatchingParameters
 
-    shutil.copytree(testdata("saved_model_half_plus_two_cpu"), tmp_path / "own")
+    shutil.copytree(tf_serving_model("saved_model_half_plus_two_cpu"), tmp_path / "own")
     (tmp_path / "own" / "00000123" / "batching_params.pbtxt").write_text("max_batch_size { value: 2 }\n")
-    configs = [ModelConfig("own", str(tmp_path / "own")), ModelConfig("none", testdata("saved_model_half_plus_two_cpu"))]
+    configs = [ModelConfig("own", str(tmp_path / "own")), ModelConfig("none", tf_serving_model("saved_model_half_plus_two_cpu"))]
     running = ModelServer(configs, grpc_port=None, rest_port=0, poll_seconds=0, batching=BatchingParameters(),
                           manager_options={"per_model_batching": True})  # fmt: skip
     try:
@@ -473,7 +473,7 @@ def test_per_model_batching_parameters_come_from_each_version_folder(tmp_path):
 def test_a_rest_port_equal_to_the_grpc_port_is_skipped_as_in_tf_serving(caplog):
     port = free_port()
     with caplog.at_level("INFO", logger="recipes-model-server"):
-        running = ModelServer([ModelConfig("m", testdata("saved_model_half_plus_two_cpu"))], grpc_port=port,
+        running = ModelServer([ModelConfig("m", tf_serving_model("saved_model_half_plus_two_cpu"))], grpc_port=port,
                               rest_port=port, poll_seconds=0)  # fmt: skip
     try:
         assert running.rest_server is None and running.grpc_port == port

@@ -35,7 +35,7 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
     regression_pb2,
 )
-from conftest import TESTDATA, rest_request, testdata
+from conftest import TESTDATA, rest_request, tf_serving_model
 
 from serving.client import GrpcClient
 from serving.load import ServerProcess
@@ -149,9 +149,9 @@ def image_models(tmp_path_factory):
 def _start(every_dtype_model, extra_configs=(), **flags):
     configs = [
         ModelConfig("every_dtype", every_dtype_model[0]),
-        ModelConfig("tf2", testdata("saved_model_half_plus_two_tf2_cpu")),
-        ModelConfig("tf1", testdata("saved_model_half_plus_two_cpu")),
-        ModelConfig("half_plus_three", testdata("saved_model_half_plus_three")),
+        ModelConfig("tf2", tf_serving_model("saved_model_half_plus_two_tf2_cpu")),
+        ModelConfig("tf1", tf_serving_model("saved_model_half_plus_two_cpu")),
+        ModelConfig("half_plus_three", tf_serving_model("saved_model_half_plus_three")),
         *extra_configs,
     ]
     return ModelServer(configs, grpc_port=0, rest_port=0, poll_seconds=0, **flags)
@@ -163,7 +163,7 @@ def server(every_dtype_model, image_models):
     running = _start(every_dtype_model, [
         ModelConfig("mnist", str(image_models.base / "mnist")),
         ModelConfig("resnet", str(image_models.base / "resnet")),
-        ModelConfig("saved_model_half_plus_three", testdata("saved_model_half_plus_three")),  # api_rest.md's name
+        ModelConfig("saved_model_half_plus_three", tf_serving_model("saved_model_half_plus_three")),  # api_rest.md's name
     ])  # fmt: skip
     yield running
     running.stop()
@@ -721,7 +721,7 @@ def test_reload_config_refuses_what_server_core_refuses(server):
     from tensorflow_serving.apis import model_management_pb2, model_service_pb2_grpc
 
     stub = model_service_pb2_grpc.ModelServiceStub(grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}"))
-    base = testdata("saved_model_half_plus_two_cpu")
+    base = tf_serving_model("saved_model_half_plus_two_cpu")
     configs = {
         "": "ServerModelConfig type not supported by HandleReloadConfigRequest. Only ModelConfigList is currently "
             "supported",
@@ -747,7 +747,7 @@ def test_reload_config_refuses_what_server_core_refuses(server):
 
 
 def test_command_line_flags():
-    running = ServerProcess([f"--model_base_path={testdata('saved_model_half_plus_two_tf2_cpu')}",
+    running = ServerProcess([f"--model_base_path={tf_serving_model('saved_model_half_plus_two_tf2_cpu')}",
                              "--enable_signature_method_name_check", "--enable_serialization_as_tensor_content=true"])  # fmt: skip
     try:
         stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(running.grpc_address))
