@@ -1,10 +1,12 @@
 """Tabular classifiers and regressors from a data frame, with raw columns as inputs.
 
-Numeric columns are normalised and string columns looked up as categories by
-a Keras `FeatureSpace` adapted on the training frame; date columns (raw
-strings such as `10/31/2019`) become calendar features with
+Numeric columns are normalised (a missing number, NaN, first becomes the
+column's training mean: `recipes.layers.FillMissing`), string columns looked
+up as categories and free-text columns turned into TF-IDF word weights by a
+Keras `FeatureSpace` adapted on the training frame; date columns (raw strings
+such as `10/31/2019` or `31.10.2019 14:30`) become calendar features with
 `recipes.layers.DateFeatures`. All of it is inside the model: one input per
-raw column, one value per row.
+raw column, one value per row, as the column is written.
 """
 
 import keras
@@ -13,56 +15,121 @@ import pandas as pd
 import tensorflow as tf
 
 from models.common import classify, dtype_policy, resolve_class_names
-from recipes.layers import DateFeatures
+from recipes.layers import DateFeatures, FillMissing
 
 FeatureSpace = keras.utils.FeatureSpace
 
 
-def _columns(frame, target, date_columns):
+TEXT_MAX_TOKENS = 5000  # vocabulary of a free-text column: its most frequent words
+
+
+def _date_formats(date_columns):
+    """`{column: strptime format or None}` from a list of date columns or such a dict."""
+    if isinstance(date_columns, dict):
+        return {str(name): date_format for name, date_format in date_columns.items()}
+    return dict.fromkeys(date_columns or [])
+
+
+def _columns(frame, target, date_columns, text_columns=()):
     if not isinstance(frame, pd.DataFrame):
         raise ValueError(f"`frame` must be a pandas DataFrame. Received: {type(frame).__name__}")
     if target not in frame.columns:
         raise ValueError(f"`target` {target!r} is not a column; the columns are {list(frame.columns)}")
-    date_columns = list(date_columns or [])
-    missing = [c for c in date_columns if c not in frame.columns]
-    if missing:
-        raise ValueError(f"`date_columns` {missing} are not columns; the columns are {list(frame.columns)}")
+    date_formats = _date_formats(date_columns)
+    text_columns = [text_columns] if isinstance(text_columns, str) else list(text_columns or [])
+    for role, names in (("date_columns", list(date_formats)), ("text_columns", text_columns)):
+        missing = [c for c in names if c not in frame.columns]
+        if missing:
+            raise ValueError(f"`{role}` {missing} are not columns; the columns are {list(frame.columns)}")
     columns = {}
     for name in sorted(c for c in frame.columns if c != target):
-        if name in date_columns:
+        if name in date_formats:
             columns[name] = "date"
-        elif pd.api.types.is_numeric_dtype(frame[name]):
+        elif name in text_columns:
+            columns[name] = "text"
+        elif pd.api.types.is_numeric_dtype(frame[name]) and not pd.api.types.is_bool_dtype(frame[name]):
             columns[name] = "numeric"
         else:
             columns[name] = "categorical"
     if not columns:
         raise ValueError(f"`frame` has no feature columns besides the target {target!r}")
-    return columns
+    return columns, date_formats
 
 
 def _raw_column(frame, name, kind):
     return frame[name].to_numpy(dtype="float32") if kind == "numeric" else frame[name].astype(str).to_numpy()
 
 
-def _features(frame, target, date_columns):
-    """One raw input per column, and the adapted FeatureSpace encoding of them."""
-    columns = _columns(frame, target, date_columns)
+def _fill_values(frame, columns, fill_values):
+    """The value a missing number of each numeric column becomes: `fill_values`, else the frame's mean."""
+    fill_values = dict(fill_values or {})
+    unknown = sorted(set(fill_values) - {name for name, kind in columns.items() if kind == "numeric"})
+    if unknown:
+        raise ValueError(f"`fill_values` names columns that are not numeric features: {unknown}")
+    filled = {}
+    for name, kind in columns.items():
+        if kind == "numeric":
+            if name in fill_values:
+                filled[name] = float(fill_values[name])
+            else:
+                values = frame[name].to_numpy(dtype="float64")
+                filled[name] = float(np.nanmean(values)) if np.isfinite(values).any() else 0.0
+    return filled
+
+
+def _features(frame, target, date_columns, text_columns=(), fill_values=None):
+    """One raw input per column, and the adapted FeatureSpace encoding of them (missing numbers filled first)."""
+    columns, date_formats = _columns(frame, target, date_columns, text_columns)
+    fills = _fill_values(frame, columns, fill_values)
     specs = {
-        "numeric": FeatureSpace.float_normalized,
-        "categorical": lambda: FeatureSpace.string_categorical(num_oov_indices=1),
-        "date": lambda: FeatureSpace.feature(preprocessor=DateFeatures(), dtype="string", output_mode="float"),
+        "numeric": lambda name: FeatureSpace.float_normalized(),
+        "categorical": lambda name: FeatureSpace.string_categorical(num_oov_indices=1),
+        "date": lambda name: FeatureSpace.feature(
+            preprocessor=DateFeatures(date_formats[name], name=f"dates_{name}"), dtype="string", output_mode="float"
+        ),
     }
-    space = FeatureSpace({name: specs[kind]() for name, kind in columns.items()}, output_mode="concat")
-    space.adapt(tf.data.Dataset.from_tensor_slices({n: _raw_column(frame, n, k) for n, k in columns.items()}))
-    # List inputs in column order: a nested model called with a dict makes Keras warn that structures differ.
-    space_inputs = space.get_inputs()
-    encoder = keras.Model([space_inputs[n] for n in columns], space.get_encoded_features(), name="feature_space")
+    spaced = [name for name, kind in columns.items() if kind != "text"]  # text is weighed beside the FeatureSpace
+    raw = {}
+    for name, kind in columns.items():
+        values = _raw_column(frame, name, kind)
+        raw[name] = np.where(np.isnan(values), fills[name], values).astype("float32") if kind == "numeric" else values
     inputs = {
         name: keras.Input(shape=(), dtype="float32" if kind == "numeric" else "string", name=name)
         for name, kind in columns.items()
     }
-    encoded = encoder([keras.ops.expand_dims(inputs[name], -1) for name in columns])
+    parts = []
+    if spaced:
+        space = FeatureSpace({name: specs[columns[name]](name) for name in spaced}, output_mode="concat")
+        space.adapt(tf.data.Dataset.from_tensor_slices({name: raw[name] for name in spaced}))
+        # List inputs in column order: a nested model called with a dict makes Keras warn that structures differ.
+        space_inputs = space.get_inputs()
+        encoder = keras.Model([space_inputs[n] for n in spaced], space.get_encoded_features(), name="feature_space")
+        filled = {
+            name: FillMissing(fills[name], name=f"fill_{name}")(inputs[name]) if columns[name] == "numeric"
+            else inputs[name]
+            for name in spaced
+        }  # fmt: skip
+        parts.append(encoder([keras.ops.expand_dims(filled[name], -1) for name in spaced]))
+    for name in (name for name, kind in columns.items() if kind == "text"):
+        weights = keras.layers.TextVectorization(max_tokens=TEXT_MAX_TOKENS, output_mode="tf_idf", name=f"tfidf_{name}")
+        weights.adapt(raw[name])
+        parts.append(weights(inputs[name]))
+    encoded = parts[0] if len(parts) == 1 else keras.layers.Concatenate(name="features")(parts)
     return inputs, encoded
+
+
+def _class_names(frame, target, class_names):
+    found = sorted(frame[target].astype(str).unique())
+    if class_names is None:
+        return found
+    class_names = [str(name) for name in class_names]
+    unknown = sorted(set(found) - set(class_names))
+    if unknown:
+        raise ValueError(
+            f"`class_names` must name every class of the target {target!r}; it lacks {unknown}. "
+            f"Received: class_names={class_names!r}"
+        )
+    return class_names
 
 
 def _hidden(x, hidden_units, dropout, mixed_precision=False):
@@ -80,7 +147,7 @@ def _dense_stack(x, hidden_units, dropout):
 
 def classifier(
     frame, target, date_columns=(), hidden_units=(32,), dropout=0.1, learning_rate=1e-2, name="tabular_classifier",
-    mixed_precision=False,
+    mixed_precision=False, class_names=None, text_columns=(), fill_values=None,
 ):  # fmt: skip
     """A classifier of the `target` column from every other column of `frame`.
 
@@ -99,7 +166,10 @@ def classifier(
     Args:
         frame: Training `pandas.DataFrame`, to adapt the normalisation and vocabularies.
         target: Name of the label column; its sorted distinct values are the class names.
-        date_columns: Names of columns holding raw date strings, defaults to `()`.
+        date_columns: Names of columns holding raw date strings, defaults to
+            `()`; or a dict from such a column to the strptime format its
+            dates are written in (`{"day": "%d.%m.%Y"}`; `None` for
+            `DateFeatures`'s default `MM/DD/YYYY` or `YYYY-MM-DD`).
         hidden_units: Tuple of ints, defaults to `(32,)`; `()` gives logistic regression.
         dropout: Float, defaults to 0.1. Active in training only.
         learning_rate: Float, defaults to 0.01.
@@ -108,31 +178,44 @@ def classifier(
             (GPUs), or `"mixed_bfloat16"` (TPUs, recent CPUs): the layers
             between the preprocessing and the output compute in 16 bits with
             float32 variables (`models.common.dtype_policy`).
+        class_names: Optional class names in label order, defaults to the
+            target's sorted distinct values.
+        text_columns: Names of columns of free text, defaults to `()`:
+            TF-IDF weights of their words (other string columns are categories).
+        fill_values: Optional dict from a numeric column to the value a
+            missing number (NaN) in it becomes, defaults to its mean in `frame`.
 
     Returns:
         A compiled `keras.Model` with one input per raw column (float32 for
-        numbers, string for categories and dates) and class probabilities out.
-        An unparseable date fails the call with an error quoting it.
+        numbers, NaN where one is missing; string for categories, text and
+        dates) and class probabilities out. An unparseable date fails the call
+        with an error quoting it.
     """
-    inputs, encoded = _features(frame, target, date_columns)
-    class_names = sorted(frame[target].astype(str).unique())
+    inputs, encoded = _features(frame, target, date_columns, text_columns, fill_values)
+    class_names = _class_names(frame, target, class_names)
     class_names = resolve_class_names(len(class_names), class_names)
     hidden = _hidden(encoded, hidden_units, dropout, mixed_precision)
     return classify(hidden, inputs, class_names, learning_rate, name, mixed_precision)
 
 
-def linear_classifier(frame, target, date_columns=(), learning_rate=1e-2, name="tabular_linear_classifier"):
+def linear_classifier(
+    frame, target, date_columns=(), learning_rate=1e-2, name="tabular_linear_classifier", class_names=None,
+    text_columns=(), fill_values=None,
+):  # fmt: skip
     """Logistic regression on the encoded columns: the linear baseline (one weight per feature and class)."""
-    return classifier(frame, target, date_columns, hidden_units=(), learning_rate=learning_rate, name=name)
+    return classifier(
+        frame, target, date_columns, hidden_units=(), learning_rate=learning_rate, name=name, class_names=class_names,
+        text_columns=text_columns, fill_values=fill_values,
+    )  # fmt: skip
 
 
 def regressor(
     frame, target, date_columns=(), hidden_units=(32,), dropout=0.1, learning_rate=1e-2, name="tabular_regressor",
-    mixed_precision=False,
+    mixed_precision=False, text_columns=(), fill_values=None,
 ):  # fmt: skip
     """A regressor of the numeric `target` column from every other column of `frame`.
 
-    Args: as `classifier`; `target` must be numeric.
+    Args: as `classifier` (without `class_names`); `target` must be numeric.
 
     Returns:
         A compiled `keras.Model` (loss mean squared error, metric mean
@@ -140,7 +223,7 @@ def regressor(
     """
     if target in frame.columns and not pd.api.types.is_numeric_dtype(frame[target]):
         raise ValueError(f"`target` {target!r} must be numeric for a regressor; its dtype is {frame[target].dtype}")
-    inputs, encoded = _features(frame, target, date_columns)
+    inputs, encoded = _features(frame, target, date_columns, text_columns, fill_values)
     hidden = _hidden(encoded, hidden_units, dropout, mixed_precision)
     prediction = keras.layers.Dense(1, name="prediction", dtype="float32")(hidden)  # float32 out whatever the policy
     with dtype_policy(mixed_precision):
@@ -151,9 +234,15 @@ def regressor(
     return model
 
 
-def linear_regressor(frame, target, date_columns=(), learning_rate=1e-2, name="tabular_linear_regressor"):
+def linear_regressor(
+    frame, target, date_columns=(), learning_rate=1e-2, name="tabular_linear_regressor", text_columns=(),
+    fill_values=None,
+):  # fmt: skip
     """Linear regression on the encoded columns: the linear baseline."""
-    return regressor(frame, target, date_columns, hidden_units=(), learning_rate=learning_rate, name=name)
+    return regressor(
+        frame, target, date_columns, hidden_units=(), learning_rate=learning_rate, name=name,
+        text_columns=text_columns, fill_values=fill_values,
+    )  # fmt: skip
 
 
 def to_xy(model, frame, target=None):

@@ -27,10 +27,16 @@ def _vectorizer(train_texts, **kwargs):
     return vectorizer
 
 
-def _token_ids(train_texts, max_tokens, sequence_length):
-    """The raw `text` input and its token ids, `sequence_length` per text (padded with 0 or cut)."""
+def _text_input(input_name):
+    if not isinstance(input_name, str) or not input_name:
+        raise ValueError(f"`input_name` must be a non-empty string. Received: input_name={input_name!r}")
+    return keras.Input(shape=(), dtype="string", name=input_name)
+
+
+def _token_ids(train_texts, max_tokens, sequence_length, input_name):
+    """The raw string input and its token ids, `sequence_length` per text (padded with 0 or cut)."""
     vectorizer = _vectorizer(train_texts, max_tokens=max_tokens, output_sequence_length=sequence_length, name="tokens")
-    text = keras.Input(shape=(), dtype="string", name="text")
+    text = _text_input(input_name)
     return text, vectorizer(text)
 
 
@@ -42,6 +48,7 @@ def bag_of_words_classifier(
     ngrams=2,
     learning_rate=1e-3,
     name="bag_of_words",
+    input_name="text",
 ):
     """Logistic regression on TF-IDF of words and word pairs: the baseline to beat.
 
@@ -68,6 +75,8 @@ def bag_of_words_classifier(
         ngrams: Int, defaults to 2. Longest word n-gram in the vocabulary.
         learning_rate: Float, defaults to 0.001 (Adam).
         name: Model name, defaults to `"bag_of_words"`.
+        input_name: String, defaults to `"text"`. The name of the model's
+            input, which is also the served input's: a text column's own name.
 
     Returns:
         A compiled `keras.Model` from a string input `text` to class
@@ -77,7 +86,7 @@ def bag_of_words_classifier(
     """
     class_names = resolve_class_names(num_classes, class_names)
     vectorizer = _vectorizer(train_texts, max_tokens=max_tokens, ngrams=ngrams, output_mode="tf_idf", name="tfidf")
-    text = keras.Input(shape=(), dtype="string", name="text")
+    text = _text_input(input_name)
     return classify(vectorizer(text), text, class_names, learning_rate, name)
 
 
@@ -108,6 +117,7 @@ def lstm_classifier(
     learning_rate=1e-3,
     name="lstm",
     mixed_precision=False,
+    input_name="text",
 ):
     """Word embeddings read by one bidirectional LSTM layer.
 
@@ -126,13 +136,14 @@ def lstm_classifier(
             (GPUs), or `"mixed_bfloat16"` (TPUs, recent CPUs): the layers
             between the preprocessing and the output compute in 16 bits with
             float32 variables (`models.common.dtype_policy`).
+        input_name: String, defaults to `"text"`. The model's (and the served) input name.
 
     Returns:
         A compiled `keras.Model` from a string input `text` to class
         probabilities. The exported signature refuses empty strings.
     """
     class_names = resolve_class_names(num_classes, class_names)
-    text, tokens = _token_ids(train_texts, max_tokens, sequence_length)
+    text, tokens = _token_ids(train_texts, max_tokens, sequence_length, input_name)
     with dtype_policy(mixed_precision):
         x = keras.layers.Embedding(max_tokens, embedding_dim, mask_zero=True)(tokens)
         x = keras.layers.Bidirectional(keras.layers.LSTM(units))(x)
@@ -174,6 +185,7 @@ def transformer_classifier(
     learning_rate=1e-3,
     name="transformer",
     mixed_precision=False,
+    input_name="text",
 ):
     """One transformer encoder block (self-attention + feed-forward) over word embeddings.
 
@@ -196,13 +208,14 @@ def transformer_classifier(
             (GPUs), or `"mixed_bfloat16"` (TPUs, recent CPUs): the layers
             between the preprocessing and the output compute in 16 bits with
             float32 variables (`models.common.dtype_policy`).
+        input_name: String, defaults to `"text"`. The model's (and the served) input name.
 
     Returns:
         A compiled `keras.Model` from a string input `text` to class
         probabilities. The exported signature refuses empty strings.
     """
     class_names = resolve_class_names(num_classes, class_names)
-    text, tokens = _token_ids(train_texts, max_tokens, sequence_length)
+    text, tokens = _token_ids(train_texts, max_tokens, sequence_length, input_name)
     with dtype_policy(mixed_precision):
         x = keras.layers.Embedding(max_tokens, embedding_dim, mask_zero=True)(tokens)
         x = PositionEmbedding(sequence_length)(x)

@@ -4,6 +4,9 @@ import numpy as np
 import tensorflow as tf
 
 DEFAULT_SHUFFLE_BUFFER = 10_000
+# The most memory a dataset's shuffle buffer of decoded examples may hold; datasets read from files
+# (recipes.tasks) shuffle their file names before decoding, so a small buffer of examples still mixes well.
+SHUFFLE_BUFFER_BYTES = 16 * 2**20
 
 
 def _column_lengths(part, name):
@@ -61,17 +64,40 @@ def to_dataset(data, name="train_data"):
     return tf.data.Dataset.from_tensor_slices(tuple(_as_arrays(p) for p in data)), num_examples
 
 
+def _example_bytes(element_spec):
+    """The bytes of one example, from its fixed shapes (strings and open axes count 64 bytes an element)."""
+    total = 0
+    for spec in tf.nest.flatten(element_spec):
+        size = 1
+        for dim in spec.shape:
+            size *= dim if dim is not None else 64
+        total += size * (64 if spec.dtype == tf.string else spec.dtype.size)
+    return max(total, 1)
+
+
+def shuffle_buffer_size(dataset, num_examples=None):
+    """Examples a dataset's shuffle buffer holds: all (up to 10,000) unless that passes `SHUFFLE_BUFFER_BYTES`.
+
+    The buffer holds decoded examples, so its memory grows with the size of
+    an example: 10,000 RGB images of 96x96 would take 276 MB. Bounded by
+    bytes, memory stays flat however large the data (at least 256 examples).
+    """
+    buffer = min(num_examples or DEFAULT_SHUFFLE_BUFFER, DEFAULT_SHUFFLE_BUFFER)
+    return max(1, min(buffer, max(256, SHUFFLE_BUFFER_BYTES // _example_bytes(dataset.element_spec))))
+
+
 def training_pipeline(data, batch_size, name="train_data"):
     """A shuffled, endlessly repeated, batched and prefetched pipeline.
 
     Repeating means a finite dataset never "runs out of data": the number of
     steps, not the size of the data, says how long training lasts. Shuffling
     draws from the global TensorFlow seed, so `recipes.set_seed` makes it
-    repeatable.
+    repeatable. A dataset's shuffle buffer is bounded in bytes
+    (`shuffle_buffer_size`), so memory does not grow with the data.
     """
     dataset, num_examples = to_dataset(data, name)
     if isinstance(data, tf.data.Dataset):
-        buffer = min(num_examples or DEFAULT_SHUFFLE_BUFFER, DEFAULT_SHUFFLE_BUFFER)
+        buffer = shuffle_buffer_size(dataset, num_examples)
     else:
         buffer = num_examples  # in memory already: a full shuffle costs nothing more
     return (

@@ -1,8 +1,10 @@
 """Export a Keras model as a keyed SavedModel version that TF Serving loads as it is.
 
-The serving signatures take raw data: strings for text and dates, float
-waveforms, encoded image bytes (decoded and resized in the graph), raw
-numbers and categories for tables. The client's primary key passes through
+The serving signatures take raw data under the model's input names: strings
+for text and dates, float waveforms of any length or WAV bytes (decoded,
+resampled and padded or cropped in the graph), encoded image bytes (decoded
+and resized in the graph), raw numbers (NaN when missing) and categories for
+tables. The client's primary key passes through
 untouched, so every prediction can be joined back to its record ("keyed
 predictions", Lakshmanan et al., *Machine Learning Design Patterns*).
 """
@@ -17,8 +19,13 @@ import numpy as np
 import tensorflow as tf
 
 from recipes._common import check_int
-from recipes.layers import DecodeImages, class_names_of
+from recipes.layers import DecodeImages, DecodeWav, FitLength, class_names_of
 from serving.contract import KEY, KEYED_SIGNATURE, UNKEYED_SIGNATURE, WARMUP_FILE, next_version
+
+# A waveform input (one that feeds a `recipes.layers.FitLength`) named so is served as WAV file bytes;
+# under any other name as float waveforms of any length. Each export has a keyed signature for the other form.
+WAV_INPUT = "audio"
+WAVEFORM_INPUT = "waveform"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,31 +33,57 @@ class ServingInput:
     """How one model input is served.
 
     Attributes:
-        name: The model input's name, also the signature input's name.
-        kind: `"image"` (served as encoded bytes), `"string"` or `"tensor"`.
+        name: The signature input's name, the model input's unless `model_input` says.
+        kind: `"image"` (served as encoded bytes), `"wav"` (WAV file bytes),
+            `"waveform"` (float waveforms of any length), `"string"` or `"tensor"`.
         shape: The model input's shape without the batch axis.
         dtype: The model input's dtype.
+        sample_rate: For `"wav"` and `"waveform"`, the rate the model hears.
+        num_samples: For `"wav"` and `"waveform"`, the samples per clip it was trained on.
+        model_input: The model input fed, defaults to `name`.
     """
 
     name: str
     kind: str
     shape: tuple
     dtype: str
+    sample_rate: int | None = None
+    num_samples: int | None = None
+    model_input: str | None = None
+
+    @property
+    def target(self):
+        return self.model_input or self.name
 
     @property
     def signature_spec(self):
-        if self.kind == "image":
+        if self.kind in ("image", "wav"):
             return tf.TensorSpec([None], tf.string, name=self.name)
         # Non-batch axes are left open and checked in the graph, for an error that names the input.
         return tf.TensorSpec([None] + [None] * len(self.shape), tf.as_dtype(self.dtype), name=self.name)
 
 
+def _clip_lengths(model):
+    """`{model input name: FitLength layer}` for each input that is a waveform of any length."""
+    return {layer.input.name: layer for layer in model.layers if isinstance(layer, FitLength)}
+
+
 def serving_inputs(model):
-    """The `ServingInput` of each model input: uint8 inputs of rank 3 or 4 are images."""
+    """The `ServingInput` of each model input.
+
+    uint8 inputs of rank 3 or 4 are images; an input that feeds a
+    `recipes.layers.FitLength` is a waveform (`"wav"` when named `audio`).
+    """
     contract = []
+    clips = _clip_lengths(model)
     for tensor in model.inputs:
         shape, dtype = tuple(tensor.shape[1:]), tf.as_dtype(tensor.dtype).name
         name = tensor.name
+        if name in clips:
+            kind = "wav" if name == WAV_INPUT else "waveform"
+            clip = clips[name]
+            contract.append(ServingInput(name, kind, shape, dtype, clip.sample_rate, clip.num_samples))
+            continue
         if dtype == "uint8" and len(shape) in (2, 3) and all(d is not None for d in shape):
             kind = "image"
         elif dtype == "string":
@@ -61,10 +94,29 @@ def serving_inputs(model):
     return contract
 
 
+def _other_audio_form(contract):
+    """The contract of the extra signature of a one-waveform model: WAV bytes for waveforms, or the reverse."""
+    if len(contract) != 1 or contract[0].kind not in ("wav", "waveform"):
+        return None, None
+    spec = contract[0]
+    if spec.kind == "wav":
+        return WAVEFORM_INPUT, [dataclasses.replace(spec, name=WAVEFORM_INPUT, kind="waveform", model_input=spec.name)]
+    return WAV_INPUT, [dataclasses.replace(spec, name=WAV_INPUT, kind="wav", model_input=spec.name)]
+
+
+def encode_wav(waveforms, sample_rate):
+    """Float waveforms `(clips, samples)` in [-1, 1] as 16-bit PCM WAV file bytes, one per clip."""
+    waveforms = np.asarray(waveforms, dtype="float32")
+    return np.array(
+        [tf.audio.encode_wav(np.clip(w, -1, 1)[:, None], sample_rate).numpy() for w in waveforms], dtype=object
+    )
+
+
 def to_serving_inputs(model, x):
     """Turns model inputs as they are trained on into what the serving signature takes.
 
     Images (uint8 arrays) become PNG bytes, which decode to the same pixels;
+    waveforms served as WAV become 16-bit WAV bytes at the model's rate;
     everything else is passed through as NumPy arrays.
 
     Args:
@@ -91,6 +143,8 @@ def to_serving_inputs(model, x):
         if spec.kind == "image":
             images = value.reshape((-1, *spec.shape[:2], spec.shape[2] if len(spec.shape) == 3 else 1))
             value = np.array([tf.io.encode_png(image).numpy() for image in images], dtype=object)
+        elif spec.kind == "wav" and value.dtype.kind == "f":
+            value = encode_wav(value, spec.sample_rate)
         served[spec.name] = value
     return served
 
@@ -115,12 +169,16 @@ def _check_input(spec, value):
     return None
 
 
+def _decoder(spec):
+    if spec.kind == "image":
+        return DecodeImages(*spec.shape[:2], channels=spec.shape[2] if len(spec.shape) == 3 else 1)
+    if spec.kind == "wav":
+        return DecodeWav(spec.sample_rate, spec.num_samples)
+    return None
+
+
 def _serving_function(model, contract, class_names, keyed):
-    decoders = {
-        spec.name: DecodeImages(*spec.shape[:2], channels=spec.shape[2] if len(spec.shape) == 3 else 1)
-        for spec in contract
-        if spec.kind == "image"
-    }
+    decoders = {spec.name: _decoder(spec) for spec in contract if _decoder(spec) is not None}
 
     def serve(inputs):
         batch = tf.shape(inputs[contract[0].name])[0]
@@ -138,15 +196,15 @@ def _serving_function(model, contract, class_names, keyed):
             check = _check_input(spec, value)
             if check is not None:
                 checks.append(check)
-            if spec.kind == "image":
+            if spec.name in decoders:
                 value = decoders[spec.name](value)
-                if len(spec.shape) == 2:
+                if spec.kind == "image" and len(spec.shape) == 2:
                     value = tf.squeeze(value, axis=-1)
-            model_inputs[spec.name] = value
+            model_inputs[spec.target] = value
         with tf.control_dependencies(checks):
             model_inputs = {name: tf.identity(value) for name, value in model_inputs.items()}
         if len(contract) == 1:
-            outputs = model(model_inputs[contract[0].name], training=False)
+            outputs = model(model_inputs[contract[0].target], training=False)
         else:
             outputs = model(model_inputs, training=False)
         result = {}
@@ -172,9 +230,14 @@ def export_model(model, export_dir, version=None, warmup_inputs=None, model_name
     `label` (the class name); any other model returns `prediction`. Both call
     the model with `training=False`, so dropout and augmentation never run at
     serving. An image input (uint8, `(height, width[, channels])`) is served as
-    encoded JPEG/PNG/GIF/BMP bytes, decoded and resized in the graph. Bad raw
-    input fails with an error that names the input: an empty string, a waveform
-    of the wrong length, corrupt image bytes, an unparseable date.
+    encoded JPEG/PNG/GIF/BMP bytes (any size and colour mode), decoded and
+    resized in the graph. A waveform input (one that feeds a
+    `recipes.layers.FitLength`, as in `models.audio`) takes float waveforms
+    `[batch, samples]` of any length, or, when it is named `audio`, WAV file
+    bytes of any length and sample rate (resampled to the model's in the
+    graph); a third keyed signature, named `audio` or `waveform`, takes the
+    other form. Bad raw input fails with an error that names the input: an
+    empty string, corrupt image or WAV bytes, an unparseable date.
 
     The version is written to a temporary folder beside the target and renamed
     into place, so TF Serving's file-system poller never loads a half-written
@@ -227,6 +290,14 @@ def export_model(model, export_dir, version=None, warmup_inputs=None, model_name
         _serving_function(model, contract, class_names, keyed=False),
         input_signature=[specs],
     )
+    other_name, other_contract = _other_audio_form(contract)
+    if other_contract is not None:
+        archive.add_endpoint(
+            other_name,
+            _serving_function(model, other_contract, class_names, keyed=True),
+            input_signature=[{**{spec.name: spec.signature_spec for spec in other_contract},
+                              KEY: tf.TensorSpec([None], tf.string, name=KEY)}],
+        )  # fmt: skip
     os.makedirs(export_dir, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=export_dir)  # not numeric: TF Serving skips it
     try:

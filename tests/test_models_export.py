@@ -181,8 +181,12 @@ def test_bad_raw_input_gets_a_clear_error(trained):
     keyed = tf.saved_model.load(trained["text_bag_of_words"]["path"]).signatures["serving_default"]
     with pytest.raises(tf.errors.InvalidArgumentError, match="same number of rows as `text`; `key` differs"):
         keyed(text=tf.constant(["good", "bad"]), key=tf.constant(["only-one"]))
-    with pytest.raises(tf.errors.InvalidArgumentError, match=r"input `waveform` must have shape \[batch, 16000\]"):
-        _serve(trained, "audio_mfcc_cnn", waveform=np.zeros((1, 8000), "float32"))  # 8 kHz clip
+    # A clip of another length is padded or cropped in the model, as in training (issue 15); bad WAV bytes fail.
+    assert _serve(trained, "audio_mfcc_cnn", waveform=np.zeros((1, 8000), "float32"))["probabilities"].shape == (1, 10)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="RIFF|WAV|wav"):
+        tf.saved_model.load(trained["audio_mfcc_cnn"]["path"]).signatures["audio"](
+            audio=tf.constant([b"not a wav"]), key=tf.constant(["k"])
+        )
     with pytest.raises(tf.errors.InvalidArgumentError, match="Unknown image file format|decode"):
         _serve(trained, "vision_cnn", image=np.array([b"not an image"], dtype=object))
     row = serving.to_serving_inputs(trained["tabular_classifier"]["model"], _rows(trained["tabular_classifier"]["x"], 1))

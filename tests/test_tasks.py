@@ -103,8 +103,10 @@ def test_weather_csv_with_iso_dates_and_missing_values(weather_csv, tmp_path):
     weather = weather_frame()
     means = task.fill_values
     assert means["rain_mm"] == pytest.approx(weather.rain_mm.iloc[:912].mean(), rel=1e-6)
-    x, y = next(iter(task.train_data.skip(3)))  # row 3 has no rain_mm: the training mean fills it
-    assert x["day"].numpy() == b"2012-01-04" and x["rain_mm"].numpy() == pytest.approx(means["rain_mm"])
+    x, y = next(iter(task.train_data.skip(3)))  # row 3 has no rain_mm: the model fills it with the training mean
+    assert x["day"].numpy() == b"2012-01-04" and np.isnan(x["rain_mm"].numpy())
+    model = task.build_model()
+    assert model.get_layer("fill_rain_mm").value == pytest.approx(means["rain_mm"])
     assert task.class_names[int(y)] == weather.sky[3]
     assert task.baseline() == pytest.approx(np.mean(weather.sky.iloc[-365:] == "sun"))
     _train_briefly(task, tmp_path)
@@ -157,11 +159,11 @@ def test_jsonl_and_parquet_read_as_the_csv(weather_csv, tmp_path):
 @pytest.mark.parametrize(
     "written, column_type, seen",
     [
-        (["31.10.2019 14:30", "01.11.2019 08:00"], "date (%d.%m.%Y %H:%M)", b"2019-10-31"),
+        (["31.10.2019 14:30", "01.11.2019 08:00"], "date (%d.%m.%Y %H:%M)", b"31.10.2019 14:30"),
         (["10/31/2019", "11/1/2019"], "date (%m/%d/%Y)", b"10/31/2019"),
-        (["31/10/2019", "01/11/2019"], "date (%d/%m/%Y)", b"2019-10-31"),
-        (["2019-10-31T14:30:00Z", "2019-11-01T08:00:00Z"], "date (%Y-%m-%dT%H:%M:%SZ)", b"2019-10-31"),
-        (["Oct 31, 2019", "Nov 1, 2019"], "date (%b %d, %Y)", b"2019-10-31"),
+        (["31/10/2019", "01/11/2019"], "date (%d/%m/%Y)", b"31/10/2019"),
+        (["2019-10-31T14:30:00Z", "2019-11-01T08:00:00Z"], "date (%Y-%m-%dT%H:%M:%SZ)", b"2019-10-31T14:30:00Z"),
+        (["Oct 31, 2019", "Nov 1, 2019"], "date (%b %d, %Y)", b"Oct 31, 2019"),
     ],
 )
 def test_date_formats_are_recognised(tmp_path, written, column_type, seen):
@@ -173,8 +175,12 @@ def test_date_formats_are_recognised(tmp_path, written, column_type, seen):
     task = Task.from_path(tmp_path / "dates.csv", target="kind", fractions=(0.5, 0.25, 0.25))
     assert task.column_types["when"] == column_type and task.column_types["size"] == "number"
     values = {x["when"].numpy() for x, _ in task.dataset("train")}
-    assert seen in values  # the model's DateFeatures parses what it receives
-    recipes.layers.DateFeatures()(tf.constant(sorted(values)))
+    assert seen in values  # the dates as written: the model's DateFeatures parses them in the column's format
+    x, _ = next(iter(task.train_data.batch(64)))
+    assert task.build_model().predict(x, verbose=0).shape == (len(x["when"]), 2)  # the model parses every one
+    date_format = column_type[len("date (") : -1]
+    parsed = recipes.layers.DateFeatures(date_format)(tf.constant([seen])).numpy()[0]
+    assert parsed[:7].argmax() == 3 and parsed[7:19].argmax() == 9  # Thursday, October
 
 
 # -- folders ------------------------------------------------------------------------------------------------
@@ -198,7 +204,7 @@ def test_audio_folder_of_clips_of_any_length_resampled_to_one_rate(audio_folder,
     task = Task.from_path(audio_folder, sample_rate=16000, group=r"^(.+)_\w+\.wav$")
     assert task.modality == "audio" and task.class_names == ("one", "two", "zero")
     assert task.num_samples == 22400  # the longest clip, 1.4 s at 16 kHz
-    assert "1 clip resampled from other rates" in task.inputs["waveform"] and task.column_types == {}
+    assert "1 clip resampled from other rates" in task.inputs["audio"] and task.column_types == {}
     lengths = {x.shape[0] for x, _ in task.dataset("train")}
     assert lengths == {22400}
     with wave.open(str(audio_folder / "two" / "en-us-m1_at22k.wav")) as clip:
@@ -381,3 +387,206 @@ def test_argument_errors(weather_csv, image_folder, tmp_path):
     (tmp_path / "notes.txt").write_text("a,b\n")
     with pytest.raises(ValueError, match=r"`path` must be a table \(.csv"):
         Task.from_path(tmp_path / "notes.txt", target="a")
+
+
+# -- the serving contract: an export of a task's model takes the data's own fields --------------------------------
+
+
+def _export(model, tmp_path):
+    import serving
+
+    path = serving.export_model(model, tmp_path / "export")
+    return tf.saved_model.load(path), path
+
+
+def _keys(answer):
+    return [k.decode() for k in answer["key"].numpy()]
+
+
+def _served_table_rows(frame):
+    """Rows of a table as pandas reads them (NaN where missing), numbers as the float32 the signature declares."""
+    return {
+        name: frame[name].to_numpy(dtype="float32") if pd.api.types.is_numeric_dtype(frame[name])
+        else frame[name].to_numpy()
+        for name in frame.columns
+    }  # fmt: skip
+
+
+def test_table_export_takes_a_csv_row_as_written(tmp_path):
+    weather = _weather()
+    stamps = pd.to_datetime(weather.day)
+    weather["day"] = stamps.dt.strftime("%d.%m.%Y") + " 12:00"  # day first, with a time
+    weather.to_csv(tmp_path / "weather.csv", index=False)
+    task = Task.from_path(tmp_path / "weather.csv", target="sky", date="day", split_dates=["01.07.2014", "01.01.2015"])
+    assert task.column_types["day"] == "date (%d.%m.%Y %H:%M)" and task.serving_names == task.features
+    x, _ = next(iter(task.train_data.skip(3)))  # the pipeline keeps the date as written and the missing number
+    assert x["day"].numpy() == b"04.01.2012 12:00" and np.isnan(x["rain_mm"].numpy())
+    model, _ = _train_briefly(task, tmp_path)
+    loaded, _ = _export(model, tmp_path)
+    signature = loaded.signatures["serving_default"]
+    assert set(signature.structured_input_signature[1]) == {"day", "rain_mm", "high_c", "low_c", "wind", "key"}
+    # Rows of the training file, read as a client reads it: no type conversion, no filling, the target dropped.
+    rows = pd.read_csv(tmp_path / "weather.csv").iloc[:6].drop(columns=["sky"])
+    assert rows.day[0] == "01.01.2012 12:00" and rows.rain_mm.isna().any()
+    served = signature(**{k: tf.constant(v) for k, v in _served_table_rows(rows).items()},
+                       key=tf.constant([f"row-{i}" for i in range(6)]))  # fmt: skip
+    assert _keys(served) == [f"row-{i}" for i in range(6)]
+    in_pipeline = {name: np.asarray(rows[name].to_numpy(dtype="float32" if task.column_types[name] == "number" else object))
+                   for name in task.features}  # fmt: skip
+    np.testing.assert_allclose(served["probabilities"].numpy(), model.predict(in_pipeline, verbose=0), atol=1e-6)
+    assert {label.decode() for label in served["label"].numpy()} <= set(task.class_names)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"could not parse.*2012-01-01"):
+        signature(**{k: tf.constant(v) for k, v in _served_table_rows(rows.assign(day="2012-01-01")).items()},
+                  key=tf.constant(["a"] * 6))  # fmt: skip
+
+
+def test_regression_and_free_text_columns_export(reviews_csv, weather_csv, tmp_path):
+    task = Task.from_path(weather_csv, target="high_c", date="day", split_dates=["2014-07-01", "2015-01-01"])
+    model, _ = _train_briefly(task, tmp_path, "linear")
+    loaded, _ = _export(model, tmp_path / "weather")
+    rows = pd.read_csv(weather_csv).iloc[:4].drop(columns=["high_c"])
+    served = loaded.signatures["serving_default"](**{k: tf.constant(v) for k, v in _served_table_rows(rows).items()},
+                                                  key=tf.constant(list("abcd")))  # fmt: skip
+    assert _keys(served) == list("abcd") and served["prediction"].shape == (4,)
+    # A table with a free-text column beside a category: the text is weighed word by word, not as one category.
+    table = Task.from_path(reviews_csv, target="verdict", key="review_id")
+    assert table.column_types == {"film": "category", "review": "text"}
+    model, _ = _train_briefly(table, tmp_path / "table")
+    assert any(layer.name == "tfidf_review" for layer in model.layers)
+    rows = pd.read_csv(reviews_csv).iloc[:3]
+    loaded, _ = _export(model, tmp_path / "reviews")
+    served = loaded.signatures["serving_default"](film=tf.constant(rows.film.to_numpy()),
+                                                  review=tf.constant(rows.review.to_numpy()), key=tf.constant(list("xyz")))  # fmt: skip
+    assert _keys(served) == list("xyz") and served["probabilities"].shape == (3, 2)
+
+
+def test_text_export_takes_the_column_by_its_name(reviews_csv, text_folder, tmp_path):
+    task = Task.from_path(reviews_csv, target="verdict", group="film", features=["review"])
+    assert task.serving_names == ("review",)
+    model, _ = _train_briefly(task, tmp_path)
+    loaded, _ = _export(model, tmp_path)
+    signature = loaded.signatures["serving_default"]
+    assert set(signature.structured_input_signature[1]) == {"review", "key"}
+    texts = pd.read_csv(reviews_csv).review.to_numpy()[:3]
+    served = signature(review=tf.constant(texts), key=tf.constant(["r1", "r2", "r3"]))
+    assert _keys(served) == ["r1", "r2", "r3"]
+    np.testing.assert_allclose(served["probabilities"].numpy(), model.predict(texts, verbose=0), atol=1e-6)
+    assert Task.from_path(text_folder).serving_names == ("text",)
+
+
+def test_image_export_takes_png_gif_bmp_and_rgba_bytes(image_folder, tmp_path):
+    task = Task.from_path(image_folder, fractions=(0.6, 0.2, 0.2))
+    model, _ = _train_briefly(task, tmp_path, "linear")
+    loaded, _ = _export(model, tmp_path)
+    signature = loaded.signatures["serving_default"]
+    assert set(signature.structured_input_signature[1]) == {"image", "key"}
+    files = sorted(p for p in image_folder.rglob("*") if p.suffix in (".png", ".gif", ".bmp", ".jpg"))
+    chosen = [next(p for p in files if p.suffix == suffix) for suffix in (".png", ".gif", ".bmp", ".jpg")]
+    chosen.append(image_folder / "Bag" / "item0.png")  # RGBA
+    assert Image.open(chosen[-1]).mode == "RGBA" and Image.open(chosen[1]).mode == "P"
+    served = signature(image=tf.constant([p.read_bytes() for p in chosen]), key=tf.constant([p.name for p in chosen]))
+    assert _keys(served) == [p.name for p in chosen]
+    # The same pixels as the training pipeline decodes: the same answers.
+    from recipes.layers.images import decode_image
+
+    pixels = np.stack([decode_image(tf.io.read_file(str(p)), *task.image_size, 3).numpy() for p in chosen])
+    np.testing.assert_allclose(served["probabilities"].numpy(), model.predict(pixels, verbose=0), atol=1e-6)
+
+
+def _wav_bytes(waveform, rate):
+    import io
+
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes((np.clip(waveform, -1, 1) * 32767).astype("<i2").tobytes())
+    return buffer.getvalue()
+
+
+def test_audio_export_takes_wav_bytes_and_waveforms_of_any_length(audio_folder, tmp_path):
+    task = Task.from_path(audio_folder, sample_rate=16000, group=r"^(.+)_\w+\.wav$")
+    assert task.serving_names == ("audio",) and task.num_samples == 22400
+    model, _ = _train_briefly(task, tmp_path, "linear")
+    loaded, _ = _export(model, tmp_path)
+    signature = loaded.signatures["serving_default"]
+    assert set(signature.structured_input_signature[1]) == {"audio", "key"}
+    short = next(p for p in sorted(audio_folder.rglob("*.wav")) if wave.open(str(p)).getnframes() == 9600)  # 0.6 s
+    long_clip = np.sin(np.arange(22400) / 7.0).astype("float32") * 0.3  # 1.4 s
+    encoded = [short.read_bytes(), (audio_folder / "two" / "en-us-m1_at22k.wav").read_bytes(),
+               _wav_bytes(long_clip, 16000)]  # fmt: skip
+    served = signature(audio=tf.constant(encoded), key=tf.constant(["a", "b", "c"]))
+    assert _keys(served) == ["a", "b", "c"] and served["probabilities"].shape == (3, 3)
+    # As trained: clips decoded, resampled and padded as the input pipeline does give the same answers.
+    from recipes.tasks.waveforms import fit_length, resample
+
+    decoded = []
+    for data in encoded:
+        audio, rate = tf.audio.decode_wav(data)
+        waveform = tf.reduce_mean(audio, axis=1)
+        if int(rate) != 16000:
+            waveform = resample(waveform, rate, 16000)
+        decoded.append(fit_length(waveform, 22400).numpy())
+    np.testing.assert_allclose(served["probabilities"].numpy(), model.predict(np.stack(decoded), verbose=0), atol=1e-5)
+    # Float waveforms of other lengths: the `waveform` signature, padded or cropped in the model.
+    waveforms = loaded.signatures["waveform"]
+    for length in (9600, 16000, 30000):
+        answer = waveforms(waveform=tf.constant(long_clip[None, :length].repeat(2, 0) if length <= 22400 else
+                                                np.pad(long_clip, (0, length - 22400))[None].repeat(2, 0)),
+                           key=tf.constant(["x", "y"]))  # fmt: skip
+        assert _keys(answer) == ["x", "y"]
+    # The 30,000 samples cropped to the 22,400 trained on (a pure tone: compared with the floats, not the 16-bit WAV).
+    np.testing.assert_allclose(answer["probabilities"].numpy()[:1], model.predict(long_clip[None], verbose=0), atol=1e-5)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="WAV|RIFF|wav"):
+        signature(audio=tf.constant([b"RIFF not a wave"]), key=tf.constant(["bad"]))
+
+
+def test_spoken_digit_arrays_export_takes_waveforms_of_any_length_and_wav(tmp_path):
+    waveforms, labels, speakers = recipes.datasets.load_spoken_digits(num_per_digit=4)
+    task = Task.from_arrays(waveforms, labels, modality="audio", class_names=recipes.datasets.DIGIT_WORDS,
+                            group=speakers, sample_rate=16000, fractions=(0.5, 0.25, 0.25))  # fmt: skip
+    assert task.serving_names == ("waveform",)
+    model = task.build_model("linear")
+    loaded, path = _export(model, tmp_path)
+    signature = loaded.signatures["serving_default"]
+    assert set(signature.structured_input_signature[1]) == {"waveform", "key"}
+    clip = waveforms[0]
+    for length in (9600, 22400):  # 0.6 s and 1.4 s
+        cut = np.pad(clip, (0, max(0, length - 16000)))[:length]
+        answer = signature(waveform=tf.constant(cut[None]), key=tf.constant(["k"]))
+        assert _keys(answer) == ["k"]
+        expected = model.predict(np.pad(cut, (0, max(0, 16000 - length)))[None, :16000], verbose=0)
+        np.testing.assert_allclose(answer["probabilities"].numpy(), expected, atol=1e-5)
+    at22k = recipes.datasets.load_spoken_digits(num_per_digit=1, sample_rate=22050, seed=7)[0][3]
+    answer = loaded.signatures["audio"](audio=tf.constant([_wav_bytes(at22k, 22050), _wav_bytes(clip[:9600], 16000)]),
+                                        key=tf.constant(["w1", "w2"]))  # fmt: skip
+    assert _keys(answer) == ["w1", "w2"] and answer["probabilities"].shape == (2, 10)
+
+
+def test_export_served_over_rest_takes_a_csv_row_as_json(weather_csv, tmp_path):
+    import json
+    import urllib.request
+
+    import serving
+    from serving.manager import ModelConfig
+    from serving.server import ModelServer
+
+    task = Task.from_path(weather_csv, target="sky", date="day", split_dates=["2014-07-01", "2015-01-01"])
+    model, _ = _train_briefly(task, tmp_path, "linear")
+    serving.export_model(model, tmp_path / "weather")
+    server = ModelServer([ModelConfig("weather", str(tmp_path / "weather"))], grpc_port=None, rest_port=0,
+                         poll_seconds=0)  # fmt: skip
+    try:
+        frame = pd.read_csv(weather_csv).iloc[:4].drop(columns=["sky"])
+        instances = [{**row, "key": f"day-{i}"} for i, row in enumerate(frame.to_dict(orient="records"))]
+        body = json.dumps({"instances": instances}).encode()  # NaN for the missing numbers, as json writes them
+        assert b"NaN" in body and b'"day": "2012-01-01"' in body
+        request = urllib.request.Request(f"http://127.0.0.1:{server.rest_port}/v1/models/weather:predict", data=body,
+                                         method="POST")  # fmt: skip
+        with urllib.request.urlopen(request, timeout=60) as response:
+            predictions = json.loads(response.read())["predictions"]
+    finally:
+        server.stop()
+    assert [p["key"] for p in predictions] == [f"day-{i}" for i in range(4)]
+    assert all(p["label"] in task.class_names and len(p["probabilities"]) == len(task.class_names) for p in predictions)

@@ -117,3 +117,93 @@ class MFCC(keras.layers.Layer):
             normalize=self.normalize,
         )
         return config
+
+
+@keras.saving.register_keras_serializable(package="recipes")
+class FitLength(keras.layers.Layer):
+    """Waveforms of any length padded with zeros or cropped at the end to `num_samples`, inside the model.
+
+    The first layer of the audio factories: the model takes clips of any
+    length, and gives every clip the length it was trained on, as the input
+    pipelines of `recipes.tasks` (and Keras's
+    `audio_dataset_from_directory(output_sequence_length=...)`) do. It also
+    records the `sample_rate` the model hears, for a served model that takes
+    WAV bytes (`DecodeWav`).
+
+    Example:
+
+    >>> import numpy as np
+    >>> from recipes.layers import FitLength
+    >>> FitLength(16000)(np.ones((2, 9600), "float32")).shape
+    TensorShape([2, 16000])
+
+    Args:
+        num_samples: Int >= 1. Samples per clip.
+        sample_rate: Int, defaults to 16000. The clips' sample rate.
+
+    Input shape: `(batch, samples)` float waveforms, any number of samples.
+    Output shape: `(batch, num_samples)`.
+    """
+
+    def __init__(self, num_samples, sample_rate=16000, **kwargs):
+        super().__init__(**kwargs)
+        self.num_samples = check_int("num_samples", num_samples)
+        self.sample_rate = check_int("sample_rate", sample_rate)
+
+    def call(self, waveforms):
+        waveforms = tf.cast(waveforms, tf.float32)[:, : self.num_samples]
+        padded = tf.pad(waveforms, [[0, 0], [0, self.num_samples - tf.shape(waveforms)[1]]])
+        return tf.ensure_shape(padded, [None, self.num_samples])
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.num_samples)
+
+    def get_config(self):
+        return {**super().get_config(), "num_samples": self.num_samples, "sample_rate": self.sample_rate}
+
+
+@keras.saving.register_keras_serializable(package="recipes")
+class DecodeWav(keras.layers.Layer):
+    """Encoded WAV files (16-bit PCM, any length, rate and channels) as mono waveforms of one length and rate.
+
+    Each clip is decoded on its own, its channels averaged, resampled to
+    `sample_rate` when it has another rate (band-limited interpolation,
+    `recipes.tasks.waveforms.resample`) and padded or cropped at the end to
+    `num_samples`: what `recipes.tasks` does to a folder of WAV files before
+    training. Bytes that are not a 16-bit WAV fail the call with TensorFlow's
+    `InvalidArgumentError`.
+
+    Args:
+        sample_rate: Int. The rate of the output waveforms.
+        num_samples: Int. Samples per output waveform.
+
+    Input shape: `(batch,)` strings of WAV file bytes.
+    Output shape: `(batch, num_samples)` float32 in [-1, 1].
+    """
+
+    def __init__(self, sample_rate, num_samples, **kwargs):
+        super().__init__(**kwargs)
+        self.sample_rate = check_int("sample_rate", sample_rate)
+        self.num_samples = check_int("num_samples", num_samples)
+
+    def _decode_one(self, encoded):
+        from recipes.tasks.waveforms import fit_length, resample
+
+        audio, rate = tf.audio.decode_wav(encoded)
+        waveform = tf.reduce_mean(audio, axis=1)
+        waveform = tf.cond(
+            tf.equal(rate, self.sample_rate), lambda: waveform, lambda: resample(waveform, rate, self.sample_rate)
+        )
+        return fit_length(waveform, self.num_samples)
+
+    def call(self, encoded):
+        encoded = tf.reshape(tf.convert_to_tensor(encoded, tf.string), [-1])
+        return tf.map_fn(
+            self._decode_one, encoded, fn_output_signature=tf.TensorSpec([self.num_samples], tf.float32)
+        )
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.num_samples)
+
+    def get_config(self):
+        return {**super().get_config(), "sample_rate": self.sample_rate, "num_samples": self.num_samples}

@@ -3,9 +3,11 @@
 A column is a `number`, a `category`, a `date` (strings in one of many common
 formats, e.g. `10/31/2019`, `2019-10-31`, `31.10.2019`, with or without a
 time) or free `text`. Encoding turns raw values into what the factories of
-`models.tabular` and `models.text` take: float32 numbers, strings for
-categories and text, and date strings that `recipes.layers.DateFeatures`
-parses (the raw string when it can, else the date written as `YYYY-MM-DD`).
+`models.tabular` and `models.text` take, which is what their served models
+take: float32 numbers (NaN where one is missing: the model fills it), strings
+for categories and text, and dates as the file writes them (the model's
+`recipes.layers.DateFeatures` parses them in the column's format; dates a
+Parquet file stores as timestamps are written `YYYY-MM-DD`).
 Every value that does not fit its column's type is a `ValueError` quoting it
 and its row (rows count from 1 after the header, as `recipes predict` counts
 them).
@@ -29,9 +31,8 @@ _TIMES = (
 )  # fmt: skip
 # Tried in this order: year first, then month first (US) before day first when both read every value.
 DATE_FORMATS = tuple(day + time for day in _DAYS for time in _TIMES)
-# Formats `recipes.layers.DateFeatures` parses itself: such dates reach the model as the file has them.
-MODEL_DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%m/%d/%Y")
 STORED_DATES = "stored as dates"  # the date_format of a column the file stores as dates (Parquet timestamps)
+STORED_DATE_FORMAT = "%Y-%m-%d"  # how such dates reach the model
 
 # Free text: several words a value on average, and mostly distinct values (a category repeats).
 TEXT_MIN_WORDS = 3
@@ -206,6 +207,11 @@ def infer_problem(series):
     return "classification" if integral and len(np.unique(values)) <= MAX_INTEGER_CLASSES else "regression"
 
 
+def model_date_format(column_type):
+    """The strptime format of the date strings a model receives for a date column."""
+    return STORED_DATE_FORMAT if column_type.date_format == STORED_DATES else column_type.date_format
+
+
 def parse_dates(series, column_type, name):
     """A column's values as `datetime64[ns]` (naive, UTC for zoned times); a missing or bad value is an error."""
     present = series.notna().to_numpy()
@@ -245,8 +251,9 @@ def encode(series, column_type, name, fill_value=None):
     """A column's values as the model takes them.
 
     Numbers become float32 (missing ones `fill_value`, or NaN when it is
-    `None`); categories and text strings (missing ones ""); dates strings that
-    `DateFeatures` parses.
+    `None`); categories and text strings (missing ones ""); dates the strings
+    the file has (checked: every one parses), or `YYYY-MM-DD` for dates stored
+    as timestamps.
     """
     if column_type.kind == "number":
         values = numbers_of(series, name)
@@ -255,7 +262,7 @@ def encode(series, column_type, name, fill_value=None):
         return values.astype("float32")
     if column_type.kind == "date":
         parsed = parse_dates(series, column_type, name)
-        if column_type.date_format in MODEL_DATE_FORMATS:
-            return np.array([str(v).strip() for v in series.to_numpy(dtype=object)], dtype=object)
-        return parsed.dt.strftime("%Y-%m-%d").to_numpy(dtype=object)
+        if column_type.date_format == STORED_DATES:
+            return parsed.dt.strftime(STORED_DATE_FORMAT).to_numpy(dtype=object)
+        return np.array([str(v).strip() for v in series.to_numpy(dtype=object)], dtype=object)
     return as_text(series)

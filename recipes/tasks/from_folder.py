@@ -276,6 +276,7 @@ class FolderExamples:
     def _loader(self):
         import tensorflow as tf
 
+        from recipes.layers.images import decode_image
         from recipes.tasks.waveforms import fit_length, resample
 
         if self.modality == "text":
@@ -301,12 +302,21 @@ class FolderExamples:
         return load_image
 
     def dataset(self, split):
-        """The examples of `split` as an unbatched `tf.data.Dataset` of `(x, y)`, each file read as it is iterated."""
+        """The examples of `split` as an unbatched `tf.data.Dataset` of `(x, y)`, each file read as it is iterated.
+
+        The training split comes in a new order each time it is iterated: the
+        file names are shuffled, all of them, before any file is decoded, so
+        the training pipeline's buffer of decoded examples can stay small
+        however many files there are (the order draws from the global seed,
+        as `recipes.set_seed` sets it). The other splits keep the folder order.
+        """
         import tensorflow as tf
 
         rows = np.flatnonzero(self.codes == SPLITS.index(split))
         paths = np.array([os.path.join(self.path, f) for f in self.files[rows]], dtype=object)
         data = tf.data.Dataset.from_tensor_slices((paths.astype(str), self.labels[rows]))
+        if split == "train":
+            data = data.shuffle(len(rows), reshuffle_each_iteration=True)
         return data.map(self._loader(), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
     def model_arguments(self):
@@ -321,32 +331,6 @@ class FolderExamples:
             return {"image": f"{self.color_mode} images resized to {self.image_size[0]}x{self.image_size[1]}"}
         if self.modality == "audio":
             resampled = f", {_clips(self.resampled)} resampled from other rates" if self.resampled else ""
-            return {"waveform": f"{self.num_samples} samples at {self.sample_rate} Hz{resampled}"}
+            return {"audio": f"WAV clips as {self.num_samples} samples at {self.sample_rate} Hz{resampled}"}
         return {"text": "UTF-8 text"}
 
-
-def decode_image(encoded, height, width, channels):
-    """Encoded image bytes (JPEG, PNG, GIF, BMP; any size and colour mode) as uint8 `(height, width, channels)`.
-
-    Any colour mode becomes grey (`channels=1`) or RGB (3); alpha is dropped.
-    The resizing is `recipes.layers.DecodeImages`'s: an image already of the
-    size is left alone, others are resized with antialiasing and rounded.
-    """
-    import tensorflow as tf
-
-    image = tf.io.decode_image(encoded, channels=0, expand_animations=False)
-    found = tf.shape(image)[2]
-    if channels == 1:
-        image = tf.cond(found < 3, lambda: image[..., :1], lambda: tf.image.rgb_to_grayscale(image[..., :3]))
-    else:
-        image = tf.cond(found < 3, lambda: tf.tile(image[..., :1], [1, 1, 3]), lambda: image[..., :3])
-    image.set_shape([None, None, channels])
-    same_size = tf.logical_and(tf.equal(tf.shape(image)[0], height), tf.equal(tf.shape(image)[1], width))
-    resized = tf.cond(
-        same_size,
-        lambda: image,
-        lambda: tf.cast(
-            tf.clip_by_value(tf.round(tf.image.resize(image, [height, width], antialias=True)), 0, 255), tf.uint8
-        ),  # fmt: skip
-    )
-    return tf.ensure_shape(resized, [height, width, channels])

@@ -4,8 +4,9 @@ The first rows (at most `TYPE_ROWS`) give each column's type and whether the
 target is a class or a quantity. One pass over the whole table, a chunk at a
 time, then checks every value (numbers, dates, keys, labels), counts the
 examples and classes of each split, takes the training means that fill
-missing numbers, and keeps the first training rows (at most `sample_size`) to
-adapt the model's preprocessing. A split is read again chunk by chunk each
+missing numbers (inside the model: the pipelines keep them NaN, as a served
+request has them), and keeps the first training rows (at most `sample_size`)
+to adapt the model's preprocessing. A split is read again chunk by chunk each
 time its `tf.data` pipeline is iterated.
 """
 
@@ -17,7 +18,7 @@ import pandas as pd
 from recipes._common import check_int, check_one_of
 from recipes.tasks.checks import MODALITIES, PROBLEMS, check_classes, check_splits, label_index
 from recipes.tasks.columns import KINDS, ColumnType, as_text, encode, infer_column_type, infer_problem
-from recipes.tasks.columns import numbers_of, parse_dates, row_of
+from recipes.tasks.columns import model_date_format, numbers_of, parse_dates, row_of
 from recipes.tasks.splitting import SPLITS, SplitPlan
 from recipes.tasks.tables import missing_columns_error
 
@@ -148,11 +149,8 @@ class TableExamples:
             return as_text(chunk[self.target])
         return numbers_of(chunk[self.target], self.target).astype("float32")
 
-    def _encode(self, chunk, fill=True):
-        fill_values = self.fill_values if fill else {}
-        return {
-            name: encode(chunk[name], self.column_types[name], name, fill_values.get(name)) for name in self.features
-        }
+    def _encode(self, chunk):
+        return {name: encode(chunk[name], self.column_types[name], name) for name in self.features}
 
     def _scan(self, class_names, sample_size):
         labels = [collections.Counter() for _ in SPLITS]
@@ -168,7 +166,7 @@ class TableExamples:
             if not len(chunk):
                 continue
             codes = self._codes(chunk)
-            encoded = self._encode(chunk, fill=False)
+            encoded = self._encode(chunk)
             targets = self._targets(chunk)
             train = codes == 0
             for code in range(len(SPLITS)):
@@ -276,8 +274,14 @@ class TableExamples:
         """What the factories of this modality need from the data."""
         if self.modality == "text":
             return {"train_texts": np.concatenate([part[self.features[0]] for part, _ in self._sample])}
-        dates = [name for name in self.features if self.column_types[name].kind == "date"]
-        return {"frame": self.sample_frame(), "target": self.target, "date_columns": dates}
+        kinds = {name: self.column_types[name].kind for name in self.features}
+        return {
+            "frame": self.sample_frame(), "target": self.target,
+            "date_columns": {name: model_date_format(self.column_types[name]) for name in self.features
+                             if kinds[name] == "date"},
+            "text_columns": [name for name in self.features if kinds[name] == "text"],
+            "fill_values": dict(self.fill_values),
+        }  # fmt: skip
 
     def describe_inputs(self):
         return {name: str(self.column_types[name]) for name in self.features}

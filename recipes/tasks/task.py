@@ -347,7 +347,12 @@ class Task:
             **options: Further keyword arguments for the factory (`learning_rate`, `hidden_units`, ...).
 
         Returns:
-            A compiled `keras.Model` whose inputs are the raw data of `dataset()`.
+            A compiled `keras.Model` whose inputs are the raw data of
+            `dataset()`, named as `serving_names`: exported with
+            `serving.export_model`, its `serving_default` takes those fields
+            plus `key` (audio: clips of any length; tables: missing numbers
+            and dates as written) and answers `key` with `label` and
+            `probabilities`, or `prediction` for a regression.
         """
         from recipes.layers import class_names_of
 
@@ -356,7 +361,8 @@ class Task:
         options = {**self.model_options.get(model, {}), **options}
         data = self._examples.model_arguments()
         if self.modality == "text":
-            built = factory(data["train_texts"], self.num_classes, class_names=self.class_names, **options)
+            built = factory(data["train_texts"], self.num_classes, class_names=self.class_names,
+                            input_name=self.serving_names[0], **options)  # fmt: skip
         elif self.modality == "image":
             if model in ("cnn", "transfer") and "augment" not in options:
                 from models import vision
@@ -365,13 +371,33 @@ class Task:
             built = factory(data["image_shape"], self.num_classes, class_names=self.class_names, **options)
         elif self.modality == "audio":
             built = factory(self.num_classes, class_names=self.class_names, num_samples=data["num_samples"],
-                            sample_rate=data["sample_rate"], **options)  # fmt: skip
+                            sample_rate=data["sample_rate"], input_name=self.serving_names[0], **options)  # fmt: skip
         else:
-            built = factory(data["frame"], data["target"], date_columns=data["date_columns"], **options)
+            if self.problem == "classification":
+                options.setdefault("class_names", self.class_names)
+            built = factory(data["frame"], data["target"], date_columns=data["date_columns"],
+                            text_columns=data["text_columns"], fill_values=data["fill_values"], **options)  # fmt: skip
         if self.class_names is not None and class_names_of(built) != list(self.class_names):
             raise ValueError(f"the factory {model!r} ordered the classes {class_names_of(built)}, the task "
                              f"{list(self.class_names)}")  # fmt: skip
         return built
+
+    @property
+    def serving_names(self):
+        """The inputs of the exported `serving_default` besides `key`, named as the data names them.
+
+        A table's feature columns by their own names (raw values: numbers,
+        NaN where missing; strings for categories, text and dates as written),
+        a text column by its name (`"text"` for a folder of .txt files),
+        `"image"` (encoded bytes) for images, `"audio"` (WAV bytes) for a
+        folder of clips and `"waveform"` (floats, any length) for waveforms in
+        memory. `build_model` names the model's inputs so.
+        """
+        if self.features:
+            return self.features
+        if self.modality == "audio":
+            return ("audio",) if self.path is not None else ("waveform",)
+        return ("image",) if self.modality == "image" else ("text",)
 
     def score(self, model, split="test", batch_size=256):
         """The model's `metric` on a split (accuracy, or mean absolute error), read batch by batch."""
