@@ -288,8 +288,8 @@ def test_cli_explains_a_saved_model(planted_table, tmp_path, capsys):
     model.save(tmp_path / "weather.keras")
     frame.head(40).to_csv(tmp_path / "rows.csv", index=False)
     code = main([
-        "explain", "--model-path", str(tmp_path / "weather.keras"), "--input", str(tmp_path / "rows.csv"),
-        "--directory", str(tmp_path / "out"), "--label", "label", "--num-examples", "3",
+        "explain", "--model-path", str(tmp_path / "weather.keras"), str(tmp_path / "rows.csv"),
+        "--directory", str(tmp_path / "out"), "--target", "label", "--num-examples", "3",
     ])  # fmt: skip
     output = capsys.readouterr().out
     assert code == 0
@@ -297,7 +297,7 @@ def test_cli_explains_a_saved_model(planted_table, tmp_path, capsys):
     for name in ("explanation.png", "confusion.png"):
         _valid_png(tmp_path / "out" / name)
     assert "### Most confused pairs" in (tmp_path / "out" / "errors.md").read_text()
-    assert main(["explain", "--model-path", str(tmp_path / "missing.keras"), "--input", "x.csv", "--directory", "o"]) == 2
+    assert main(["explain", "--model-path", str(tmp_path / "missing.keras"), "x.csv", "--directory", "o"]) == 2
     assert "--model-path must be an existing .keras file" in capsys.readouterr().err
 
 
@@ -306,12 +306,12 @@ def test_the_real_command_prints_json_and_refuses_bad_input(planted_table, tmp_p
     model.save(tmp_path / "weather.keras")
     frame.head(40).to_csv(tmp_path / "rows.csv", index=False)
     arguments = ["--model-path", str(tmp_path / "weather.keras"), "--directory", str(tmp_path / "out")]
-    result = recipes_command("explain", *arguments, "--input", str(tmp_path / "rows.csv"), "--label", "label", "--json")
+    result = recipes_command("explain", *arguments, str(tmp_path / "rows.csv"), "--target", "label", "--json")
     assert result.returncode == 0, result.stderr[-2000:]
     reports = json.loads(result.stdout)
     assert [reports[name]["verdict"] for name in ("explanation", "error_analysis")] == ["info", "info"]
     assert reports["explanation"]["modality"] == "table" and reports["error_analysis"]["num_examples"] == 40
     (tmp_path / "broken.csv").write_text("nothing,here\n1,2\n")
-    result = recipes_command("explain", *arguments, "--input", str(tmp_path / "broken.csv"), "--json")
+    result = recipes_command("explain", *arguments, str(tmp_path / "broken.csv"), "--json")
     assert result.returncode == 2 and result.stdout == ""
     assert "recipes explain: error: the model needs columns" in result.stderr and "Traceback" not in result.stderr

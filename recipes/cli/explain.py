@@ -7,13 +7,13 @@ are analyses that judge nothing (verdict "info"): the exit status is 0 unless th
 """
 
 EXAMPLE = """example:
-  recipes explain --model-path text.keras --input reviews.csv --directory explained --num-examples 4
-  recipes explain --model-path weather.keras --input weather.csv --directory explained --label weather
-  recipes explain --model-path digits.keras --input images.npy --directory explained --method saliency
-  recipes explain --model-path weather.keras --input weather.csv --directory explained --json
+  recipes explain --model-path text.keras reviews.csv --directory explained --num-examples 4
+  recipes explain --model-path weather.keras weather.csv --directory explained --target weather
+  recipes explain --model-path digits.keras images.npy --directory explained --method saliency
+  recipes explain --model-path weather.keras weather.csv --directory explained --json
 
-writes: explanation.png and explanation.md; with --label also confusion.png and errors.md (all rows)
---json prints {"explanation": ..., "error_analysis": ...} (the reports' to_dict(); the second with --label)
+writes: explanation.png and explanation.md; with --target also confusion.png and errors.md (all rows)
+--json prints {"explanation": ..., "error_analysis": ...} (the reports' to_dict(); the second with --target)
 """
 
 
@@ -21,13 +21,13 @@ def add_arguments(parser):
     from recipes.cli.checking import add_json_argument
 
     parser.add_argument("--model-path", required=True, help="a trained Keras model (.keras file)")
-    parser.add_argument("--input", required=True, help="rows to explain: .csv, .jsonl/.ndjson or .npy")
+    parser.add_argument("input", help="rows to explain: .csv, .jsonl/.ndjson or .npy")
     parser.add_argument("--directory", required=True, help="folder for the PNGs and Markdown reports")
     parser.add_argument("--num-examples", type=int, default=4, help="first rows to explain (default: 4)")
-    parser.add_argument("--target", default=None, help="class name or id to explain (default: the predicted class)")
+    parser.add_argument("--class-name", default=None, help="class name or id to explain (default: the predicted class)")
     parser.add_argument("--method", default=None, help="attribution method (default: the modality's own)")
     parser.add_argument("--modality", default=None, help="text, image, audio or table (default: read from the model)")
-    parser.add_argument("--label", default=None, help="label column: also analyse the errors over all rows")
+    parser.add_argument("--target", default=None, help="label column: also analyse the errors over all rows")
     add_json_argument(parser)
 
 
@@ -56,9 +56,9 @@ def _explain(args):
     model = load_model(args.model_path)
     if args.num_examples < 1:
         raise ValueError(f"--num-examples must be >= 1. Received: {args.num_examples}")
-    inputs, labels = _read(args.input, model, args.label)
+    inputs, labels = _read(args.input, model, args.target)
     os.makedirs(args.directory, exist_ok=True)
-    target = int(args.target) if args.target is not None and args.target.isdigit() else args.target
+    target = int(args.class_name) if args.class_name is not None and args.class_name.isdigit() else args.class_name
     rows = args.num_examples
     first = {name: value[:rows] for name, value in inputs.items()} if isinstance(inputs, dict) else inputs[:rows]
     explanation = explain(model, first, modality=args.modality, target=target, method=args.method)
@@ -70,7 +70,7 @@ def _explain(args):
         if labels.dtype.kind in "OUS":
             unknown = sorted(set(map(str, labels)) - set(names))
             if unknown:
-                raise ValueError(f"--label column {args.label!r} has values the model has no class for: {unknown}")
+                raise ValueError(f"--target column {args.target!r} has values the model has no class for: {unknown}")
             labels = np.array([names.index(str(v)) for v in labels])
         report = error_analysis(model, (inputs, labels))
         written.append(report.plot(os.path.join(args.directory, "confusion.png")))

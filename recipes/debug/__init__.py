@@ -29,7 +29,7 @@ Names are imported on first use, as in `recipes`. No name here is also the name 
 importing a submodule never hides a function.
 """
 
-import importlib
+from recipes._lazy import lazy_exports
 
 _EXPORTS = {
     "CHECKLIST": "recipes.debug.overfit",
@@ -60,15 +60,5 @@ _EXPORTS = {
 }
 
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'recipes.debug' has no attribute {name!r}")
-
-
-def __dir__():
-    return __all__
+__getattr__, __dir__ = lazy_exports(globals(), _EXPORTS)
+del lazy_exports
