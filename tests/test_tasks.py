@@ -413,7 +413,7 @@ def _served_table_rows(frame):
 
 
 def test_table_export_takes_a_csv_row_as_written(tmp_path):
-    weather = _weather()
+    weather = weather_frame()
     stamps = pd.to_datetime(weather.day)
     weather["day"] = stamps.dt.strftime("%d.%m.%Y") + " 12:00"  # day first, with a time
     weather.to_csv(tmp_path / "weather.csv", index=False)
