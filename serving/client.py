@@ -274,17 +274,20 @@ class GrpcClient:
             self._input_dtypes[key] = {name: tf.dtypes.as_dtype(info.dtype) for name, info in signature.inputs.items()}
         return self._input_dtypes[key]
 
-    def predict_request(self, columns):
+    def predict_request(self, columns, input_dtypes=None):
         """The `PredictRequest` for `columns`, a dict from input name to equal-length values.
 
-        Each input is sent in the dtype the signature declares for it (see
-        `input_dtypes`): Python floats as float32 for a float32 input, ints
-        as int32 for an int32 one. Text goes as UTF-8 bytes.
+        Args:
+            columns: Dict from input name to equal-length values.
+            input_dtypes: Optional dict from input name to the `tf.DType` to
+                send it in; defaults to the signature's (`input_dtypes()`):
+                Python floats as float32 for a float32 input, ints as int32
+                for an int32 one. Text goes as UTF-8 bytes.
         """
         import tensorflow as tf
         from tensorflow_serving.apis import predict_pb2
 
-        dtypes = self.input_dtypes()
+        dtypes = self.input_dtypes() if input_dtypes is None else input_dtypes
         request = predict_pb2.PredictRequest()
         self._model_spec(request.model_spec)
         for name, values in columns.items():
