@@ -105,6 +105,30 @@ def _bytes_back(value):
     return value
 
 
+def _as_input(name, values, dtype):
+    """`values` as an array of `dtype` (a `tf.DType`, or `None` to keep theirs), text as UTF-8 bytes.
+
+    Numbers are converted within their kind or to a wider kind (float64 to
+    float32, int to float), never floats to ints nor numbers to text or back.
+    """
+    array = np.asarray(values)
+    if array.dtype.kind in "USO":  # exact bytes: NumPy's fixed-width strings drop trailing NULs
+        flat = np.asarray(values, dtype=object).ravel()
+        array = np.array([v.encode("utf-8") if isinstance(v, str) else v for v in flat], object)
+        array = array.reshape(np.shape(values))
+    if dtype is None:
+        return array
+    text = dtype.name == "string"
+    if not array.size:
+        return array.astype(object if text else dtype.as_numpy_dtype)
+    if text != (array.dtype == object) or (
+        not text and not np.can_cast(array.dtype, dtype.as_numpy_dtype, "same_kind")
+    ):
+        received = "strings" if array.dtype == object else f"{array.dtype} numbers"
+        raise ValueError(f"input {name!r} takes {dtype.name} values. Received: {received}")
+    return array if text else array.astype(dtype.as_numpy_dtype, copy=False)
+
+
 class RestClient:
     """TF Serving's REST API.
 
@@ -192,6 +216,7 @@ class GrpcClient:
         self.signature_name = signature_name
         self.timeout = timeout
         self.chunk_size = chunk_size
+        self._input_dtypes = {}
 
     def predict(self, x, keys=None):
         """Predictions for raw inputs `x` (a dict from input name to one value per row); one dict per row."""
@@ -212,25 +237,61 @@ class GrpcClient:
             answers.extend({name: _plain(values[i]) for name, values in sorted(outputs.items())} for i in range(size))
         return answers
 
-    def predict_request(self, columns):
-        """The `PredictRequest` for `columns`, a dict from input name to equal-length values."""
+    def _model_spec(self, spec):
+        spec.name = self.model
+        spec.signature_name = self.signature_name
+        if self.version is not None:
+            spec.version.value = self.version
+        if self.label is not None:
+            spec.version_label = self.label
+
+    def input_dtypes(self):
+        """The signature's input dtypes (`tf.DType`s by input name), as its `GetModelMetadata` declares them.
+
+        Asked once per model, version (or label) and signature, then kept:
+        TF Serving refuses a request tensor of another dtype than its input's
+        ("Expects arg[0] to be float but double is provided"), so every
+        request is sent in these. An unknown signature gives `{}`, and its
+        requests go as they are, for the server to refuse.
+        """
+        key = (self.model, self.version, self.label, self.signature_name)
+        if key not in self._input_dtypes:
+            import grpc
+            import tensorflow as tf
+            from tensorflow_serving.apis import get_model_metadata_pb2
+
+            request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
+            self._model_spec(request.model_spec)
+            try:
+                response = self.stub.GetModelMetadata(request, timeout=self.timeout)
+            except grpc.RpcError as error:
+                raise ClientError(error.code().name, error.details()) from None
+            signatures = get_model_metadata_pb2.SignatureDefMap()
+            response.metadata["signature_def"].Unpack(signatures)
+            signature = signatures.signature_def.get(self.signature_name or KEYED_SIGNATURE)
+            if signature is None:
+                return {}
+            self._input_dtypes[key] = {name: tf.dtypes.as_dtype(info.dtype) for name, info in signature.inputs.items()}
+        return self._input_dtypes[key]
+
+    def predict_request(self, columns, input_dtypes=None):
+        """The `PredictRequest` for `columns`, a dict from input name to equal-length values.
+
+        Args:
+            columns: Dict from input name to equal-length values.
+            input_dtypes: Optional dict from input name to the `tf.DType` to
+                send it in; defaults to the signature's (`input_dtypes()`):
+                Python floats as float32 for a float32 input, ints as int32
+                for an int32 one. Text goes as UTF-8 bytes.
+        """
         import tensorflow as tf
         from tensorflow_serving.apis import predict_pb2
 
+        dtypes = self.input_dtypes() if input_dtypes is None else input_dtypes
         request = predict_pb2.PredictRequest()
-        request.model_spec.name = self.model
-        request.model_spec.signature_name = self.signature_name
-        if self.version is not None:
-            request.model_spec.version.value = self.version
-        if self.label is not None:
-            request.model_spec.version_label = self.label
+        self._model_spec(request.model_spec)
         for name, values in columns.items():
-            array = np.asarray(values)
-            if array.dtype.kind in "USO":  # exact bytes: NumPy's fixed-width strings drop trailing NULs
-                flat = np.asarray(values, dtype=object).ravel()
-                array = np.array([v.encode("utf-8") if isinstance(v, str) else v for v in flat], object)
-                array = array.reshape(np.shape(values))
-            request.inputs[name].CopyFrom(tf.make_tensor_proto(array))
+            request.inputs[name].CopyFrom(tf.make_tensor_proto(_as_input(name, values, dtypes.get(name))))
         return request
 
     def close(self):

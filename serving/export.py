@@ -307,6 +307,7 @@ def export_model(model, export_dir, version=None, warmup_inputs=None, model_name
                 os.path.join(staging, WARMUP_FILE),
                 model_name or os.path.basename(export_dir),
                 to_serving_inputs(model, warmup_inputs),
+                {name: spec.dtype for name, spec in specs.items()},
             )
         os.rename(staging, target)
     except BaseException:
@@ -315,8 +316,13 @@ def export_model(model, export_dir, version=None, warmup_inputs=None, model_name
     return target
 
 
-def _write_warmup(path, model_name, inputs):
-    """TF Serving replays these PredictRequests when it loads the version, before serving traffic."""
+def _write_warmup(path, model_name, inputs, dtypes):
+    """TF Serving replays these PredictRequests when it loads the version, before serving traffic.
+
+    Each input is written in `dtypes[name]`, the dtype its signature declares:
+    TF Serving refuses a tensor of any other (float64 values for a float32
+    input fail the version's load, tensorflow/serving#1673).
+    """
     from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
     os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -327,7 +333,7 @@ def _write_warmup(path, model_name, inputs):
                 model_spec=model_pb2.ModelSpec(name=model_name, signature_name=KEYED_SIGNATURE)
             )
             for name, values in inputs.items():
-                request.inputs[name].CopyFrom(tf.make_tensor_proto(values[row : row + 1]))
+                request.inputs[name].CopyFrom(tf.make_tensor_proto(values[row : row + 1], dtype=dtypes[name]))
             request.inputs[KEY].CopyFrom(tf.make_tensor_proto(np.array([f"warmup-{row}"], dtype=object)))
             log = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
             writer.write(log.SerializeToString())

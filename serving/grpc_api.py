@@ -64,6 +64,10 @@ def _fill_spec(target, name, version, signature_name):
     target.signature_name = signature_name
 
 
+# The calls TF Serving's PredictionServiceImpl counts in its metrics: not GetModelMetadata nor MultiInference.
+_METERED_APIS = {"predict", "classify", "regress"}
+
+
 def _abort_on_error(method):
     api = re.sub(r"(?<!^)(?=[A-Z])", "_", method.__name__).lower()  # GetModelMetadata -> get_model_metadata
 
@@ -84,7 +88,7 @@ def _abort_on_error(method):
         finally:
             metrics = getattr(self, "metrics", None)
             model_spec = getattr(request, "model_spec", None)
-            if metrics is not None and model_spec is not None:
+            if metrics is not None and model_spec is not None and api in _METERED_APIS:
                 metrics.observe_request(model_spec.name, api, "GRPC", status, time.perf_counter() - started)
 
     wrapper.__name__ = method.__name__

@@ -35,7 +35,7 @@ import urllib.parse
 import numpy as np
 
 from recipes._common import check_int, check_one_of
-from serving.client import GrpcClient, RestClient
+from serving.client import ClientError, GrpcClient, RestClient
 from serving.contract import KEY, KEYED_SIGNATURE
 
 PROTOCOLS = ("grpc", "rest")
@@ -229,6 +229,12 @@ def run_load(address, model, x, *, protocol="grpc", concurrency=64, rows_per_req
     requests_per_client = max(1, min(64, rows // rows_per_request))
     grpc_client = GrpcClient(address, model, signature_name=signature_name) if protocol == "grpc" else None
     rest_client = RestClient(signature_name=signature_name) if protocol == "rest" else None
+    input_dtypes = {}
+    if grpc_client is not None:
+        try:
+            input_dtypes = grpc_client.input_dtypes()
+        except ClientError:  # no such model or version: the requests go as given, and their refusals are counted
+            pass
     senders, closers = [], []
     for client in range(concurrency):
         prepared = []
@@ -238,7 +244,7 @@ def run_load(address, model, x, *, protocol="grpc", concurrency=64, rows_per_req
             keys = [f"c{client}-r{j}-{i}" for i in range(rows_per_request)]
             columns[KEY] = keys
             if grpc_client is not None:
-                prepared.append((grpc_client.predict_request(columns), keys))
+                prepared.append((grpc_client.predict_request(columns, input_dtypes), keys))
             else:
                 prepared.append((json.dumps(rest_client.predict_body(columns)).encode("utf-8"), keys))
         if grpc_client is not None:

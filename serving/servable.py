@@ -115,7 +115,7 @@ class Servable:
         Inputs the request leaves out are taken from the signature's
         `defaults` (the default values TF2 records for `tf.function`
         arguments); the outputs are the `output_filter`'s, or all. Each input
-        is then cast to the dtype its graph tensor takes (see `_as_dtype`).
+        must have the dtype its graph tensor takes (see `_as_dtype`).
 
         Returns:
             `(signature_name, inputs, output_names)`: the resolved name, the
@@ -134,11 +134,11 @@ class Servable:
             if name in outputs[:position]:
                 raise ServingError("INVALID_ARGUMENT", f"duplicate output tensor alias: {name}")
         feeds = sorted(signature.inputs[name].name for name in inputs)  # the session's argument order
-        cast = {
+        fed = {
             name: self._as_dtype(signature_name, name, value, feeds.index(signature.inputs[name].name))
             for name, value in inputs.items()
         }
-        return signature_name, cast, outputs
+        return signature_name, fed, outputs
 
     @staticmethod
     def _with_defaults(signature, inputs):
@@ -200,35 +200,29 @@ class Servable:
         return signature_name, self.execute(signature_name, inputs, outputs, timeout_ms)
 
     def _as_dtype(self, signature_name, name, value, argument):
-        """An input as the dtype of the graph tensor it feeds (the session's `argument`-th argument).
+        """An input as the array fed to the graph tensor it names (the session's `argument`-th argument).
 
-        Strings feed only string tensors and numbers only number tensors, as
-        in TF Serving, whose session refuses any other dtype with "Expects
-        arg[i] to be float but string is provided". Numbers are cast where
-        NumPy casts them within their kind or safely (float64 to float32,
-        int32 to int64), which TF Serving refuses as well.
+        The request's dtype must be the tensor's, as in TF Serving, whose
+        session refuses any other with "Expects arg[i] to be float but double
+        is provided" (TensorFlow's `FunctionCallFrame::SetArgs`): no cast,
+        not even float64 to float32. Clients send the signature's dtypes
+        (`GetModelMetadata` lists them, and REST requests are parsed into them).
         """
         dtype = self._input_dtypes[(signature_name, name)] or tf.dtypes.as_dtype(
             self.signature_defs[signature_name].inputs[name].dtype
         )
         array = np.asarray(value)
-        received = tf.string if array.dtype.kind in "SOU" else array.dtype
-
-        def refuse():
-            return ServingError(
+        try:
+            received = tf.string if array.dtype.kind in "SOU" else tf.dtypes.as_dtype(array.dtype)
+        except TypeError:  # a NumPy dtype TensorFlow has none of: never a graph tensor's
+            received = array.dtype
+        if received != dtype:
+            raise ServingError(
                 "INVALID_ARGUMENT",
                 f"Expects arg[{argument}] to be {tensors.dtype_string(dtype)} but "
                 f"{tensors.dtype_string(received)} is provided",
             )
-
-        if dtype == tf.string or received == tf.string:
-            if dtype != received:
-                raise refuse()
-            return array.astype(object)
-        try:
-            return array.astype(dtype.as_numpy_dtype, casting="same_kind" if dtype.is_floating else "safe")
-        except TypeError:
-            raise refuse() from None
+        return array.astype(object, copy=False) if dtype == tf.string else array
 
     def close(self):
         self._session.close()

@@ -10,8 +10,10 @@ import sys
 import threading
 import time
 
+import grpc
 import numpy as np
 import pytest
+import tensorflow as tf
 from conftest import TESTDATA, rest_request, tf_serving_model, wait_for_swap
 
 import recipes
@@ -176,8 +178,14 @@ def test_grpc_requests_with_deadlines_batch_together(exported):
     client = GrpcClient(f"127.0.0.1:{server.grpc_port}", model="default", timeout=30)
     try:
         with concurrent.futures.ThreadPoolExecutor(16) as pool:
-            answers = list(pool.map(lambda i: client.predict({"x": [[float(i)]]}), range(32)))
+            answers = list(pool.map(lambda i: client.predict({"x": [[float(i)]]}), range(32)))  # sent as float32
         batches = server.scheduler.batches_run
+        request = client.predict_request({"x": [[1.0]]})
+        request.inputs["x"].CopyFrom(tf.make_tensor_proto(np.array([[1.0]])))  # float64: refused before any batch
+        with pytest.raises(grpc.RpcError) as raised:
+            client.stub.Predict(request, timeout=30)
+        assert (raised.value.code(), raised.value.details()) == (
+            grpc.StatusCode.INVALID_ARGUMENT, "Expects arg[0] to be float but double is provided")
     finally:
         client.close()
         server.stop()

@@ -3,6 +3,7 @@
 import os
 import pickle
 import re
+import shutil
 import subprocess
 import sys
 
@@ -222,6 +223,47 @@ def test_export_is_versioned_atomic_and_has_warmup(trained, tmp_path):
     assert len(logs) == 2 and logs[0].predict_log.request.model_spec.name == "text"
     assert set(logs[0].predict_log.request.inputs) == {"text", "key"}
     assert not os.path.exists(os.path.join(second, "assets.extra"))
+
+
+def _warmup_requests(version_path):
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    records = tf.data.TFRecordDataset(os.path.join(version_path, "assets.extra", "tf_serving_warmup_requests"))
+    return [prediction_log_pb2.PredictionLog.FromString(r.numpy()).predict_log.request for r in records]
+
+
+def test_warmup_records_are_in_the_signatures_dtypes(tmp_path):
+    """float64 warmup inputs of a float32 input are written as float32: TF Serving fails the load of a version whose
+    warmup requests it refuses (tensorflow/serving#1673), and so does recipes-model-server."""
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    from serving.manager import ModelConfig
+    from serving.server import ModelServer
+
+    x = keras.Input((2,), name="x")
+    model = keras.Model(x, keras.layers.Dense(1, kernel_initializer="ones")(x))
+    path = serving.export_model(model, tmp_path / "sums", warmup_inputs=np.array([[1.0, 2.0], [3.0, 4.0]]))
+    requests = _warmup_requests(path)
+    assert [(r.inputs["x"].dtype, r.inputs["key"].dtype) for r in requests] == [(tf.float32.as_datatype_enum,
+                                                                                  tf.string.as_datatype_enum)] * 2
+    assert [tf.make_ndarray(r.inputs["x"]).tolist() for r in requests] == [[[1.0, 2.0]], [[3.0, 4.0]]]
+    old = tmp_path / "float64_warmup" / "1"  # the same export with the float64 records written before
+    shutil.copytree(path, old)
+    with tf.io.TFRecordWriter(str(old / "assets.extra" / "tf_serving_warmup_requests")) as writer:
+        for request in requests:
+            request.inputs["x"].CopyFrom(tf.make_tensor_proto(tf.make_ndarray(request.inputs["x"]).astype(np.float64)))
+            writer.write(prediction_log_pb2.PredictionLog(predict_log={"request": request}).SerializeToString())
+    running = ModelServer([ModelConfig("sums", str(tmp_path / "sums")), ModelConfig("old", str(old.parent))],
+                          grpc_port=None, rest_port=0, poll_seconds=0)  # fmt: skip
+    try:
+        (_, ours), = running.service.manager.status("sums")
+        (_, refused), = running.service.manager.status("old")
+    finally:
+        running.stop()
+    assert (ours.state, ours.error_code) == ("AVAILABLE", "OK"), ours
+    # x is the session's second argument: its feed name sorts after the key's
+    assert (refused.state, refused.error_code) == ("END", "INVALID_ARGUMENT"), refused
+    assert refused.error_message == "Expects arg[1] to be float but double is provided"
 
 
 def test_top_tokens_explain_the_linear_text_baseline(trained):

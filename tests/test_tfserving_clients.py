@@ -394,6 +394,51 @@ def test_predict_feeds_the_graphs_dtype_where_the_signature_declares_another(ser
     assert signature_map.signature_def["tensorflow/serving/regress"].inputs["inputs"].dtype == tf.float32.as_datatype_enum
 
 
+def test_grpc_refuses_a_tensor_of_another_dtype_than_its_graph_tensor_as_tf_servings_session_does(server):
+    # FunctionCallFrame::SetArgs: no cast, not even float64 (a NumPy array of Python floats) to float32
+    invalid = grpc.StatusCode.INVALID_ARGUMENT
+    assert _predict_error(server, "tf1", {"x": np.array([[1.0]], np.float64)}) == (
+        invalid, "Expects arg[0] to be float but double is provided")
+    assert _predict_error(server, "tf2", {"x": np.array([1], np.int32)}) == (
+        invalid, "Expects arg[0] to be float but int32 is provided")
+    # arguments are numbered in the session's sorted order of feed names: scaled_scale:0, then scaled_x:0
+    x = np.array([1.0, 2.0], np.float32)
+    assert _predict_error(server, "every_dtype", {"x": x.astype(np.float64), "scale": np.float32(3.0)}, "scaled") == (
+        invalid, "Expects arg[1] to be float but double is provided")
+    assert _predict_error(server, "every_dtype", {"x": x, "scale": np.float16(3.0)}, "scaled") == (
+        invalid, "Expects arg[0] to be float but half is provided")
+    assert list(_predict(server, "tf1", {"x": np.array([[1.0]], np.float32)}).outputs["y"].float_val) == [2.5]
+
+
+class _CallNames(grpc.UnaryUnaryClientInterceptor):
+    """Records the name of each call a channel makes."""
+
+    def __init__(self):
+        self.names = []
+
+    def intercept_unary_unary(self, continuation, client_call_details, request):
+        self.names.append(client_call_details.method.rsplit("/", 1)[-1])
+        return continuation(client_call_details, request)
+
+
+def test_our_grpc_client_sends_the_signatures_dtypes_read_once_from_its_metadata(server):
+    client = GrpcClient(f"127.0.0.1:{server.grpc_port}", model="tf1", signature_name="")
+    calls = _CallNames()
+    client.stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.intercept_channel(client.channel, calls))
+    try:
+        assert client.predict({"x": [[1.0], [2.0]]}) == [{"y": [2.5]}, {"y": [3.0]}]  # Python floats: float64 in NumPy
+        assert client.predict({"x": np.array([[3]], np.int64)}) == [{"y": [3.5]}]
+        assert client.predict_request({"x": [[1.0]]}).inputs["x"].dtype == tf.float32.as_datatype_enum
+        assert client.input_dtypes() == {"x": tf.float32}
+        with pytest.raises(ValueError, match="input 'x' takes float32 values. Received: strings"):
+            client.predict({"x": [["1.0"]]})
+        with pytest.raises(ValueError, match="input 'x' takes float32 values. Received: complex128 numbers"):
+            client.predict({"x": [[1j]]})
+    finally:
+        client.close()
+    assert calls.names == ["GetModelMetadata", "Predict", "Predict"]
+
+
 # -- TF Serving's example clients and its REST guide, end to end -----------------------------------------
 #
 # The clients below do what tensorflow_serving/example/mnist_client.py, resnet_client.py and
