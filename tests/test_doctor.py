@@ -223,7 +223,7 @@ def test_recipes_diagnose_reads_a_fit_run_and_a_csv_log(tmp_path, capsys, model_
         model_fn(), (x, y), validation_data=(x_val, y_val), batch_size=32, total_examples=1200,
         num_checkpoints=4, directory=run_dir, verbose=0,
     )  # fmt: skip
-    assert cli(["diagnose", str(run_dir), "--target", "0.9"]) == 0
+    assert cli(["diagnose", str(run_dir), "--target-score", "0.9"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("PASS: good: training accuracy "), out
     log = tmp_path / "log.csv"
