@@ -232,6 +232,9 @@ def test_recipes_diagnose_reads_a_fit_run_and_a_csv_log(tmp_path, capsys, model_
     assert capsys.readouterr().out.startswith("FAIL: overfitting:")
     assert cli(["diagnose", str(tmp_path / "nothing")]) == 2
     assert "neither a checkpoint folder nor a CSV file" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:  # --target names a label column, not the score to reach
+        cli(["diagnose", str(log), "--target", "0.9"])
+    assert exit_info.value.code == 2 and "unrecognized arguments: --target 0.9" in capsys.readouterr().err
 
 
 def test_recipes_mode_check_and_overfit_check_on_a_baseline(capsys):
