@@ -242,7 +242,7 @@ def test_overfit_check_passes_sample_inputs_and_labels_to_model_fn(digits):
 
 def test_overfit_check_trains_total_examples_in_num_checkpoints(digits):
     report = overfit_check(linear_digits, digits, num_classes=2, per_class=20, total_examples=640, num_checkpoints=4,
-                           target=1.0)  # fmt: skip
+                           target_score=1.0)  # fmt: skip
     assert report.steps_per_checkpoint == 5  # 640 // (32 * 4)
     assert report.checkpoints == 2 and report.reached == 1.0  # stopped at the target, before the 4th
     assert len(report.curve["loss"]) == len(report.curve["accuracy"]) == 2
@@ -259,8 +259,8 @@ def test_report_plot_writes_a_png(digits, tmp_path):
     ("arguments", "message"),
     [
         (dict(task="ranking"), r"`task` must be one of \('classification', 'regression'\). Received: task='ranking'"),
-        (dict(target=90), r"`target` must be a finite number in \[0, 1\]. Received: target=90"),
-        (dict(target=0), r"`target` must be a finite number in \(0, 1\]. Received: target=0"),
+        (dict(target_score=90), r"`target_score` must be a finite number in \[0, 1\]. Received: target_score=90"),
+        (dict(target_score=0), r"`target_score` must be a finite number in \(0, 1\]. Received: target_score=0"),
         (dict(per_class=0), r"`per_class` must be an int >= 1. Received: per_class=0"),
         (dict(num_classes=1), r"`num_classes` must be None or an int >= 2. Received: num_classes=1"),
         (dict(num_checkpoints=0), r"`num_checkpoints` must be an int >= 1. Received: num_checkpoints=0"),
@@ -316,7 +316,7 @@ def test_diagnose_good_run_from_a_fit_result(digit_split):
         num_checkpoints=8,
         verbose=0,
     )
-    diagnosis = diagnose(result, target=0.95)
+    diagnosis = diagnose(result, target_score=0.95)
     assert diagnosis.finding == "good" and diagnosis.verdict == "pass", diagnosis
     assert diagnosis.metric == "accuracy" and diagnosis.epochs == 8
     assert diagnosis.remedies[0].remedy == "test once on held-out data"
@@ -328,7 +328,7 @@ def test_diagnose_underfitting_of_a_one_unit_bottleneck(digit_split):
     train, val = digit_split
     model = _digits_model(keras.layers.Dense(1), keras.optimizers.Adam(0.05))  # every digit squeezed to one number
     history = model.fit(*train, validation_data=val, epochs=10, batch_size=64, verbose=0)
-    diagnosis = diagnose(history, target=0.95)
+    diagnosis = diagnose(history, target_score=0.95)
     assert diagnosis.finding == "underfitting" and diagnosis.verdict == "fail", diagnosis
     bias = r"training accuracy 0\.\d+ is 0\.[4-7]\d+ below the target 0\.950 \(avoidable bias\)"
     assert re.search(bias, str(diagnosis))
@@ -342,7 +342,7 @@ def test_diagnose_overfitting_of_a_big_network_on_60_rows(digit_split):
     model = _digits_model(keras.layers.Dense(256, activation="relu"), keras.optimizers.Adam(3e-3))
     validation = (val_images[:300], val_labels[:300])
     history = model.fit(images[:60], labels[:60], validation_data=validation, epochs=10, batch_size=16, verbose=0)
-    diagnosis = diagnose(history, target=0.95)
+    diagnosis = diagnose(history, target_score=0.95)
     assert diagnosis.finding == "overfitting", diagnosis
     assert diagnosis.train >= 0.95 and diagnosis.train - diagnosis.validation > 0.1
     assert [r.remedy for r in diagnosis.remedies] == [
@@ -355,7 +355,7 @@ def test_diagnose_not_converged_with_a_tiny_learning_rate(digit_split):
     recipes.set_seed(0)
     train, val = digit_split
     history = linear_digits(1e-4).fit(*train, validation_data=val, epochs=4, verbose=0)
-    diagnosis = diagnose(history, target=0.95)
+    diagnosis = diagnose(history, target_score=0.95)
     assert diagnosis.finding == "not converged" and diagnosis.verdict == "warn" and diagnosis.ok, diagnosis
     assert "the training loss was still falling" in diagnosis.evidence[0]
     assert diagnosis.remedies[0].remedy == "more passes"
@@ -438,9 +438,9 @@ def test_diagnose_overfitting_when_validation_loss_rises():
 def test_diagnose_fixes_the_larger_of_bias_and_variance_first():
     val_loss = [2.1, 1.1, 0.7, 0.6, 0.58, 0.57, 0.56, 0.56]
     both = dict(loss=FALLING, val_loss=val_loss, accuracy=[0.5] * 7 + [0.80])
-    assert diagnose(curves(**both, val_accuracy=[0.5] * 7 + [0.72]), target=0.95).finding == "underfitting"
-    assert diagnose(curves(**both, val_accuracy=[0.5] * 7 + [0.60]), target=0.95).finding == "overfitting"
-    close = diagnose(curves(**both, val_accuracy=[0.5] * 7 + [0.77]), target=0.83)
+    assert diagnose(curves(**both, val_accuracy=[0.5] * 7 + [0.72]), target_score=0.95).finding == "underfitting"
+    assert diagnose(curves(**both, val_accuracy=[0.5] * 7 + [0.60]), target_score=0.95).finding == "overfitting"
+    close = diagnose(curves(**both, val_accuracy=[0.5] * 7 + [0.77]), target_score=0.83)
     assert close.finding == "good"  # within 0.05 of the target and of training: FRACTION_GAP
     assert close.evidence == [
         "training accuracy 0.800 is 0.030 below the target 0.830 (avoidable bias)",
@@ -455,7 +455,7 @@ def test_diagnose_not_converged_when_still_falling_or_too_short():
     assert diagnosis.evidence[0] == (
         "the training loss was still falling: 1 to 0.6 over the last 2 of 8 epochs, 29% of its whole drop"
     )
-    assert diagnose(curves(linear, accuracy=[0.9] * 8), target=0.9).finding == "good"  # target met: done
+    assert diagnose(curves(linear, accuracy=[0.9] * 8), target_score=0.9).finding == "good"  # target met: done
     assert diagnose(curves([2.0, 1.0])).evidence[0] == "only 2 epoch(s): too few to see a trend"
 
 
@@ -464,7 +464,7 @@ def test_diagnose_without_target_or_validation():
     assert good.finding == "good" and good.train == 0.365 and good.validation is None
     assert good.evidence == [
         "no validation curve, so overfitting cannot be seen (pass validation data)",
-        "no target given, so the bias is not judged (pass target=, e.g. human-level accuracy)",
+        "no target score given, so the bias is not judged (pass target_score=, e.g. human-level accuracy)",
     ]
     flat = diagnose(curves([2.3, 2.2, 2.15, 2.14, 2.14]))
     assert flat.finding == "underfitting" and flat.evidence[0].startswith("the training loss fell only 7%")
@@ -476,10 +476,10 @@ def test_diagnose_a_minimised_metric_against_its_target():
         "mean_absolute_error": [9, 6, 5, 4.4, 4.2, 4.1, 4.05, 4.0],
         "val_mean_absolute_error": [9, 6, 5, 4.5, 4.3, 4.2, 4.15, 4.1],
     }
-    diagnosis = diagnose(history, target=2.0)  # e.g. a forecaster's error of 2 degrees
+    diagnosis = diagnose(history, target_score=2.0)  # e.g. a forecaster's error of 2 degrees
     assert diagnosis.finding == "underfitting" and diagnosis.metric == "mean_absolute_error"
     assert "training mean_absolute_error 4 is 2 above the target 2 (avoidable bias)" in diagnosis.evidence
-    assert diagnose(history, target=3.5).finding == "good"  # 4.0 is within 20% (RELATIVE_GAP) of 3.5
+    assert diagnose(history, target_score=3.5).finding == "good"  # 4.0 is within 20% (RELATIVE_GAP) of 3.5
     assert diagnose(history, metric="val_loss").metric == "loss"
 
 
@@ -488,8 +488,8 @@ def test_diagnose_refuses_what_it_cannot_read():
         diagnose([1.0, 0.5])
     with pytest.raises(ValueError, match=r"non-empty 'loss' curve. Received: keys \['accuracy'\]"):
         diagnose({"accuracy": [0.5]})
-    with pytest.raises(ValueError, match=r"`target` must be in \[0, 1\] like 'accuracy' \(0.95, not 95\)"):
-        diagnose(curves(FALLING, accuracy=[0.9] * 8), target=95)
+    with pytest.raises(ValueError, match=r"`target_score` must be in \[0, 1\] like 'accuracy' \(0.95, not 95\)"):
+        diagnose(curves(FALLING, accuracy=[0.9] * 8), target_score=95)
     with pytest.raises(ValueError, match=r"`metric` must be one of the history's metrics \['accuracy', 'loss'\]. Received: metric='auc'"):
         diagnose(curves(FALLING, accuracy=[0.9] * 8), metric="auc")
     with pytest.raises(ValueError, match=r"`history\['loss'\]` must be a list of numbers"):

@@ -223,7 +223,7 @@ def test_recipes_diagnose_reads_a_fit_run_and_a_csv_log(tmp_path, capsys, model_
         model_fn(), (x, y), validation_data=(x_val, y_val), batch_size=32, total_examples=1200,
         num_checkpoints=4, directory=run_dir, verbose=0,
     )  # fmt: skip
-    assert cli(["diagnose", str(run_dir), "--target", "0.9"]) == 0
+    assert cli(["diagnose", str(run_dir), "--target-score", "0.9"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("PASS: good: training accuracy "), out
     log = tmp_path / "log.csv"
@@ -232,6 +232,9 @@ def test_recipes_diagnose_reads_a_fit_run_and_a_csv_log(tmp_path, capsys, model_
     assert capsys.readouterr().out.startswith("FAIL: overfitting:")
     assert cli(["diagnose", str(tmp_path / "nothing")]) == 2
     assert "neither a checkpoint folder nor a CSV file" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:  # --target names a label column, not the score to reach
+        cli(["diagnose", str(log), "--target", "0.9"])
+    assert exit_info.value.code == 2 and "unrecognized arguments: --target 0.9" in capsys.readouterr().err
 
 
 def test_recipes_mode_check_and_overfit_check_on_a_baseline(capsys):

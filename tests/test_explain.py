@@ -123,7 +123,7 @@ def test_text_attribution_finds_the_planted_token(planted_text, tmp_path):
     model, texts, labels = planted_text
     assert np.mean(model.predict(texts, verbose=0).argmax(1) == labels) > 0.95  # the model uses the token
     examples = texts[labels == 1][:4]
-    explanation = explain(model, examples, target="planted", steps=256)
+    explanation = explain(model, examples, class_name="planted", steps=256)
     assert explanation.modality == "text" and explanation.layer.startswith("embedding")
     assert explanation.verdict == "info" and explanation.summary.startswith("integrated gradients over the tokens")
     for i in range(len(examples)):
@@ -134,7 +134,7 @@ def test_text_attribution_finds_the_planted_token(planted_text, tmp_path):
     assert "| token | attribution |" in explanation.to_markdown()
     data = json.loads(json.dumps(explanation.to_dict()))
     assert data["modality"] == "text" and data["attributions"][0][0][1] == explanation.attributions[0][0][1]
-    assert "x" not in data and data["targets"] == [1] * len(examples)
+    assert "x" not in data and data["explained"] == [1] * len(examples)
     _valid_png(explanation.plot(tmp_path / "tokens.png"))
 
 
@@ -142,8 +142,8 @@ def test_integrated_gradients_are_complete(planted_text):
     """Attributions sum to f(x) - f(baseline); both scores are checked against the model itself."""
     model, texts, _ = planted_text
     examples = texts[:3]
-    towards = explain(model, examples, target=1, steps=256)
-    away = explain(model, examples, target=0, steps=256)
+    towards = explain(model, examples, class_name=1, steps=256)
+    away = explain(model, examples, class_name="plain", steps=256)
     for e in (towards, away):
         totals = np.array([sum(score for _, score in tokens) for tokens in e.attributions])
         np.testing.assert_allclose(totals, e.scores - e.baseline_scores, rtol=0.02, atol=2e-3)
@@ -179,10 +179,12 @@ def test_explain_refuses_bad_input(planted_text):
         explain(model, texts[:2], modality="tabular")
     with pytest.raises(ValueError, match="`method` for text"):
         explain(model, texts[:2], method="gradcam")
-    with pytest.raises(ValueError, match="must be a class name"):
-        explain(model, texts[:2], target="positive")
-    with pytest.raises(ValueError, match="class id in 0..1"):
-        explain(model, texts[:2], target=[0, 5])
+    unknown = r"`class_name` must be a class name, one of .*Received: class_name='positive'"
+    with pytest.raises(ValueError, match=unknown):
+        explain(model, texts[:2], class_name="positive")
+    out_of_range = r"`class_name` must be a class name or a class id in 0..1. Received: class_name=5"
+    with pytest.raises(ValueError, match=out_of_range):
+        explain(model, texts[:2], class_name=[0, 5])
     with pytest.raises(ValueError, match="`steps`"):
         explain(model, texts[:2], steps=0)
     import keras
@@ -216,7 +218,7 @@ def test_image_heat_is_on_the_planted_corner(corner_cnn, method, tmp_path):
     model, images, labels = corner_cnn
     assert np.mean(model.predict(images, verbose=0).argmax(1) == labels) > 0.95
     examples = images[labels == 1][:4]
-    explanation = explain(model, examples, method=method, target="corner", smooth_samples=4, steps=16)
+    explanation = explain(model, examples, method=method, class_name="corner", smooth_samples=4, steps=16)
     assert explanation.modality == "image"
     for heat in explanation.attributions:
         assert heat.shape == (8, 8)

@@ -65,6 +65,7 @@ def build_parser():
             description=purpose[0].upper() + purpose[1:] + ".",
             epilog=module.EXAMPLE,
             formatter_class=argparse.RawDescriptionHelpFormatter,
+            allow_abbrev=False,  # a flag is its whole name: `--target` (a label column) never means `--target-score`
         )
         module.add_arguments(sub)
         sub.set_defaults(run_command=module.run)  # not `run`: a subcommand may take an argument so named

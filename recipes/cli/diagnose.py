@@ -7,8 +7,8 @@ across restarts) or a CSV file written by `keras.callbacks.CSVLogger`. The exit 
 
 EXAMPLE = """example:
   recipes train text && recipes diagnose runs/text
-  recipes diagnose training_log.csv --target 0.95       # a CSVLogger file; target: human-level accuracy
-  recipes diagnose runs/text --json                     # the diagnosis's to_dict() as JSON on stdout
+  recipes diagnose training_log.csv --target-score 0.95   # a CSVLogger file; the score wanted: human-level accuracy
+  recipes diagnose runs/text --json                       # the diagnosis's to_dict() as JSON on stdout
 """
 
 
@@ -16,7 +16,7 @@ def add_arguments(parser):
     from recipes.cli.checking import add_json_argument
 
     parser.add_argument("run", help="a recipes.fit run directory, or a CSVLogger .csv file")
-    parser.add_argument("--target", type=float, help="score wanted, e.g. human-level accuracy")
+    parser.add_argument("--target-score", type=float, help="score wanted, e.g. human-level accuracy")
     parser.add_argument("--metric", help="metric to judge (default: accuracy if logged, else loss)")
     add_json_argument(parser)
 
@@ -54,4 +54,4 @@ def run(args):
     from recipes.cli.checking import finish
     from recipes.debug import diagnose
 
-    return finish(args, diagnose(read_history(args.run), target=args.target, metric=args.metric))
+    return finish(args, diagnose(read_history(args.run), target_score=args.target_score, metric=args.metric))

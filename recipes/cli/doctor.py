@@ -72,7 +72,7 @@ def run(args):
             modality=task.modality,
             class_names=None if task.class_names is None else list(task.class_names),
             split_column=column if isinstance(column, str) else None,
-            target=args.target_score,
+            target_score=args.target_score,
             total_examples=total_examples,
             num_checkpoints=args.num_checkpoints,
             seed=args.seed,

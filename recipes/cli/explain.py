@@ -58,10 +58,10 @@ def _explain(args):
         raise ValueError(f"--num-examples must be >= 1. Received: {args.num_examples}")
     inputs, labels = _read(args.input, model, args.target)
     os.makedirs(args.directory, exist_ok=True)
-    target = int(args.class_name) if args.class_name is not None and args.class_name.isdigit() else args.class_name
+    class_name = int(args.class_name) if args.class_name is not None and args.class_name.isdigit() else args.class_name
     rows = args.num_examples
     first = {name: value[:rows] for name, value in inputs.items()} if isinstance(inputs, dict) else inputs[:rows]
-    explanation = explain(model, first, modality=args.modality, target=target, method=args.method)
+    explanation = explain(model, first, modality=args.modality, class_name=class_name, method=args.method)
     written = [explanation.plot(os.path.join(args.directory, "explanation.png"))]
     written.append(_write(os.path.join(args.directory, "explanation.md"), explanation.to_markdown()))
     reports = {"explanation": explanation}

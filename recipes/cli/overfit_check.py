@@ -41,7 +41,7 @@ def run(args):
         classifier = task.problem == "classification"
         report = overfit_check(
             model_fn, (x, y), num_classes=min(10, len(np.unique(y))) if classifier else 10,
-            per_class=args.per_class, target=args.target_score, total_examples=args.total_examples,
+            per_class=args.per_class, target_score=args.target_score, total_examples=args.total_examples,
             num_checkpoints=args.num_checkpoints, seed=args.seed, task=task.problem,
         )  # fmt: skip
         text = str(report)

@@ -6,7 +6,7 @@ Every check returns a `recipes.report.Report`: a `verdict` (`"pass"`, `"warn"`, 
 
 - `overfit_check(model_fn, data, ...)`: can a fresh model learn a small sample by heart? Pass, or fail
   with the causes found and the bug checklist in order (`recipes.debug.overfit`).
-- `diagnose(history, target=None)`: underfitting, overfitting, good, not converged or diverged, from the
+- `diagnose(history, target_score=None)`: underfitting, overfitting, good, not converged or diverged, from the
   training and validation curves, with remedies in order and the package call for each
   (`recipes.debug.fitting`).
 - `mode_check(model, x)`: inference that is not deterministic, BatchNormalization statistics that never

@@ -42,7 +42,7 @@ class Case:
         class_names: Class names, or `None`.
         split_column: The column of a table's inputs the data was split by (a task's
             `split_plan.column`), or `None`: the shift checks report it apart as expected to differ.
-        target: The score wanted (for `diagnose`), or `None`.
+        target_score: The score wanted (for `diagnose`), or `None`.
         batch_size: Int, for the training run.
         total_examples: Int, examples shown in the training run.
         num_checkpoints: Int, virtual epochs of the training run.
@@ -62,7 +62,7 @@ class Case:
     modality: str | None = None
     class_names: list | None = None
     split_column: str | None = None
-    target: float | None = None
+    target_score: float | None = None
     batch_size: int = 32
     total_examples: int | None = None
     num_checkpoints: int = 5
@@ -133,7 +133,7 @@ class TrainingRun:
             verbose=2 if case.verbose > 1 else 0,
         )  # fmt: skip
         case.model = model
-        return diagnose(result.history, target=case.target)
+        return diagnose(result.history, target_score=case.target_score)
 
 
 class ModeCheck:

@@ -94,7 +94,7 @@ def doctor(
     modality=None,
     class_names=None,
     split_column=None,
-    target=None,
+    target_score=None,
     batch_size=32,
     total_examples=None,
     num_checkpoints=5,
@@ -108,7 +108,7 @@ def doctor(
 
     1. `overfit_check(model_fn, train_data)`: a fresh model must learn a small sample of the training data.
     2. A real training run: a fresh model trained on `train_data` with `recipes.fit` (virtual epochs,
-       validation after each), then `diagnose` on its curves (with `target` if given).
+       validation after each), then `diagnose` on its curves (with `target_score` if given).
     3. `mode_check` on the trained model and a batch of validation inputs.
     4. `shift_report` of the training data against the test data (the validation data without
        `test_data`), in three rows: input shift (the features and a domain classifier; `split_column`, the
@@ -158,7 +158,7 @@ def doctor(
             `recipes.tasks.Task`'s `split_plan.column`), defaults to `None`. It differs between the sides
             by design, so the shift check reports it apart, keeps it out of its verdict and its domain
             classifier, and compares a date by its day of year and day of week instead.
-        target: Optional score wanted (e.g. human-level accuracy), passed to `diagnose`. Defaults to `None`.
+        target_score: Optional score wanted (e.g. human-level accuracy), passed to `diagnose`. Defaults to `None`.
         batch_size: Int >= 1, defaults to 32.
         total_examples: Int, examples shown in the training run. Defaults to `None`: 10 passes over
             `train_data`.
@@ -182,7 +182,7 @@ def doctor(
         modality=check_one_of("modality", modality, MODALITIES) if modality is not None else None,
         class_names=class_names,
         split_column=split_column,
-        target=target,
+        target_score=target_score,
         batch_size=check_int("batch_size", batch_size),
         num_checkpoints=check_int("num_checkpoints", num_checkpoints),
         seed=check_int("seed", seed, 0),

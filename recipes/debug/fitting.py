@@ -1,7 +1,7 @@
 """`diagnose`: underfitting, overfitting, good, not converged or diverged, read from the learning curves.
 
 The reading is Andrew Ng's bias/variance analysis (*Machine Learning Yearning*, 2018): the distance from
-the training score to the score wanted (`target`, e.g. human-level accuracy) is the avoidable bias, the
+the training score to the score wanted (`target_score`, e.g. human-level accuracy) is the avoidable bias, the
 distance from the validation score to the training score is the variance, and the larger one is fixed
 first. Before that come the two states in which the scores mean nothing yet: a loss that exploded or
 turned NaN (diverged), and a training loss still falling when the run ended (not converged). Every
@@ -44,7 +44,7 @@ VAL_RISE = 0.10
 # ... which was reached at least this many epochs before the end (one bad epoch is noise) ...
 RISE_EPOCHS = 2
 # ... while the training loss kept falling.
-# A large gap, between training and validation (variance) or between training and target (bias): for
+# A large gap, between training and validation (variance) or between training and the target score (bias): for
 # metrics in [0, 1] that grow (accuracy, AUC) 5 points, the size of a real change of model on most
 # benchmarks and beyond the noise of a few thousand validation rows (the standard error of an accuracy
 # near 0.9 on 2,000 rows is 0.007); for other metrics (losses, errors) 20% of the larger value.
@@ -55,8 +55,8 @@ RELATIVE_GAP = 0.20
 STILL_FALLING = 0.10
 # Fewer epochs than this show no trend: not converged.
 MIN_EPOCHS = 3
-# Without a target, underfitting is called only when the training loss fell by less than this share from
-# its first epoch: the model learned next to nothing. Pass `target` for a real bias judgement.
+# Without a target score, underfitting is called only when the training loss fell by less than this share from
+# its first epoch: the model learned next to nothing. Pass `target_score` for a real bias judgement.
 BARELY_LEARNED = 0.20
 _NOT_METRICS = ("loss", "learning_rate", "lr")
 
@@ -168,7 +168,7 @@ class Diagnosis(Report):
         metric: The metric judged (`"accuracy"`, or `"loss"` when nothing else was logged).
         train: Its last training value.
         validation: Its last validation value, or `None` without validation data.
-        target: The `target` passed, or `None`.
+        target_score: The `target_score` passed, or `None`.
         epochs: Number of epochs in the history.
         history: The curves read: metric name to one value per epoch.
     """
@@ -179,7 +179,7 @@ class Diagnosis(Report):
     metric: str
     train: float
     validation: float | None
-    target: float | None
+    target_score: float | None
     epochs: int
     history: dict
 
@@ -216,7 +216,7 @@ class Diagnosis(Report):
         return path
 
 
-def diagnose(history, target=None, metric=None):
+def diagnose(history, target_score=None, metric=None):
     """Reads a training run from its curves: underfitting, overfitting, good, not converged or diverged.
 
     The rules, in order (thresholds are the module constants):
@@ -229,11 +229,11 @@ def diagnose(history, target=None, metric=None):
        `RISE_EPOCHS` (2) or more epochs before the end, while the training loss kept falling.
     3. **overfitting**: the validation metric trails the training metric by more than the gap threshold
        (`FRACTION_GAP`, 0.05, for metrics in [0, 1] that grow; otherwise `RELATIVE_GAP`, 20% of the
-       larger value), and by more than the training metric trails `target` (variance beats bias).
+       larger value), and by more than the training metric trails `target_score` (variance beats bias).
     4. **not converged**: fewer than `MIN_EPOCHS` (3) epochs, or the last third of the epochs brought
-       `STILL_FALLING` (10%) or more of the training loss's whole drop, and `target` is not met yet.
-    5. **underfitting**: the training metric trails `target` by more than the gap threshold; without a
-       target, the training loss fell by less than `BARELY_LEARNED` (20%) from its first epoch.
+       `STILL_FALLING` (10%) or more of the training loss's whole drop, and `target_score` is not met yet.
+    5. **underfitting**: the training metric trails `target_score` by more than the gap threshold; without a
+       target score, the training loss fell by less than `BARELY_LEARNED` (20%) from its first epoch.
     6. **good**: none of the above.
 
     Without validation curves, overfitting cannot be seen, and the evidence says so. The finding sets the
@@ -245,7 +245,7 @@ def diagnose(history, target=None, metric=None):
     from recipes.debug import diagnose
 
     history = model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=12)  # or recipes.fit(...)
-    diagnosis = diagnose(history, target=0.95)  # e.g. human-level accuracy
+    diagnosis = diagnose(history, target_score=0.95)  # e.g. human-level accuracy
     print(diagnosis)
     # FAIL: overfitting: training accuracy 0.983 is at or above the target 0.950; validation accuracy 0.783
     # is 0.200 below training accuracy 0.983 (variance)
@@ -257,7 +257,7 @@ def diagnose(history, target=None, metric=None):
         history: The curves: a Keras `History` (what `model.fit` returns), a `recipes.FitResult`, or a
             dict from metric name to one value per epoch (`"loss"` required; `"val_"` names for
             validation).
-        target: Optional number: the value of `metric` wanted, e.g. human-level accuracy `0.95`, or a
+        target_score: Optional number: the value of `metric` wanted, e.g. human-level accuracy `0.95`, or a
             mean absolute error of `2.0`. Defaults to `None`.
         metric: Optional name of the metric to judge (without `"val_"`). Defaults to the first metric
             logged besides the loss (one with validation values first), else `"loss"`.
@@ -272,7 +272,7 @@ def diagnose(history, target=None, metric=None):
     if len(train_curve) == 0:
         raise ValueError(f"`history[{metric!r}]` must hold one value per epoch. Received: an empty list")
     bounded = mode == "max" and all(0 <= v <= 1 for v in _finite(train_curve, val_curve))
-    _check_target(target, metric, bounded)
+    _check_target_score(target_score, metric, bounded)
     loss, val_loss = curves["loss"], curves.get("val_loss")
     epochs = len(loss)
     train = float(train_curve[-1])
@@ -283,7 +283,8 @@ def diagnose(history, target=None, metric=None):
         return Diagnosis(
             verdict=VERDICT_OF[finding], summary=f"{finding}: " + "; ".join(evidence),
             advice=[f"{remedy}: {call}" for remedy, call in remedies], finding=finding, evidence=evidence,
-            remedies=remedies, metric=metric, train=train, validation=validation, target=target, epochs=epochs,
+            remedies=remedies, metric=metric, train=train, validation=validation, target_score=target_score,
+            epochs=epochs,
             history={name: [float(v) for v in values] for name, values in curves.items()},
         )  # fmt: skip
 
@@ -293,10 +294,12 @@ def diagnose(history, target=None, metric=None):
 
     evidence = []
     bias = variance = None
-    if target is not None:
-        bias = _shortfall(train, target, mode)
+    if target_score is not None:
+        bias = _shortfall(train, target_score, mode)
         evidence.append(
-            _gap_sentence(f"training {metric}", train, "the target", target, bias, "avoidable bias", mode, bounded)
+            _gap_sentence(
+                f"training {metric}", train, "the target", target_score, bias, "avoidable bias", mode, bounded
+            )
         )
     if validation is not None:
         variance = _shortfall(validation, train, mode)
@@ -307,7 +310,7 @@ def diagnose(history, target=None, metric=None):
         )
     else:
         evidence.append("no validation curve, so overfitting cannot be seen (pass validation data)")
-    big_bias = bias is not None and bias > _tolerance(train, target, bounded)
+    big_bias = bias is not None and bias > _tolerance(train, target_score, bounded)
     big_variance = variance is not None and variance > _tolerance(validation, train, bounded)
 
     rise = _validation_rise(loss, val_loss)
@@ -323,15 +326,17 @@ def diagnose(history, target=None, metric=None):
         return result("not converged", [falling, *evidence])
     if big_bias:
         return result("underfitting", evidence)
-    if target is None:
+    if target_score is None:
         drop = (loss[0] - loss[-1]) / abs(loss[0]) if loss[0] else 0.0
         if drop < BARELY_LEARNED:
             sentence = (
                 f"the training loss fell only {drop:.0%} from its first epoch ({loss[0]:.4g} to {loss[-1]:.4g}): "
-                "the model learned next to nothing (pass target= to judge the bias)"
+                "the model learned next to nothing (pass target_score= to judge the bias)"
             )
             return result("underfitting", [sentence, *evidence])
-        evidence.append("no target given, so the bias is not judged (pass target=, e.g. human-level accuracy)")
+        evidence.append(
+            "no target score given, so the bias is not judged (pass target_score=, e.g. human-level accuracy)"
+        )
     return result("good", evidence)
 
 
@@ -377,13 +382,13 @@ def _finite(*curves):
     return [float(v) for curve in curves if curve is not None for v in curve if math.isfinite(v)]
 
 
-def _check_target(target, metric, bounded):
-    if target is None:
+def _check_target_score(target_score, metric, bounded):
+    if target_score is None:
         return
-    check_number("target", target)
-    if bounded and not 0 <= target <= 1:
+    check_number("target_score", target_score)
+    if bounded and not 0 <= target_score <= 1:
         raise ValueError(
-            f"`target` must be in [0, 1] like {metric!r} (0.95, not 95). Received: target={target!r}"
+            f"`target_score` must be in [0, 1] like {metric!r} (0.95, not 95). Received: target_score={target_score!r}"
         )
 
 

@@ -83,19 +83,19 @@ class OverfitReport(Report):
     """What `overfit_check` returns (a `recipes.report.Report`).
 
     Attributes:
-        verdict: `"pass"` (the target was reached: the model, its loss and the input pipeline can learn)
+        verdict: `"pass"` (the target score was reached: the model, its loss and the input pipeline can learn)
             or `"fail"` (it was not, or training stopped with an error explained by a cause found).
-        summary: The score reached against the target, on which sample, in one line.
+        summary: The score reached against the target score, on which sample, in one line.
         advice: The causes found, in checklist order, then the rest of the checklist to go through
             (after a pass: the next step, and any cause still worth a look).
         metric: `"accuracy"` (classification) or `"r2"` (regression: 1 - MSE / variance of the targets).
         reached: Best value of `metric` on the trained examples over the checkpoints (NaN if none finished).
-        target: The value to reach.
+        target_score: The value to reach.
         chance: Score of a constant guess on the sample: the share of its largest class for
             classification, 0 for R².
         curve: Dict with one value per checkpoint (virtual epoch): `"loss"` (the training loss Keras
             logs) and `metric` (measured on the same examples in inference mode after each).
-        checkpoints: Virtual epochs run (training stops at the target, at a NaN loss, or after a first
+        checkpoints: Virtual epochs run (training stops at the target score, at a NaN loss, or after a first
             virtual epoch that changed no weight).
         steps_per_checkpoint: Training steps in each virtual epoch.
         num_examples: Examples sampled and trained on.
@@ -111,7 +111,7 @@ class OverfitReport(Report):
 
     metric: str
     reached: float
-    target: float
+    target_score: float
     chance: float
     curve: dict
     checkpoints: int
@@ -127,12 +127,13 @@ class OverfitReport(Report):
         agreement = "" if self.label_agreement is None else f"; label agreement {self.label_agreement:.2f}"
         shown = "nan" if math.isnan(self.reached) else f"{self.reached:.3f}"
         return (
-            f"{self.metric} reached {shown} (target {self.target:g}, chance {self.chance:.2f}) in {self.checkpoints} "
-            f"checkpoint(s) of {self.steps_per_checkpoint} steps on {self.num_examples} examples{agreement}."
+            f"{self.metric} reached {shown} (target {self.target_score:g}, chance {self.chance:.2f}) in "
+            f"{self.checkpoints} checkpoint(s) of {self.steps_per_checkpoint} steps on {self.num_examples} "
+            f"examples{agreement}."
         )
 
     def plot(self, path):
-        """Writes the curve per checkpoint (metric, target and training loss) as a PNG file.
+        """Writes the curve per checkpoint (metric, target score and training loss) as a PNG file.
 
         Uses Matplotlib's Agg canvas directly, so it needs no display and leaves pyplot's state alone.
 
@@ -152,7 +153,7 @@ class OverfitReport(Report):
         values = self.curve.get(self.metric, [])
         checkpoints = range(1, len(values) + 1)
         axes.plot(checkpoints, values, marker="o", color="tab:blue", label=f"{self.metric} on the trained examples")
-        axes.axhline(self.target, linestyle="--", color="tab:green", label=f"target {self.target:g}")
+        axes.axhline(self.target_score, linestyle="--", color="tab:green", label=f"target {self.target_score:g}")
         axes.axhline(self.chance, linestyle=":", color="grey", label=f"chance {self.chance:.2f}")
         axes.set_xlabel("checkpoint (virtual epoch)")
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -181,7 +182,7 @@ def overfit_check(
     *,
     num_classes=10,
     per_class=100,
-    target=0.9,
+    target_score=0.9,
     total_examples=None,
     num_checkpoints=50,
     batch_size=32,
@@ -193,7 +194,7 @@ def overfit_check(
     Samples `per_class` examples of each of `num_classes` classes (repeatably, from `seed`), builds a
     model with `model_fn`, trains it on the sample in `num_checkpoints` virtual epochs and, after each,
     measures it on the same examples in inference mode (dropout and augmentation off). The verdict is
-    `"pass"` when `target` is reached: the model, its loss and the input pipeline can learn. `"fail"`
+    `"pass"` when `target_score` is reached: the model, its loss and the input pipeline can learn. `"fail"`
     otherwise, with the causes found and the bug checklist in order (`OverfitReport.advice`). A model that
     memorises shuffled labels also passes (deep networks can, Zhang et al., 2017); the label check in
     `causes` still says so.
@@ -207,7 +208,7 @@ def overfit_check(
     `TextVectorization` fails with "Table not initialized"), the report is a fail naming the cause and
     quoting the error; other errors propagate.
 
-    Training stops early at the target, at a NaN loss, and after a first virtual epoch that changed no
+    Training stops early at the target score, at a NaN loss, and after a first virtual epoch that changed no
     weight. The global seeds are set from `seed` (`recipes.set_seed`) before `model_fn` is called, so the
     check repeats exactly.
 
@@ -247,8 +248,8 @@ def overfit_check(
             drawn from, so the sample spans the range of the targets.
         per_class: Int >= 1, defaults to 100. Examples per class (or bin); a class with fewer gives all
             it has.
-        target: Float in (0, 1], defaults to 0.9. Accuracy to reach for classification; R² for
-            regression, i.e. a mean squared error at most `1 - target` of the targets' variance (a loss
+        target_score: Float in (0, 1], defaults to 0.9. Accuracy to reach for classification; R² for
+            regression, i.e. a mean squared error at most `1 - target_score` of the targets' variance (a loss
             near zero, whatever the units).
         total_examples: Int or `None`, defaults to `None`: one pass over the sample per checkpoint. Most
             examples to train on (the sample repeated), split into `num_checkpoints` virtual epochs of
@@ -261,7 +262,9 @@ def overfit_check(
     Returns:
         An `OverfitReport`.
     """
-    task = _check_arguments(task, num_classes, per_class, target, total_examples, num_checkpoints, batch_size, seed)
+    task = _check_arguments(
+        task, num_classes, per_class, target_score, total_examples, num_checkpoints, batch_size, seed
+    )
     x, y = as_xy(data, "data")
     rng = np.random.default_rng(seed)
     class_ids = _class_ids(y) if task == "classification" else None
@@ -299,9 +302,10 @@ def overfit_check(
     metric = "accuracy" if task == "classification" else "r2"
     score = _Scorer(model, y_sample, sample_ids, task)
     before = _snapshot(model)
-    tracker = _Tracker(x_sample, score, target, before)
-    common = dict(metric=metric, target=target, chance=chance, steps_per_checkpoint=steps, num_examples=len(indices),
-                  indices=indices, classes=classes, label_agreement=label_agreement)  # fmt: skip
+    tracker = _Tracker(x_sample, score, target_score, before)
+    common = dict(metric=metric, target_score=target_score, chance=chance, steps_per_checkpoint=steps,
+                  num_examples=len(indices), indices=indices, classes=classes,
+                  label_agreement=label_agreement)  # fmt: skip
     try:
         history = model.fit(
             _batches(x_sample, y_sample, batch_size, seed),
@@ -316,7 +320,7 @@ def overfit_check(
             raise
         message = _error_text(error)
         findings = _ordered(findings)
-        summary = f"training stopped with {message} ({sample}; target {metric} {target:g})"
+        summary = f"training stopped with {message} ({sample}; target {metric} {target_score:g})"
         return OverfitReport(
             verdict="fail", summary=summary, advice=_advice("fail", findings), reached=math.nan,
             curve={"loss": [], metric: []}, checkpoints=0, causes=[text for _, text in findings], error=message,
@@ -326,19 +330,19 @@ def overfit_check(
     losses = [float(v) for v in history.history.get("loss", [])]
     values = tracker.values
     reached = max((v for v in values if not math.isnan(v)), default=math.nan)
-    verdict = "pass" if reached >= target else "fail"
-    findings += _training_findings(model, before, losses, values, tracker, task, sample_ids, findings, target)
+    verdict = "pass" if reached >= target_score else "fail"
+    findings += _training_findings(model, before, losses, values, tracker, task, sample_ids, findings, target_score)
     findings = _ordered(findings)
     shown = "nan" if math.isnan(reached) else f"{reached:.3f}"
     if verdict == "pass":
         summary = (
-            f"{metric} {shown} >= {target:g} on the rows it trained on ({sample}), reached at checkpoint "
+            f"{metric} {shown} >= {target_score:g} on the rows it trained on ({sample}), reached at checkpoint "
             f"{len(values)} of at most {num_checkpoints}: the model, its loss and the input pipeline can learn"
         )
     else:
         summary = (
             f"{metric} {shown} after {len(values)} checkpoint(s) on the rows it trained on ({sample}; target "
-            f"{target:g}, chance {chance:.2f}): a model that cannot learn its training rows by heart has a bug, "
+            f"{target_score:g}, chance {chance:.2f}): a model that cannot learn its training rows by heart has a bug, "
             "which more data or a bigger model will not fix"
         )
     return OverfitReport(
@@ -351,7 +355,7 @@ def overfit_check(
 # -- arguments and sampling ----------------------------------------------------------------------------
 
 
-def _check_arguments(task, num_classes, per_class, target, total_examples, num_checkpoints, batch_size, seed):
+def _check_arguments(task, num_classes, per_class, target_score, total_examples, num_checkpoints, batch_size, seed):
     check_int("seed", seed, 0)
     task = check_one_of("task", task, TASKS)
     if num_classes is not None:
@@ -363,8 +367,8 @@ def _check_arguments(task, num_classes, per_class, target, total_examples, num_c
     check_int("batch_size", batch_size)
     if total_examples is not None:
         check_int("total_examples", total_examples)
-    if check_number("target", target, 0, 1) == 0:  # (0, 1]: a target of 0 is always met
-        raise ValueError(f"`target` must be a finite number in (0, 1]. Received: target={target!r}")
+    if check_number("target_score", target_score, 0, 1) == 0:  # (0, 1]: a target score of 0 is always met
+        raise ValueError(f"`target_score` must be a finite number in (0, 1]. Received: target_score={target_score!r}")
     return task
 
 
@@ -719,13 +723,13 @@ class _Scorer:
 
 
 class _Tracker(keras.callbacks.Callback):
-    """Scores the sampled rows after every virtual epoch; stops at the target or when one changed no weight."""
+    """Scores the sampled rows after every virtual epoch; stops at the target score or when one changed no weight."""
 
-    def __init__(self, x, score, target, before):
+    def __init__(self, x, score, target_score, before):
         super().__init__()
         self.x = tf.nest.map_structure(tf.convert_to_tensor, x)
         self.num_rows = num_examples(x)
-        self.score, self.target, self.before = score, target, before
+        self.score, self.target_score, self.before = score, target_score, before
         self.values = []
         self.reached_epoch = None
         self.frozen_stop = False
@@ -737,7 +741,7 @@ class _Tracker(keras.callbacks.Callback):
             parts.append(keras.ops.convert_to_numpy(self.model(part, training=False)))
         value = self.score(np.concatenate(parts))
         self.values.append(value)
-        if value >= self.target:
+        if value >= self.target_score:
             self.reached_epoch = epoch + 1
             self.model.stop_training = True
         elif epoch == 0 and not _changed(self.model, self.before):  # nothing to train, or nothing trains
@@ -745,7 +749,7 @@ class _Tracker(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-def _training_findings(model, before, losses, values, tracker, task, class_ids, found, target):
+def _training_findings(model, before, losses, values, tracker, task, class_ids, found, target_score):
     findings = []
     keys = {key for key, _ in found}
     changed = _changed(model, before)
@@ -799,7 +803,7 @@ def _training_findings(model, before, losses, values, tracker, task, class_ids, 
                     "saturated units, or a loss that ignores the inputs)",
                 )
             )
-    if len(values) >= 3 and values[-1] < target:
+    if len(values) >= 3 and values[-1] < target_score:
         start = len(values) - max(1, len(values) // 3) - 1
         if values[-1] - values[start] >= STILL_RISING:
             findings.append(

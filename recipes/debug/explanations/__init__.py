@@ -48,7 +48,7 @@ __all__ = ["DEFAULT_METHODS", "EXPLAINERS", "METHODS", "MODALITIES", "Explanatio
            "infer_modality"]  # fmt: skip
 
 
-def explain(model, x, *, modality=None, target=None, method=None, steps=50, smooth_samples=0, batch_size=64):
+def explain(model, x, *, modality=None, class_name=None, method=None, steps=50, smooth_samples=0, batch_size=64):
     """Attributes a classifier's decision on each example to its tokens, pixels, time-frequency cells or columns.
 
     The modality is read from the model's layers when `modality` is `None`: a string input with a
@@ -79,8 +79,8 @@ def explain(model, x, *, modality=None, target=None, method=None, steps=50, smoo
             channels])` (image), or a dict of column arrays / a `pandas.DataFrame` (table; a 2-D array
             for a single-input numeric model). A single string, waveform or image is one example.
         modality: `None` (inferred) or one of `MODALITIES`: `"text"`, `"image"`, `"audio"`, `"table"`.
-        target: Class to explain: `None` (the predicted class of each example, default), a class id
-            or name for all examples, or a sequence with one per example.
+        class_name: Class to explain: `None` (the predicted class of each example, default), a class
+            name or an int class id for all examples, or a sequence with one per example.
         method: `None` (the modality's default: integrated gradients, Grad-CAM for images) or one of
             `METHODS[modality]`.
         steps: Int >= 1, defaults to 50. Integration intervals for integrated gradients.
@@ -112,13 +112,13 @@ def explain(model, x, *, modality=None, target=None, method=None, steps=50, smoo
     probabilities = class_probabilities(model.predict(x, batch_size=int(batch_size), verbose=0))
     class_names = class_names_of(model) or [str(i) for i in range(probabilities.shape[1])]
     predicted = probabilities.argmax(axis=1)
-    targets = inputs.targets(target, predicted, class_names)
+    explained = inputs.explained(class_name, predicted, class_names)
     settings = dict(method=method, steps=int(steps), batch_size=int(batch_size), smooth_samples=int(smooth_samples))
     with logits(model) as score:
-        attributions, layer, scores, baseline_scores, notes = EXPLAINERS[modality](model, x, targets, **settings)
+        attributions, layer, scores, baseline_scores, notes = EXPLAINERS[modality](model, x, explained, **settings)
     explanation = Explanation(
         verdict="info", summary="", modality=modality, method=method, layer=layer, score=score,
-        class_names=class_names, targets=targets, predicted=predicted, probabilities=probabilities,
+        class_names=class_names, explained=explained, predicted=predicted, probabilities=probabilities,
         attributions=attributions, x=x, scores=scores, baseline_scores=baseline_scores,
     )  # fmt: skip
     return dataclasses.replace(

@@ -10,7 +10,7 @@ from recipes.debug.explanations.splitting import run_in_batches, split
 QUIET_DB = -40.0
 
 
-def explain_audio(model, waveforms, targets, *, method, steps, batch_size, **_):
+def explain_audio(model, waveforms, class_ids, *, method, steps, batch_size, **_):
     """`(attributions, layer name, scores, baseline scores, notes)`: per clip an array `(frames, features)`;
     the notes are each clip's share of the attribution on quiet frames."""
     import keras
@@ -19,7 +19,7 @@ def explain_audio(model, waveforms, targets, *, method, steps, batch_size, **_):
     front, back, _ = split(model, layer)
     features, *extras = run_in_batches(front, waveforms.astype(np.float32), batch_size)
     values, scores, baseline = attribute(
-        back, features, targets, extras=extras, method=method, steps=steps, batch_size=batch_size
+        back, features, class_ids, extras=extras, method=method, steps=steps, batch_size=batch_size
     )
     transposed = isinstance(layer, (keras.layers.MelSpectrogram, keras.layers.STFTSpectrogram))
     maps = [v.T if transposed else v for v in values]  # always (frames, features)

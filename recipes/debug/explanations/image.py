@@ -11,13 +11,13 @@ from recipes.debug.explanations.splitting import float_image_model
 INSTALL_HINT = "pip install 'tf-keras-vis>=0.8.7,<0.9'"
 
 
-def explain_image(model, images, targets, *, method, steps, batch_size, smooth_samples, **_):
+def explain_image(model, images, class_ids, *, method, steps, batch_size, smooth_samples, **_):
     """`(attributions, layer name, scores, baseline scores, notes)`: per image a heat map `(height, width)`
     (Grad-CAM and saliency normalised to [0, 1]; integrated gradients signed)."""
     clone = float_image_model(model)
     pixels = images.astype(np.float32)
     if method in ("integrated_gradients", "gradient_x_input"):
-        values, scores, baseline = attribute(clone, pixels, targets, method=method, steps=steps, batch_size=batch_size)
+        values, scores, baseline = attribute(clone, pixels, class_ids, method=method, steps=steps, batch_size=batch_size)
         maps = values.sum(axis=-1) if values.ndim == 4 else values
         return list(maps), model.inputs[0].name, scores, baseline, []
     try:
@@ -26,7 +26,7 @@ def explain_image(model, images, targets, *, method, steps, batch_size, smooth_s
         from tf_keras_vis.utils.scores import CategoricalScore
     except ImportError as error:
         raise ImportError(f"method={method!r} needs tf-keras-vis: {INSTALL_HINT}") from error
-    score = CategoricalScore([int(t) for t in targets])
+    score = CategoricalScore([int(t) for t in class_ids])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # tf-keras-vis passes a single input as a list
         if method == "gradcam":

@@ -41,23 +41,28 @@ def examples(model, x, modality):
     return array
 
 
-def targets(target, predicted, class_names):
-    """The class id to explain for each example: the predicted one, or `target` (an id, a name, or one each)."""
+def explained(class_name, predicted, class_names):
+    """The class id to explain for each example: the predicted one, or `class_name` (a name, an id, or one each)."""
     n = len(predicted)
-    if target is None:
+    if class_name is None:
         return predicted.astype(np.int64)
-    values = [target] * n if isinstance(target, (str, int, np.integer)) else list(target)
+    values = [class_name] * n if isinstance(class_name, (str, int, np.integer)) else list(class_name)
     if len(values) != n:
-        raise ValueError(f"`target` must be one class or one per example ({n}). Received: {len(values)} values")
+        raise ValueError(
+            f"`class_name` must be one class or one per example ({n}). Received: {len(values)} values"
+        )
     ids = []
     for value in values:
         if isinstance(value, str):
             if value not in class_names:
-                raise ValueError(f"`target` must be a class name, one of {class_names}. Received: target={value!r}")
+                raise ValueError(
+                    f"`class_name` must be a class name, one of {class_names}. Received: class_name={value!r}"
+                )
             value = class_names.index(value)
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= value < len(class_names):
             raise ValueError(
-                f"`target` must be a class id in 0..{len(class_names) - 1} or a class name. Received: {value!r}"
+                f"`class_name` must be a class name or a class id in 0..{len(class_names) - 1}. "
+                f"Received: class_name={value!r}"
             )
         ids.append(int(value))
     return np.array(ids, dtype=np.int64)

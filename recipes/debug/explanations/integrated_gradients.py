@@ -9,42 +9,42 @@ zeros is taken with the trapezoidal rule over `steps` intervals, so the attribut
 import numpy as np
 
 
-def target_scores(outputs, targets):
-    """The score of each row's target class: its output, or for one sigmoid unit +-the output."""
+def class_scores(outputs, class_ids):
+    """The score of each row's explained class: its output, or for one sigmoid unit +-the output."""
     import tensorflow as tf
 
     if outputs.shape[-1] == 1:  # one sigmoid unit: class 1 pushes it up, class 0 down
-        return outputs[:, 0] * tf.cast(tf.where(targets == 1, 1.0, -1.0), outputs.dtype)
-    return tf.gather(outputs, targets[:, None], batch_dims=1)[:, 0]
+        return outputs[:, 0] * tf.cast(tf.where(class_ids == 1, 1.0, -1.0), outputs.dtype)
+    return tf.gather(outputs, class_ids[:, None], batch_dims=1)[:, 0]
 
 
 def gradient_function(back):
-    """A compiled function: (features, extras, targets) to the gradients of the target scores and the scores.
+    """A compiled function: (features, extras, class_ids) to the gradients of the class scores and the scores.
 
     Compiled once per split model and reused for every example: eager recurrent layers are many times slower.
     """
     import tensorflow as tf
 
     @tf.function(reduce_retracing=True)
-    def gradients(features, extras, targets):
+    def gradients(features, extras, class_ids):
         with tf.GradientTape() as tape:
             tape.watch(features)
             outputs = back([features, *extras] if extras else features, training=False)
-            score = target_scores(outputs, targets)
+            score = class_scores(outputs, class_ids)
         return tape.gradient(score, features), score
 
     return gradients
 
 
-def _gradients(function, features, extras, targets, batch_size):
-    """Gradients of the target score with respect to `features`, and the scores, in batches."""
+def _gradients(function, features, extras, class_ids, batch_size):
+    """Gradients of the class score with respect to `features`, and the scores, in batches."""
     import tensorflow as tf
 
     gradients, scores = [], []
     for start in range(0, len(features), batch_size):
         chunk = tf.convert_to_tensor(features[start : start + batch_size], tf.float32)
         rest = [tf.convert_to_tensor(e[start : start + batch_size]) for e in extras]
-        gradient, score = function(chunk, rest, tf.constant(targets[start : start + batch_size]))
+        gradient, score = function(chunk, rest, tf.constant(class_ids[start : start + batch_size]))
         if gradient is None:
             raise ValueError("the model's output does not depend differentiably on the attributed layer's output")
         gradients.append(gradient.numpy())
@@ -52,8 +52,8 @@ def _gradients(function, features, extras, targets, batch_size):
     return np.concatenate(gradients), np.concatenate(scores)
 
 
-def attribute(back, features, targets, *, extras=(), method="integrated_gradients", steps=50, batch_size=64):
-    """Attributions of the target score to `features`, for `back(features[, *extras])` returning the model output.
+def attribute(back, features, class_ids, *, extras=(), method="integrated_gradients", steps=50, batch_size=64):
+    """Attributions of the class score to `features`, for `back(features[, *extras])` returning the model output.
 
     Integrated gradients from a zero baseline, written here because no installed library has them for
     Keras 3 (tf-keras-vis has Grad-CAM and saliency only): the straight path from 0 to each example is
@@ -65,7 +65,7 @@ def attribute(back, features, targets, *, extras=(), method="integrated_gradient
             (such as a padding mask) when given, to the model output. A `gradient_function` attribute,
             when it has one, is used instead of compiling a new one.
         features: Float array `(examples, ...)`: the split layer's output on the examples.
-        targets: Int array, the class explained per example.
+        class_ids: Int array, the class explained per example.
         extras: Arrays passed unchanged after `features`, one row per example.
         method: `"integrated_gradients"` or `"gradient_x_input"`.
         steps: Int, integration intervals.
@@ -77,10 +77,10 @@ def attribute(back, features, targets, *, extras=(), method="integrated_gradient
         example, and the score of its baseline (`None` for gradient x input).
     """
     features = np.asarray(features, dtype=np.float32)
-    targets = np.asarray(targets, dtype=np.int32)
+    class_ids = np.asarray(class_ids, dtype=np.int32)
     function = getattr(back, "gradient_function", None) or gradient_function(back)
     if method == "gradient_x_input":
-        gradients, scores = _gradients(function, features, extras, targets, batch_size)
+        gradients, scores = _gradients(function, features, extras, class_ids, batch_size)
         return features * gradients, scores, None
     alphas = np.linspace(0.0, 1.0, steps + 1, dtype=np.float32)
     weights = np.full(steps + 1, 1.0 / steps)
@@ -92,7 +92,7 @@ def attribute(back, features, targets, *, extras=(), method="integrated_gradient
         path = alphas.reshape(shape) * example[None]
         repeated = [np.repeat(np.asarray(e)[i : i + 1], steps + 1, axis=0) for e in extras]
         # One batch per path: a constant shape, so the compiled gradient function is traced once.
-        gradients, path_scores = _gradients(function, path, repeated, np.full(steps + 1, targets[i]), steps + 1)
+        gradients, path_scores = _gradients(function, path, repeated, np.full(steps + 1, class_ids[i]), steps + 1)
         attributions[i] = example * np.tensordot(weights, gradients, axes=1)
         scores[i], baseline_scores[i] = path_scores[-1], path_scores[0]
     return attributions, scores, baseline_scores

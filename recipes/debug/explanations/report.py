@@ -25,7 +25,7 @@ class Explanation(Report):
             `"feature_space"`, the last convolution for Grad-CAM, or the input).
         score: `"logit"` (the output activation was switched off) or `"output"` (the model output as is).
         class_names: Class names in label order.
-        targets: Array with the class explained for each example.
+        explained: Array with the class id explained for each example.
         predicted: Array with the predicted class of each example.
         probabilities: Array `(examples, classes)` of the model's probabilities.
         attributions: One entry per example. Text: list of `(token, score)`, in text order for token
@@ -42,7 +42,7 @@ class Explanation(Report):
     layer: str
     score: str
     class_names: list
-    targets: np.ndarray
+    explained: np.ndarray
     predicted: np.ndarray
     probabilities: np.ndarray
     attributions: list
@@ -74,9 +74,9 @@ class Explanation(Report):
 
     def caption(self, i):
         """`"[i] predicted 'class' (probability)"`, and the class explained when it is another."""
-        predicted, target = self.class_names[self.predicted[i]], self.class_names[self.targets[i]]
+        predicted, explained = self.class_names[self.predicted[i]], self.class_names[self.explained[i]]
         caption = f"[{i}] predicted {predicted!r} ({self.probabilities[i, self.predicted[i]]:.2f})"
-        return caption if target == predicted else caption + f", explaining {target!r}"
+        return caption if explained == predicted else caption + f", explaining {explained!r}"
 
     def markdown_details(self):
         """A table per example (text and table) of the largest attributions."""

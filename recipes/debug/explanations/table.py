@@ -7,7 +7,7 @@ from recipes.debug.explanations.modalities import TABLE_NEEDS, encoder_layer, is
 from recipes.debug.explanations.splitting import run_in_batches, split
 
 
-def explain_table(model, x, targets, *, method, steps, batch_size, **_):
+def explain_table(model, x, class_ids, *, method, steps, batch_size, **_):
     """`(attributions, layer name, scores, baseline scores, notes)`: per row a dict from column to score."""
     encoder = encoder_layer(model)
     if encoder is not None:
@@ -23,7 +23,7 @@ def explain_table(model, x, targets, *, method, steps, batch_size, **_):
     else:
         raise ValueError(TABLE_NEEDS)
     values, scores, baseline = attribute(
-        back, features, targets, extras=extras, method=method, steps=steps, batch_size=batch_size
+        back, features, class_ids, extras=extras, method=method, steps=steps, batch_size=batch_size
     )
     names = [n for n in order if n in set(columns)] + sorted(set(columns) - set(order))
     attributions = []

@@ -6,7 +6,7 @@ from recipes.debug.explanations.integrated_gradients import attribute
 from recipes.debug.explanations.splitting import node_input, run_in_batches, split
 
 
-def explain_text(model, texts, targets, *, method, steps, batch_size, **_):
+def explain_text(model, texts, class_ids, *, method, steps, batch_size, **_):
     """`(attributions, layer name, scores, baseline scores, notes)`: per text, `(token, score)` pairs in text
     order for token sequences (unknown words read `"word [UNK]"`), largest first for bag-of-words n-grams."""
     import keras
@@ -21,7 +21,9 @@ def explain_text(model, texts, targets, *, method, steps, batch_size, **_):
     if vectorizer.get_config()["output_mode"] != "int":  # TF-IDF, counts or multi-hot: one feature per n-gram
         front, back, _ = split(model, vectorizer)
         (features,) = run_in_batches(front, texts, batch_size)
-        values, scores, baseline = attribute(back, features, targets, method=method, steps=steps, batch_size=batch_size)
+        values, scores, baseline = attribute(
+            back, features, class_ids, method=method, steps=steps, batch_size=batch_size
+        )
         attributions = []
         for row, value in zip(features, values):
             present = np.flatnonzero(row)
@@ -35,7 +37,7 @@ def explain_text(model, texts, targets, *, method, steps, batch_size, **_):
     front, back, _ = split(model, embedding, extra_outputs=[token_ids])
     features, *extras, ids = run_in_batches(front, texts, batch_size)
     values, scores, baseline = attribute(
-        back, features, targets, extras=extras, method=method, steps=steps, batch_size=batch_size
+        back, features, class_ids, extras=extras, method=method, steps=steps, batch_size=batch_size
     )
     per_token = values.sum(axis=-1)
     words = _words(vectorizer, texts)
