@@ -115,28 +115,28 @@ def _read(path, model, label):
     import pandas as pd
 
     if not os.path.isfile(path):
-        raise ValueError(f"--input must be an existing file. Received: {path!r}")
+        raise ValueError(f"the rows file must be an existing file. Received: {path!r}")
     if path.endswith(".npy"):
         if label is not None:
-            raise ValueError("--label needs a .csv or .jsonl input; a .npy file holds the inputs only")
+            raise ValueError("--target needs a .csv or .jsonl rows file; a .npy file holds the inputs only")
         return np.load(path, allow_pickle=False), None
     if path.endswith(".csv"):
         frame = pd.read_csv(path, keep_default_na=False)
     elif path.endswith((".jsonl", ".ndjson", ".json")):
         frame = pd.read_json(path, lines=True)
     else:
-        raise ValueError(f"--input must be a .csv, .jsonl/.ndjson or .npy file. Received: {path!r}")
+        raise ValueError(f"the rows file must be a .csv, .jsonl/.ndjson or .npy file. Received: {path!r}")
     names = [tensor.name for tensor in model.inputs]
     if len(names) == 1 and names[0] not in frame.columns:
         usable = [c for c in frame.columns if c != label]
         if len(usable) != 1:
-            raise ValueError(f"the model's input is {names[0]!r}; --input has columns {list(frame.columns)}")
+            raise ValueError(f"the model's input is {names[0]!r}; the rows file has columns {list(frame.columns)}")
         frame = frame.rename(columns={usable[0]: names[0]})
     missing = [name for name in names if name not in frame.columns]
     if missing:
-        raise ValueError(f"the model needs columns {missing}; --input has {list(frame.columns)}")
+        raise ValueError(f"the model needs columns {missing}; the rows file has {list(frame.columns)}")
     if label is not None and label not in frame.columns:
-        raise ValueError(f"--label {label!r} is not a column; --input has {list(frame.columns)}")
+        raise ValueError(f"--target {label!r} is not a column; the rows file has {list(frame.columns)}")
     columns = {}
     for tensor in model.inputs:
         values = frame[tensor.name]
