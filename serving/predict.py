@@ -633,6 +633,8 @@ def _parse_number(text, dtype, fail):
         if text.lower() in ("false", "0"):
             return False
         fail("true or false")
+    if not text and dtype.is_floating:
+        return float("nan")  # an empty CSV cell is a missing number, as pandas and `recipes.tasks` read it
     try:
         return float(text) if dtype.is_floating else int(text)
     except ValueError:
