@@ -16,6 +16,9 @@ KEY = "key"
 # The signature that takes the raw inputs and `KEY`, and the one that takes the raw inputs alone.
 KEYED_SIGNATURE = "serving_default"
 UNKEYED_SIGNATURE = "without_key"
+# A table export's keyed signature that also takes the file's other columns (target, key and group columns),
+# ignored: a row of the training file is a request to it as it stands.
+ROW_SIGNATURE = "row"
 # The files of a SavedModel folder (TF Serving reads either), and the warmup requests it replays on load.
 SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")

@@ -20,7 +20,7 @@ import tensorflow as tf
 
 from recipes._common import check_int
 from recipes.layers import DecodeImages, DecodeWav, FitLength, class_names_of
-from serving.contract import KEY, KEYED_SIGNATURE, UNKEYED_SIGNATURE, WARMUP_FILE, next_version
+from serving.contract import KEY, KEYED_SIGNATURE, ROW_SIGNATURE, UNKEYED_SIGNATURE, WARMUP_FILE, next_version
 
 # A waveform input (one that feeds a `recipes.layers.FitLength`) named so is served as WAV file bytes;
 # under any other name as float waveforms of any length. Each export has a keyed signature for the other form.
@@ -177,6 +177,58 @@ def _decoder(spec):
     return None
 
 
+# Where `set_optional_inputs` records a model's optional inputs for `export_model`.
+_OPTIONAL_INPUTS = "_serving_optional_inputs"
+OPTIONAL_DTYPES = ("float32", "string", "bool")
+
+
+def set_optional_inputs(model, optional_inputs):
+    """Records on `model` the optional inputs `export_model` declares for it (its `optional_inputs`).
+
+    `recipes.tasks.Task.build_model` records a table's columns other than the
+    features, so that a row of the training file is a request as it stands.
+    """
+    # Not a tracked Keras attribute: nothing to save in the model, read only by export_model.
+    object.__setattr__(model, _OPTIONAL_INPUTS, _check_optional_inputs(optional_inputs))
+
+
+def _check_optional_inputs(optional_inputs):
+    if not isinstance(optional_inputs, dict):
+        raise ValueError(
+            f"`optional_inputs` must be a dict from input name to dtype. Received: {type(optional_inputs).__name__}"
+        )
+    for name, dtype in optional_inputs.items():
+        if not isinstance(name, str) or dtype not in OPTIONAL_DTYPES:
+            raise ValueError(
+                f"`optional_inputs` must map input names to one of {OPTIONAL_DTYPES}. Received: {name!r}: {dtype!r}"
+            )
+    return dict(optional_inputs)
+
+
+def _optional_specs(optional_inputs, contract):
+    """`{name: TensorSpec}` of the optional inputs, leaving out the key and names the model's inputs have."""
+    taken = {KEY, *(spec.name for spec in contract)}
+    return {name: tf.TensorSpec([None], tf.as_dtype(dtype), name=name)
+            for name, dtype in optional_inputs.items() if name not in taken}  # fmt: skip
+
+
+def _with_optional_inputs(serve, optional_specs):
+    """`serve` with a second argument of ignored inputs, each defaulting to no rows.
+
+    TensorFlow records the defaults of a `tf.function`'s arguments in the
+    SignatureDef's `defaults`; TF Serving's gRPC Predict then takes a request
+    that leaves such inputs out (predict_util.cc `VerifyRequestInputsSize`),
+    and one that sends them.
+    """
+    defaults = {name: tf.zeros([0], spec.dtype) for name, spec in optional_specs.items()}
+
+    def serve_row(inputs, ignored=defaults):  # noqa: B006 - read once, by tf.function, as the signature's defaults
+        del ignored  # the model reads none of them
+        return serve(inputs)
+
+    return serve_row
+
+
 def _serving_function(model, contract, class_names, keyed):
     decoders = {spec.name: _decoder(spec) for spec in contract if _decoder(spec) is not None}
 
@@ -220,7 +272,7 @@ def _serving_function(model, contract, class_names, keyed):
     return serve
 
 
-def export_model(model, export_dir, version=None, warmup_inputs=None, model_name=None):
+def export_model(model, export_dir, version=None, warmup_inputs=None, model_name=None, optional_inputs=None):
     """Writes `model` as version `version` of a TF Serving model in `export_dir`.
 
     The SavedModel has two signatures. `serving_default` takes the raw inputs
@@ -238,6 +290,17 @@ def export_model(model, export_dir, version=None, warmup_inputs=None, model_name
     graph); a third keyed signature, named `audio` or `waveform`, takes the
     other form. Bad raw input fails with an error that names the input: an
     empty string, corrupt image or WAV bytes, an unparseable date.
+
+    With `optional_inputs` (a table's target, key, group and unused columns,
+    which the model ignores) a fourth keyed signature, `row`, declares them
+    beside the model's inputs, each with a default of no rows: a row of the
+    training file, target and all, is a request to it as it stands (REST
+    `{"signature_name": "row", "instances": [...]}`). TF Serving refuses an
+    input a signature does not declare (predict_util.cc
+    `VerifyRequestInputsSize`); over gRPC it fills one a request leaves out
+    from the signature's defaults, but its REST API needs every declared input
+    in each request (json_tensor.cc), so `serving_default` keeps the model's
+    inputs and `key` only, as serving data without a target has them.
 
     The version is written to a temporary folder beside the target and renamed
     into place, so TF Serving's file-system poller never loads a half-written
@@ -261,6 +324,11 @@ def export_model(model, export_dir, version=None, warmup_inputs=None, model_name
             trained on (see `to_serving_inputs`), for the warmup file.
         model_name: Name put in the warmup requests, defaults to the folder
             name of `export_dir`.
+        optional_inputs: Optional dict from input name to dtype (`"float32"`,
+            `"string"` or `"bool"`, shape `[batch]`) of inputs the `row`
+            signature takes and the model ignores, defaults to those
+            `recipes.tasks.Task.build_model` recorded (see
+            `set_optional_inputs`). A name of a model input or `key` is left out.
 
     Returns:
         The path of the written version folder.
@@ -276,20 +344,26 @@ def export_model(model, export_dir, version=None, warmup_inputs=None, model_name
     if KEY in {spec.name for spec in contract}:
         raise ValueError(f"a model input is named {KEY!r}, the name reserved for the prediction key")
     class_names = class_names_of(model)
+    if optional_inputs is None:
+        optional_inputs = getattr(model, _OPTIONAL_INPUTS, {})
+    optional = _optional_specs(_check_optional_inputs(optional_inputs), contract)
 
     archive = keras.export.ExportArchive()
     archive.track(model)
     specs = {spec.name: spec.signature_spec for spec in contract}
+    keyed_specs = {**specs, KEY: tf.TensorSpec([None], tf.string, name=KEY)}
     archive.add_endpoint(
-        KEYED_SIGNATURE,
-        _serving_function(model, contract, class_names, keyed=True),
-        input_signature=[{**specs, KEY: tf.TensorSpec([None], tf.string, name=KEY)}],
+        KEYED_SIGNATURE, _serving_function(model, contract, class_names, keyed=True), input_signature=[keyed_specs]
     )
     archive.add_endpoint(
-        UNKEYED_SIGNATURE,
-        _serving_function(model, contract, class_names, keyed=False),
-        input_signature=[specs],
+        UNKEYED_SIGNATURE, _serving_function(model, contract, class_names, keyed=False), input_signature=[specs]
     )
+    if optional:
+        archive.add_endpoint(
+            ROW_SIGNATURE,
+            _with_optional_inputs(_serving_function(model, contract, class_names, keyed=True), optional),
+            input_signature=[keyed_specs, optional],
+        )
     other_name, other_contract = _other_audio_form(contract)
     if other_contract is not None:
         archive.add_endpoint(

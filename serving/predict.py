@@ -423,6 +423,15 @@ def _class_names(function, width):
     return names if len(set(names)) == len(names) else None
 
 
+def _signature_defaults(version_dir, signature):
+    """The SignatureDef's `defaults` (TF2 records a `tf.function`'s default arguments there), as arrays."""
+    import tensorflow as tf
+    from tensorflow.python.saved_model.loader_impl import parse_saved_model
+
+    (meta_graph, *_) = [g for g in parse_saved_model(version_dir).meta_graphs if signature in g.signature_def]
+    return {name: tf.make_ndarray(proto) for name, proto in meta_graph.signature_def[signature].defaults.items()}
+
+
 class Predictor:
     """A SavedModel's signature, loaded as the server loads it: casts batches of raw values to its inputs, and
     its outputs to output rows.
@@ -436,7 +445,11 @@ class Predictor:
         function: The signature, a concrete TensorFlow function.
         input_specs: Dict from the signature's input name to its `tf.TensorSpec`.
         keyed: Whether the signature takes a string `key` (`serving.export_model`'s `serving_default`).
-        model_inputs: The signature's inputs other than the key, sorted.
+        model_inputs: The signature's inputs other than the key and those with a
+            default value, sorted.
+        defaults: Dict from each input with a default value in the SignatureDef
+            (a table export's columns the model ignores) to that value: fed as
+            TF Serving feeds it to a request that leaves the input out.
         needed_columns: The input columns a file must have: the model inputs and the key column.
         layouts: How each output is written (scalar, vector or list), in name order.
         csv_header, json_fields: The output's CSV columns and JSON Lines fields, the key first.
@@ -458,7 +471,9 @@ class Predictor:
         args, kwargs = self.function.structured_input_signature
         self.input_specs = dict(kwargs)
         self.keyed = KEY in self.input_specs and self.input_specs[KEY].dtype == tf.string
-        self.model_inputs = [name for name in sorted(self.input_specs) if not (self.keyed and name == KEY)]
+        self.defaults = _signature_defaults(version_dir, signature)
+        self.model_inputs = [name for name in sorted(self.input_specs)
+                             if not (self.keyed and name == KEY) and name not in self.defaults]  # fmt: skip
         self.needed_columns = list(dict.fromkeys([*self.model_inputs, key]))
         self.layouts = []
         outputs = self.function.structured_outputs
@@ -502,6 +517,8 @@ class Predictor:
             tensors[name] = tf.constant(_cast_column(batch, name, batch.columns[name], spec.dtype, spec.shape.rank))
         if self.keyed:
             tensors[KEY] = tf.constant(np.array([batch.key_of(i).encode("utf-8") for i in range(len(batch))], object))
+        for name, value in self.defaults.items():
+            tensors[name] = tf.constant(value)
         return tensors
 
     def _run(self, tensors):
@@ -530,7 +547,8 @@ class Predictor:
 
         for index in range(len(batch)):
             try:
-                self._run({name: value[index : index + 1] for name, value in tensors.items()})
+                row = {name: value[index : index + 1] for name, value in tensors.items() if name not in self.defaults}
+                self._run({**row, **{name: tensors[name] for name in self.defaults}})
             except tf.errors.OpError as row_error:
                 raise ValueError(
                     f"{batch.where(index)} was rejected by the model: {_tf_message(row_error)}; the rows before "
@@ -615,6 +633,8 @@ def _parse_number(text, dtype, fail):
         if text.lower() in ("false", "0"):
             return False
         fail("true or false")
+    if not text and dtype.is_floating:
+        return float("nan")  # an empty CSV cell is a missing number, as pandas and `recipes.tasks` read it
     try:
         return float(text) if dtype.is_floating else int(text)
     except ValueError:

@@ -10,6 +10,7 @@ before anything is written.
 """
 
 import base64
+import copy
 import csv
 import json
 import os
@@ -80,12 +81,20 @@ def _query(rest, grpc, inputs, keys, class_names=None):
     return answers["rest"]
 
 
-def _rest_rows(url, name, rows):
-    """Rows of the training file sent as they stand: TF Serving's row format, `{"instances": [...]}`."""
-    body = json.dumps({"instances": rows}).encode()
+def _rest_rows(url, name, rows, signature_name="serving_default"):
+    """Rows sent as they stand in TF Serving's row format, `{"instances": [...]}`; a table's rows of the training
+    file, target and all, go to the export's `row` signature (`serving_default` takes them without the target)."""
+    body = json.dumps({"signature_name": signature_name, "instances": rows}).encode()
     request = urllib.request.Request(f"{url}/v1/models/{name}:predict", data=body, method="POST")
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.loads(response.read())["predictions"]
+
+
+def _to_row_signature(client):
+    """The same client (and channel), asking the export's `row` signature."""
+    row_client = copy.copy(client)
+    row_client.signature_name = "row"
+    return row_client
 
 
 def _predict(export, input_path, output, *options):
@@ -202,8 +211,13 @@ def test_reviews_csv_with_other_column_names_and_string_labels(reviews_csv, tmp_
         keys = list(reviews.review_id)
         _query(rest, grpc, {"review": list(reviews.review)}, keys, classes)  # the column's own name
         rows = [{**row, KEY: row["review_id"]} for row in reviews.to_dict(orient="records")]
-        predictions = _rest_rows(url, "reviews", rows)  # rows of the training CSV as they stand
+        predictions = _rest_rows(url, "reviews", rows, "row")  # rows of the training CSV as they stand
         assert [p[KEY] for p in predictions] == keys and {p["label"] for p in predictions} <= set(classes)
+        # over gRPC too, with the target or without it (filled from the signature's default)
+        row_grpc = _to_row_signature(grpc)
+        for columns in (list(reviews.columns), ["review_id", "film", "review"]):
+            answers = row_grpc.predict(reviews[columns].to_dict(orient="list"), keys=keys)
+            assert [a["label"] for a in answers] == [p["label"] for p in predictions]
 
     _serve(export, check)
     new = tmp_path / "new_reviews.csv"
@@ -227,7 +241,14 @@ def test_weather_csv_with_iso_dates_and_missing_values(weather_csv, tmp_path):
         answers = _query(rest, grpc, inputs, keys, classes)
         assert {answer["label"] for answer in answers} <= set(classes)
         rows = [{**row, KEY: row["day"]} for row in full.to_dict(orient="records")]
-        assert [p[KEY] for p in _rest_rows(url, "weather", rows)] == list(full.day)
+        by_row = _rest_rows(url, "weather", rows, "row")  # with its target, sky
+        assert [p[KEY] for p in by_row] == list(full.day)
+        without = [{name: value for name, value in row.items() if name != "sky"} for row in rows]
+        assert [p["label"] for p in _rest_rows(url, "weather", without)] == [
+            p["label"] for p in by_row]  # fmt: skip
+        row_grpc = _to_row_signature(grpc)
+        assert [a["label"] for a in row_grpc.predict(full.to_dict(orient="list"), keys=keys)] == [
+            p["label"] for p in by_row]  # fmt: skip
 
     _serve(export, check)
     serving = tmp_path / "serving.csv"

@@ -403,6 +403,15 @@ def _keys(answer):
     return [k.decode() for k in answer["key"].numpy()]
 
 
+def _defaults(path, signature="row"):
+    """The inputs a signature has default values for, and those values (TF Serving feeds them to a request
+    that leaves the input out)."""
+    from tensorflow.python.saved_model.loader_impl import parse_saved_model
+
+    (meta_graph,) = parse_saved_model(path).meta_graphs
+    return {name: tf.make_ndarray(proto) for name, proto in meta_graph.signature_def[signature].defaults.items()}
+
+
 def _served_table_rows(frame):
     """Rows of a table as pandas reads them (NaN where missing), numbers as the float32 the signature declares."""
     return {
@@ -422,9 +431,27 @@ def test_table_export_takes_a_csv_row_as_written(tmp_path):
     x, _ = next(iter(task.train_data.skip(3)))  # the pipeline keeps the date as written and the missing number
     assert x["day"].numpy() == b"04.01.2012 12:00" and np.isnan(x["rain_mm"].numpy())
     model, _ = _train_briefly(task, tmp_path)
-    loaded, _ = _export(model, tmp_path)
+    loaded, path = _export(model, tmp_path)
     signature = loaded.signatures["serving_default"]
     assert set(signature.structured_input_signature[1]) == {"day", "rain_mm", "high_c", "low_c", "wind", "key"}
+    assert _defaults(path, "serving_default") == {} and sorted(loaded.signatures) == [
+        "row", "serving_default", "without_key"]  # fmt: skip
+    # The `row` signature takes a row of the file as it stands: the target too, an input the model ignores,
+    # declared as a row holds it, with a default of no rows.
+    assert task.optional_inputs == {"sky": "string"}
+    defaults = _defaults(path)
+    assert list(defaults) == ["sky"] and defaults["sky"].shape == (0,) and defaults["sky"].dtype == object
+    row = loaded.signatures["row"]
+    assert set(row.structured_input_signature[1]) == {"day", "rain_mm", "high_c", "low_c", "wind", "sky", "key"}
+    whole = pd.read_csv(tmp_path / "weather.csv").iloc[:6]
+    keys = tf.constant([f"row-{i}" for i in range(6)])
+    by_row = row(**{k: tf.constant(v) for k, v in _served_table_rows(whole).items()}, key=keys)
+    features = {k: tf.constant(v) for k, v in _served_table_rows(whole.drop(columns=["sky"])).items()}
+    for sky in (["fog"] * 6, defaults["sky"]):  # another target, or none: the same answers
+        again = row(**features, sky=tf.constant(sky), key=keys)
+        np.testing.assert_array_equal(again["probabilities"].numpy(), by_row["probabilities"].numpy())
+    np.testing.assert_array_equal(signature(**features, key=keys)["probabilities"].numpy(),
+                                  by_row["probabilities"].numpy())  # fmt: skip
     # Rows of the training file, read as a client reads it: no type conversion, no filling, the target dropped.
     rows = pd.read_csv(tmp_path / "weather.csv").iloc[:6].drop(columns=["sky"])
     assert rows.day[0] == "01.01.2012 12:00" and rows.rain_mm.isna().any()
@@ -443,18 +470,28 @@ def test_table_export_takes_a_csv_row_as_written(tmp_path):
 def test_regression_and_free_text_columns_export(reviews_csv, weather_csv, tmp_path):
     task = Task.from_path(weather_csv, target="high_c", date="day", split_dates=["2014-07-01", "2015-01-01"])
     model, _ = _train_briefly(task, tmp_path, "linear")
-    loaded, _ = _export(model, tmp_path / "weather")
+    loaded, path = _export(model, tmp_path / "weather")
     rows = pd.read_csv(weather_csv).iloc[:4].drop(columns=["high_c"])
     served = loaded.signatures["serving_default"](**{k: tf.constant(v) for k, v in _served_table_rows(rows).items()},
                                                   key=tf.constant(list("abcd")))  # fmt: skip
     assert _keys(served) == list("abcd") and served["prediction"].shape == (4,)
+    assert task.optional_inputs == {"high_c": "float32"}  # a numeric target, as a row holds it
+    assert {name: value.dtype.name for name, value in _defaults(path).items()} == {"high_c": "float32"}
+    rows = pd.read_csv(weather_csv).iloc[:4]
+    by_row = loaded.signatures["row"](**{k: tf.constant(v) for k, v in _served_table_rows(rows).items()},
+                                      key=tf.constant(list("abcd")))  # fmt: skip
+    np.testing.assert_array_equal(by_row["prediction"].numpy(), served["prediction"].numpy())
     # A table with a free-text column beside a category: the text is weighed word by word, not as one category.
     table = Task.from_path(reviews_csv, target="verdict", key="review_id")
     assert table.column_types == {"film": "category", "review": "text"}
     model, _ = _train_briefly(table, tmp_path / "table")
     assert any(layer.name == "tfidf_review" for layer in model.layers)
     rows = pd.read_csv(reviews_csv).iloc[:3]
-    loaded, _ = _export(model, tmp_path / "reviews")
+    loaded, path = _export(model, tmp_path / "reviews")
+    assert table.optional_inputs == {"review_id": "string", "verdict": "string"}  # --key is not a feature
+    by_row = loaded.signatures["row"](**{k: tf.constant(v) for k, v in _served_table_rows(rows).items()},
+                                      key=tf.constant(list("xyz")))  # fmt: skip
+    assert _keys(by_row) == list("xyz") and by_row["probabilities"].shape == (3, 2)
     served = loaded.signatures["serving_default"](film=tf.constant(rows.film.to_numpy()),
                                                   review=tf.constant(rows.review.to_numpy()), key=tf.constant(list("xyz")))  # fmt: skip
     assert _keys(served) == list("xyz") and served["probabilities"].shape == (3, 2)
@@ -464,9 +501,11 @@ def test_text_export_takes_the_column_by_its_name(reviews_csv, text_folder, tmp_
     task = Task.from_path(reviews_csv, target="verdict", group="film", features=["review"])
     assert task.serving_names == ("review",)
     model, _ = _train_briefly(task, tmp_path)
-    loaded, _ = _export(model, tmp_path)
+    loaded, path = _export(model, tmp_path)
     signature = loaded.signatures["serving_default"]
     assert set(signature.structured_input_signature[1]) == {"review", "key"}
+    assert set(loaded.signatures["row"].structured_input_signature[1]) == {"review", "key", "review_id", "film",
+                                                                          "verdict"}  # fmt: skip
     texts = pd.read_csv(reviews_csv).review.to_numpy()[:3]
     served = signature(review=tf.constant(texts), key=tf.constant(["r1", "r2", "r3"]))
     assert _keys(served) == ["r1", "r2", "r3"]
@@ -564,29 +603,61 @@ def test_spoken_digit_arrays_export_takes_waveforms_of_any_length_and_wav(tmp_pa
     assert _keys(answer) == ["w1", "w2"] and answer["probabilities"].shape == (2, 10)
 
 
-def test_export_served_over_rest_takes_a_csv_row_as_json(weather_csv, tmp_path):
+def test_export_served_takes_a_csv_row_as_json_with_its_target_or_without(weather_csv, tmp_path):
     import json
+    import urllib.error
     import urllib.request
 
     import serving
+    from serving.client import GrpcClient
     from serving.manager import ModelConfig
     from serving.server import ModelServer
 
     task = Task.from_path(weather_csv, target="sky", date="day", split_dates=["2014-07-01", "2015-01-01"])
     model, _ = _train_briefly(task, tmp_path, "linear")
     serving.export_model(model, tmp_path / "weather")
-    server = ModelServer([ModelConfig("weather", str(tmp_path / "weather"))], grpc_port=None, rest_port=0,
+    server = ModelServer([ModelConfig("weather", str(tmp_path / "weather"))], grpc_port=0, rest_port=0,
                          poll_seconds=0)  # fmt: skip
-    try:
-        frame = pd.read_csv(weather_csv).iloc[:4].drop(columns=["sky"])
-        instances = [{**row, "key": f"day-{i}"} for i, row in enumerate(frame.to_dict(orient="records"))]
-        body = json.dumps({"instances": instances}).encode()  # NaN for the missing numbers, as json writes them
+    url = f"http://127.0.0.1:{server.rest_port}/v1/models/weather:predict"
+    frame = pd.read_csv(weather_csv).iloc[:4]
+    assert list(frame.columns) == ["day", "rain_mm", "high_c", "low_c", "wind", "sky"]
+    keys = [f"day-{i}" for i in range(4)]
+
+    def rest(frame, **request):
+        instances = [{**row, "key": k} for row, k in zip(frame.to_dict(orient="records"), keys)]
+        body = json.dumps({**request, "instances": instances}).encode()  # NaN for missing numbers, as json writes
         assert b"NaN" in body and b'"day": "2012-01-01"' in body
-        request = urllib.request.Request(f"http://127.0.0.1:{server.rest_port}/v1/models/weather:predict", data=body,
-                                         method="POST")  # fmt: skip
-        with urllib.request.urlopen(request, timeout=60) as response:
-            predictions = json.loads(response.read())["predictions"]
+        with urllib.request.urlopen(urllib.request.Request(url, data=body, method="POST"), timeout=60) as response:
+            return json.loads(response.read())["predictions"]
+
+    def refused(request):
+        with pytest.raises(urllib.error.HTTPError) as error:
+            urllib.request.urlopen(urllib.request.Request(url, data=json.dumps(request).encode(), method="POST"))
+        assert error.value.code == 400
+        return json.loads(error.value.read())["error"]
+
+    try:
+        answers = {
+            "row with its target": rest(frame, signature_name="row"),
+            "row without it": rest(frame.drop(columns=["sky"])),
+            "grpc, with its target": GrpcClient(f"127.0.0.1:{server.grpc_port}", model="weather",
+                                                signature_name="row").predict(frame.to_dict(orient="list"), keys=keys),
+            # gRPC fills an input the request leaves out from the signature's defaults (predict_util.cc)
+            "grpc, without it": GrpcClient(f"127.0.0.1:{server.grpc_port}", model="weather", signature_name="row")
+            .predict(frame.drop(columns=["sky"]).to_dict(orient="list"), keys=keys),
+        }  # fmt: skip
+        # serving_default declares no target (REST needs every declared input: json_tensor.cc), so it refuses one,
+        # and a column no signature declares, in TF Serving's words.
+        row = {**frame.iloc[0].to_dict(), "key": "a"}
+        assert "does not have named input: sky" in refused({"instances": [row]})
+        assert "does not have named input: cloud" in refused(
+            {"signature_name": "row", "instances": [{**row, "cloud": 1.0}]})  # fmt: skip
     finally:
         server.stop()
-    assert [p["key"] for p in predictions] == [f"day-{i}" for i in range(4)]
-    assert all(p["label"] in task.class_names and len(p["probabilities"]) == len(task.class_names) for p in predictions)
+    for name, predictions in answers.items():
+        assert [p["key"] for p in predictions] == keys, name
+        assert all(p["label"] in task.class_names and len(p["probabilities"]) == len(task.class_names)
+                   for p in predictions), name  # fmt: skip
+        assert [p["label"] for p in predictions] == [p["label"] for p in answers["row without it"]], name
+        np.testing.assert_allclose([p["probabilities"] for p in predictions],
+                                   [p["probabilities"] for p in answers["row without it"]], atol=1e-6)  # fmt: skip

@@ -207,6 +207,29 @@ def infer_problem(series):
     return "classification" if integral and len(np.unique(values)) <= MAX_INTEGER_CLASSES else "regression"
 
 
+def request_dtype(series):
+    """The dtype of a column as a client sends it in a row of the file: `"bool"`, `"float32"` or `"string"`.
+
+    What a JSON row or a tensor built from `pandas.read_csv` holds: booleans,
+    numbers (integers too, and NaN where one is missing) or strings. A column
+    the model does not read (the target, a key or group column) is declared
+    so in the export, so a row of the file is a request as it stands.
+    """
+    present = _present(series)
+    if pd.api.types.is_bool_dtype(series) or (
+        len(present) and all(str(v).strip().lower() in ("true", "false") for v in present.to_numpy(dtype=object))
+    ):
+        return "bool"
+    if len(present) == 0:
+        return "string"
+    if pd.api.types.is_numeric_dtype(series):
+        return "float32"
+    values = present.to_numpy(dtype=object)
+    if any(isinstance(v, bool) for v in values) or pd.to_numeric(pd.Series(values), errors="coerce").isna().any():
+        return "string"
+    return "float32"
+
+
 def model_date_format(column_type):
     """The strptime format of the date strings a model receives for a date column."""
     return STORED_DATE_FORMAT if column_type.date_format == STORED_DATES else column_type.date_format

@@ -18,7 +18,7 @@ import pandas as pd
 from recipes._common import check_int, check_one_of
 from recipes.tasks.checks import MODALITIES, PROBLEMS, check_classes, check_splits, label_index
 from recipes.tasks.columns import KINDS, ColumnType, as_text, encode, infer_column_type, infer_problem
-from recipes.tasks.columns import model_date_format, numbers_of, parse_dates, row_of
+from recipes.tasks.columns import model_date_format, numbers_of, parse_dates, request_dtype, row_of
 from recipes.tasks.splitting import SPLITS, SplitPlan
 from recipes.tasks.tables import missing_columns_error
 
@@ -116,6 +116,8 @@ class TableExamples:
         self.modality, self.problem, self.target = modality, problem, target
         self.key, self.group, self.date = key, group, date
         self.features, self.column_types = tuple(features), types
+        # The file's other columns (target, key, group, unused ones) as a client's row holds them.
+        self.other_columns = {name: request_dtype(head[name]) for name in source.columns if name not in self.features}
         self._needed = list(dict.fromkeys([*features, target, *([self.plan.column] if self.plan.column else [])]))
         self._scan(class_names, sample_size)
 

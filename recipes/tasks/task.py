@@ -90,6 +90,12 @@ class Task:
             what the images, clips or texts become (`"rgb images resized to 32x32"`).
         fill_values: Dict from a table's number column to the value that replaces a
             missing number in it: its mean over the training rows.
+        optional_inputs: Dict from each other column of a table (the target, the key
+            and group columns when they are not features, unused columns) to the
+            dtype a row of the file holds it in (`"float32"`, `"string"` or
+            `"bool"`): the export's `row` signature declares them as inputs
+            the model ignores, so a row of the file, target and all, is a
+            request to it as it stands (`{}` for other data).
         key, group, date: The columns that drive the split, or `None`.
         split: One line saying how the examples are split.
         class_names: The classes in label order, or `None` for a regression.
@@ -112,6 +118,7 @@ class Task:
         self.inputs = examples.describe_inputs()
         self.column_types = dict(self.inputs) if self.features else {}
         self.fill_values = dict(getattr(examples, "fill_values", {}))
+        self.optional_inputs = dict(getattr(examples, "other_columns", {}))
         self.key = getattr(examples, "key", None)
         self.group = getattr(examples, "group", None)
         self.date = getattr(examples, "date", None)
@@ -352,7 +359,9 @@ class Task:
             `serving.export_model`, its `serving_default` takes those fields
             plus `key` (audio: clips of any length; tables: missing numbers
             and dates as written) and answers `key` with `label` and
-            `probabilities`, or `prediction` for a regression.
+            `probabilities`, or `prediction` for a regression. A table's
+            export also has a `row` signature that takes a row of the file as
+            it stands (see `optional_inputs`).
         """
         from recipes.layers import class_names_of
 
@@ -380,6 +389,10 @@ class Task:
         if self.class_names is not None and class_names_of(built) != list(self.class_names):
             raise ValueError(f"the factory {model!r} ordered the classes {class_names_of(built)}, the task "
                              f"{list(self.class_names)}")  # fmt: skip
+        if self.optional_inputs:
+            from serving.export import set_optional_inputs
+
+            set_optional_inputs(built, self.optional_inputs)
         return built
 
     @property
