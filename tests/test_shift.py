@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from _recipes_command import recipes_command
+from conftest import weather_frame
 
 import recipes
 from recipes.cli import main as recipes_main
@@ -209,6 +210,13 @@ def test_bad_inputs_raise_clear_errors(weather, digits):
         (dict(reference_data=digits, current_data=np.stack([digits] * 3, -1)), "same number of channels"),
         (dict(reference_data=weather, current_data=weather.assign(wind="calm")), "numeric in `reference_data` but"),
         (dict(reference_data=weather, current_data=weather, num_examples=-1), "`num_examples` must be an int >= 0"),
+        (dict(reference_data=weather, current_data=weather, column_types={"wind": "float"}),
+         "`column_types['wind']` must be one of ('number', 'category', 'date', 'text')"),
+        (dict(reference_data=weather, current_data=weather, column_types={"speed": "number"}),
+         "`column_types` names a column `reference_data` lacks"),
+        (dict(reference_data=weather, current_data=weather.assign(wind="calm"), column_types={"wind": "number"}),
+         "Column 'wind' holds numbers, but `current_data` holds 'calm'"),
+        (dict(reference_data=texts, current_data=texts, column_types={"text": "text"}), "`column_types` types the columns"),
     ]
     for arguments, message in cases:
         with pytest.raises(ValueError, match=None) as error:
@@ -399,3 +407,43 @@ def test_cli_compares_the_labels_of_two_files(weather, tmp_path, capsys):
     assert data["summary"].startswith("label shift: 'fog'") and data["ok"] is False
     assert recipes_main([*arguments, "--target", "label"]) == 2
     assert "--target: the reference file has no column 'label'" in capsys.readouterr().err
+
+
+def test_the_command_compares_a_serving_file_with_the_task_s_column_types(tmp_path):
+    weather = weather_frame()
+    weather["day"] = pd.to_datetime(weather.day).dt.strftime("%d/%m/%Y")  # day first: 13/01/2012
+    year = weather.day.str[-4:]
+    weather[year < "2015"].to_csv(tmp_path / "train.csv", index=False)
+    serving = weather[year == "2015"]
+    serving.drop(columns="sky").to_csv(tmp_path / "serving.csv", index=False)
+    serving.to_csv(tmp_path / "labelled.csv", index=False)
+    task = ["--target", "sky", "--date", "day", "--split-dates", "2014-01-01", "2014-07-01",
+            "--column-type", "low_c=category"]  # fmt: skip
+    arguments = ["shift", "--reference", tmp_path / "train.csv", "--directory", tmp_path / "out", "--json"]
+    result = recipes_command(*arguments, "--current", tmp_path / "serving.csv", *task)
+    assert result.returncode in (0, 1) and "Traceback" not in result.stderr, result.stderr[-2000:]
+    report = json.loads(result.stdout)
+    assert report["column_types"] == {"day": "date (%d/%m/%Y)", "rain_mm": "number", "high_c": "number",
+                                      "low_c": "category", "wind": "number"}  # fmt: skip
+    # the date: compared as days, reported apart; its seasonal parts compared like any feature
+    assert report["split_column"] == "day" and [row["feature"] for row in report["expected"]] == ["day"]
+    assert report["expected"][0]["test"] == "KS" and report["expected"][0]["finding"] == "expected to differ"
+    features = {row["feature"]: row for row in report["features"]}
+    assert {"day: day of year", "day: day of week", "rain_mm", "low_c", "wind: missing"} <= set(features)
+    assert features["low_c"]["type"] == "categorical" and features["high_c"]["type"] == "numeric"
+    assert report["label_shift"] is None and report["num_current"] == 365
+
+    # without the task options the types are guessed: month-first parsing fails on 13/01/2012, and its three
+    # tokens make it text
+    result = recipes_command(*arguments, "--current", tmp_path / "serving.csv", "--columns", *serving.columns[:-1])
+    guessed = json.loads(result.stdout)
+    assert guessed["column_types"]["day"] == "text" and guessed["column_types"]["low_c"] == "number"
+    assert guessed["split_column"] is None and "day: length (tokens)" in [row["feature"] for row in guessed["features"]]
+
+    # the target is the labels when the current file has it; a date the task's format does not read is an error
+    result = recipes_command(*arguments, "--current", tmp_path / "labelled.csv", *task)
+    assert json.loads(result.stdout)["label_shift"]["test"] == "chi-square", result.stderr[-2000:]
+    serving.assign(day=serving.day.str.replace("/", "-")).to_csv(tmp_path / "iso.csv", index=False)
+    result = recipes_command(*arguments, "--current", tmp_path / "iso.csv", *task)
+    assert result.returncode == 2 and "Column 'day' holds dates written '%d/%m/%Y'" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr

@@ -49,27 +49,41 @@ def add_task_arguments(parser, shipped=SHIPPED, model_help=None):
                                       "folders, read as recipes.tasks.Task.from_path reads it")  # fmt: skip
     group.add_argument("--data", metavar="PATH", help="a .csv, .tsv, .jsonl or .parquet table, or a folder of class folders")
     group.add_argument("--target", metavar="COLUMN", help="the column to predict (tables)")
-    group.add_argument("--key", metavar="COLUMN", help="a column of row keys to split by (default: the row number)")
-    group.add_argument(
-        "--group", metavar="COLUMN",
-        help="rows of one group stay in one split (tables: a column; folders: a regular expression on file names)",
-    )  # fmt: skip
-    group.add_argument("--date", metavar="COLUMN", help="a date column to split by, with --split-dates")
-    group.add_argument(
-        "--split-dates", nargs=2, metavar=("D1", "D2"), help="validation starts at D1, test at D2 (with --date)"
-    )
+    add_table_task_arguments(group)
     group.add_argument(
         "--task", "--modality", dest="modality", choices=MODALITIES,
         help="read the data as this modality (default: what the path holds)",
     )  # fmt: skip
-    group.add_argument("--problem", choices=PROBLEMS, help="default: inferred from the target")
-    group.add_argument(
-        "--column-type", action="append", metavar="COLUMN=TYPE", type=_column_type,
-        help=f"override a column's inferred type ({', '.join(COLUMN_TYPES)}); repeatable",
-    )  # fmt: skip
-    group.add_argument("--features", nargs="+", metavar="COLUMN", help="the input columns (default: all the others)")
     group.add_argument("--image-size", type=int, nargs=2, metavar=("HEIGHT", "WIDTH"), help="images are resized to it")
     group.add_argument("--sample-rate", type=int, metavar="HZ", help="clips are resampled to it (needed for mixed rates)")
+
+
+def add_table_task_arguments(group):
+    """The options that type and split a table of `--data`: `--key`, `--group`, `--date`, `--split-dates`,
+    `--problem`, `--column-type` and `--features`. `recipes shift` takes them alone to read its reference file
+    as a task. Returns their `dest` names."""
+    actions = [
+        group.add_argument(
+            "--key", metavar="COLUMN", help="a column of row keys to split by (default: the row number)"
+        ),
+        group.add_argument(
+            "--group", metavar="COLUMN",
+            help="rows of one group stay in one split (tables: a column; folders: a regular expression on file names)",
+        ),
+        group.add_argument("--date", metavar="COLUMN", help="a date column to split by, with --split-dates"),
+        group.add_argument(
+            "--split-dates", nargs=2, metavar=("D1", "D2"), help="validation starts at D1, test at D2 (with --date)"
+        ),
+        group.add_argument("--problem", choices=PROBLEMS, help="default: inferred from the target"),
+        group.add_argument(
+            "--column-type", action="append", metavar="COLUMN=TYPE", type=_column_type,
+            help=f"override a column's inferred type ({', '.join(COLUMN_TYPES)}); repeatable",
+        ),
+        group.add_argument(
+            "--features", nargs="+", metavar="COLUMN", help="the input columns (default: all the others)"
+        ),
+    ]  # fmt: skip
+    return [action.dest for action in actions]
 
 
 def _column_type(text):

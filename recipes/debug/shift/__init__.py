@@ -45,6 +45,7 @@ def shift_report(
     modality=None,
     class_names=None,
     split_column=None,
+    column_types=None,
     alpha=0.01,
     seed=0,
     columns=None,
@@ -61,10 +62,10 @@ def shift_report(
     a feature is then called shifted only if its PSI is at least `MIN_PSI` (0.1) too, so that huge samples
     do not flag trivial moves. The features of each modality:
 
-    - table (`pandas.DataFrame`): every column; number columns as they are, string columns as dates
-      when they parse (compared in days), as texts when their values average `TEXT_MIN_TOKENS` (3)
-      tokens or more (then as below), else as categories; plus the share of missing values of any
-      column that has some.
+    - table (`pandas.DataFrame`): every column, as the type `column_types` gives it or else as guessed:
+      number columns as they are, string columns as dates when they parse (compared in days), as texts
+      when their values average `TEXT_MIN_TOKENS` (3) tokens or more (then as below), else as
+      categories; plus the share of missing values of any column that has some.
     - text (strings): length in tokens and out-of-vocabulary rate (the share of a text's tokens missing
       from the vocabulary of a random half of the reference; the other half is compared with the current
       texts, so that both sides are measured alike), and the current data's top new tokens.
@@ -137,6 +138,12 @@ def shift_report(
             (a `recipes.tasks.Task`'s `split_plan.column`). It differs by design, so it is reported apart
             (`report.expected`) and kept out of the verdict, the Holm family and the domain classifier; a
             date is compared by its day of year and day of week instead.
+        column_types: Optional dict (table) from a column to the type it is compared as: `"number"`,
+            `"category"`, `"text"`, or `"date"`, which may name the strptime format the dates are written in,
+            as `recipes.tasks.Task.column_types` does (`"date (%d/%m/%Y)"`: day-first dates are read day
+            first, and a value not in that format is an error); `shift_report(..., column_types=task.column_types)`
+            compares a file with a task's training data as the task reads it. The other columns' types are
+            guessed (above); `report.column_types` holds every column's.
         alpha: Float in (0, 1), defaults to 0.01. Family-wise false-alarm rate over all the tests.
         seed: Int >= 0, defaults to 0. Seeds the vocabulary halves, the cross-validation folds and the
             examples shown.
@@ -166,10 +173,15 @@ def shift_report(
     elif class_names is not None:
         raise ValueError("`class_names` names the classes of labels: pass (x, y) tuples as `reference_data` and "
                          "`current_data`. Received: inputs alone")  # fmt: skip
+    if column_types is not None and modality != "table":
+        raise ValueError(f"`column_types` types the columns of a table; these are {modality} data. Received: "
+                         f"column_types={column_types!r}")  # fmt: skip
     rng = np.random.default_rng(seed)
-    new_tokens = []
+    new_tokens, kinds = [], {}
     if modality == "table":
-        reference, current, features = featurize.table_features(reference, current, columns, rng, split_column)
+        reference, current, features, kinds = featurize.table_features(
+            reference, current, columns, rng, split_column, column_types
+        )
         extra = None
     elif modality == "text":
         reference, current = inputs.strings(reference, "reference_data"), inputs.strings(current, "current_data")
@@ -248,6 +260,7 @@ def shift_report(
         alpha=alpha,
         **sizes,
         split_column=split_column,
+        column_types=kinds,
         expected=expected,
         label_shift=label_report,
         concept_shift=concept_report,

@@ -23,6 +23,8 @@ DATE_SHARE = 0.95
 # `MAX_CATEGORIES` most frequent values on each side are kept (the rest pooled as "(other)").
 TEXT_MIN_TOKENS = 3.0
 MAX_CATEGORIES = 50
+# The kinds a table column is compared as (`recipes.tasks`'s column types).
+COLUMN_KINDS = ("number", "category", "date", "text")
 TOKEN = re.compile(r"[\w']+")
 _NUM_BANDS = 16
 
@@ -126,8 +128,75 @@ def _seasonal_parts(column, reference, current):
     ]
 
 
-def table_features(reference, current, columns, rng, split_column=None):
-    """`(reference, current, features)`: both frames narrowed to `columns`, and one or two features per column.
+def column_kinds(reference, columns, column_types):
+    """The kind each column is compared as: `column_types`'s when given, else guessed from `reference`.
+
+    A kind is one of `COLUMN_KINDS`; a date's strptime format may follow it in parentheses, as
+    `recipes.tasks.Task.column_types` writes it (`"date (%d/%m/%Y)"`)."""
+    column_types = {} if column_types is None else column_types
+    if not isinstance(column_types, dict):
+        raise ValueError(f"`column_types` must be a dict from column to type. Received: {column_types!r}")
+    kinds = {}
+    for column, given in column_types.items():
+        if column not in reference.columns:
+            raise ValueError(f"`column_types` names a column `reference_data` lacks; it has {list(reference.columns)}. "
+                             f"Received: {column!r}")  # fmt: skip
+        kind = given.split(" (", 1)[0] if isinstance(given, str) else None
+        if kind not in COLUMN_KINDS or not (given == kind or (kind == "date" and given.endswith(")"))):
+            raise ValueError(f"`column_types[{column!r}]` must be one of {COLUMN_KINDS} (a date may name its format: "
+                             f"'date (%d/%m/%Y)'). Received: {given!r}")  # fmt: skip
+        kinds[column] = str(given)
+    for column in columns:
+        if column not in kinds:
+            kinds[column] = _guess_kind(reference[column])
+    return {column: kinds[column] for column in columns}
+
+
+def _guess_kind(values):
+    if pd.api.types.is_bool_dtype(values):
+        return "category"
+    if pd.api.types.is_numeric_dtype(values):
+        return "number"
+    if _is_date(values):
+        return "date"
+    texts = values.fillna("").astype(str)
+    return "text" if texts.map(lambda t: len(tokens(t))).mean() >= TEXT_MIN_TOKENS else "category"
+
+
+def _numbers(values, column, name):
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        return values.to_numpy(float)
+    numbers = pd.to_numeric(values, errors="coerce")
+    bad = values[numbers.isna() & values.notna()]
+    if len(bad):
+        raise ValueError(f"Column {column!r} holds numbers, but `{name}` holds {bad.iloc[0]!r} in it (row "
+                         f"{bad.index[0]}): check the pipeline that writes it")  # fmt: skip
+    return numbers.to_numpy(float)
+
+
+def _dates(values, column, given, name):
+    """A date column parsed with its format (`"date (FORMAT)"`), or as pandas reads dates (`"date"`)."""
+    date_format = given[len("date (") : -1] if given != "date" else None
+    if date_format == "stored as dates" or pd.api.types.is_datetime64_any_dtype(values):
+        date_format = None  # the file stores timestamps (`recipes.tasks.columns.STORED_DATES`)
+    if date_format is None:
+        return values
+    texts = values.map(lambda v: str(v).strip(), na_action="ignore")
+    parsed = pd.to_datetime(texts, format=date_format, errors="coerce")
+    bad = values[parsed.isna() & values.notna()]
+    if len(bad):
+        raise ValueError(f"Column {column!r} holds dates written {date_format!r}, but `{name}` holds {bad.iloc[0]!r} "
+                         f"in it (row {bad.index[0]}): check the pipeline that writes it")  # fmt: skip
+    return parsed
+
+
+def _strings(values):
+    return values if values.dtype == object else values.map(str, na_action="ignore").astype(object)
+
+
+def table_features(reference, current, columns, rng, split_column=None, column_types=None):
+    """`(reference, current, features, kinds)`: both frames narrowed to `columns`, one or two features per
+    column, and the kind each column was compared as (`column_kinds`).
 
     The features of `split_column` are marked `expected` (and not given to the domain classifier); when it
     holds dates, its day of year and day of week are compared as ordinary features."""
@@ -147,42 +216,47 @@ def table_features(reference, current, columns, rng, split_column=None):
             )
     if not columns:
         raise ValueError("`columns` must name at least one column. Received: columns=[]")
+    kinds = column_kinds(reference, columns, column_types)
     reference, current = reference[columns].reset_index(drop=True), current[columns].reset_index(drop=True)
     features = []
     for column in columns:
         ref, cur = reference[column], current[column]
+        kind = kinds[column].split(" (", 1)[0]
         start = len(features)
         if ref.isna().any() or cur.isna().any():
             features.append(Feature(f"{column}: missing", "categorical", ref.isna().to_numpy(),
                                     cur.isna().to_numpy(), "missing"))  # fmt: skip
-        if pd.api.types.is_bool_dtype(ref):
+        if kind == "category" and pd.api.types.is_bool_dtype(ref):
             features.append(Feature(column, "categorical", ref.astype(str).to_numpy(), cur.astype(str).to_numpy(),
                                     "categorical"))  # fmt: skip
-        elif pd.api.types.is_numeric_dtype(ref):
-            if not pd.api.types.is_numeric_dtype(cur):
+        elif kind == "number":
+            if column not in (column_types or {}) and not pd.api.types.is_numeric_dtype(cur):
                 raise ValueError(
                     f"Column {column!r} is numeric in `reference_data` but {cur.dtype} in `current_data` "
                     f"(e.g. {cur.dropna().iloc[0]!r} if any): check the pipeline that writes it"
                 )
-            features.append(Feature(column, "numeric", ref.to_numpy(float), cur.to_numpy(float), "numeric"))
-        elif _is_date(ref):
+            features.append(Feature(column, "numeric", _numbers(ref, column, "reference_data"),
+                                    _numbers(cur, column, "current_data"), "numeric"))  # fmt: skip
+        elif kind == "date":
+            ref, cur = _dates(ref, column, kinds[column], "reference_data"), _dates(cur, column, kinds[column],
+                                                                                     "current_data")
             features.append(Feature(column, "numeric", _days(ref), _days(cur), "date"))
-        else:
+        elif kind == "text":
             ref_text, cur_text = ref.fillna("").astype(str), cur.fillna("").astype(str)
-            if ref_text.map(lambda t: len(tokens(t))).mean() >= TEXT_MIN_TOKENS:
-                text, _ = text_features(ref_text.to_numpy(), cur_text.to_numpy(), f"{column}: ", rng)
-                features.extend(text)
-            else:
-                # the most frequent values of each side keep their names, so that new categories are named
-                kept = set(ref.value_counts().index[:MAX_CATEGORIES]) | set(cur.value_counts().index[:MAX_CATEGORIES])
-                pooled = [s.where(s.isin(kept) | s.isna(), "(other)").fillna("(missing)").astype(str).to_numpy()
-                          for s in (ref, cur)]  # fmt: skip
-                features.append(Feature(column, "categorical", *pooled, "categorical"))
+            text, _ = text_features(ref_text.to_numpy(), cur_text.to_numpy(), f"{column}: ", rng)
+            features.extend(text)
+        else:
+            ref, cur = _strings(ref), _strings(cur)
+            # the most frequent values of each side keep their names, so that new categories are named
+            kept = set(ref.value_counts().index[:MAX_CATEGORIES]) | set(cur.value_counts().index[:MAX_CATEGORIES])
+            pooled = [s.where(s.isin(kept) | s.isna(), "(other)").fillna("(missing)").astype(str).to_numpy()
+                      for s in (ref, cur)]  # fmt: skip
+            features.append(Feature(column, "categorical", *pooled, "categorical"))
         if column == split_column:
             features[start:] = [dataclasses.replace(f, classify=False, expected=True) for f in features[start:]]
             if features[-1].family == "date":
                 features.extend(_seasonal_parts(column, ref, cur))
-    return reference, current, features
+    return reference, current, features, kinds
 
 
 def image_features(images):

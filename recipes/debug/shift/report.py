@@ -51,6 +51,8 @@ class ShiftReport(Report):
         num_reference: Examples in the reference data.
         num_current: Examples in the current data.
         split_column: The column the two sides were split by, or `None`.
+        column_types: Table: the type each column was compared as (`"number"`, `"category"`, `"text"`,
+            `"date"` or `"date (FORMAT)"`), as `shift_report`'s `column_types` gave it or as guessed; `{}` else.
         expected: `pandas.DataFrame` like `features`, of the split column's features (its finding "expected
             to differ"): reported apart, out of the verdict, Holm's correction and the domain classifier.
         label_shift: A `LabelShift` report (class frequencies, or a regression target) when both sides
@@ -71,6 +73,7 @@ class ShiftReport(Report):
     num_reference: int
     num_current: int
     split_column: str | None = None
+    column_types: dict = dataclasses.field(default_factory=dict)
     expected: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
     label_shift: LabelShift | None = None
     concept_shift: ConceptShift | None = None
