@@ -117,8 +117,9 @@ def _start_naive_peer(built):
     paths = json.dumps({name: keras_path for name, (keras_path, _) in built.items()})
     process = subprocess.Popen(
         [sys.executable, os.path.abspath(__file__), "--naive-peer", str(port), paths],
-        stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     for line in process.stderr:
         if "naive peer ready" in line:
             break
@@ -130,9 +131,14 @@ def _in_process_limit(export_dir, inputs, batch_size, seconds):
     """Rows/s of the keyed serving signature called in a loop on batches of `batch_size` rows."""
     path = os.path.join(export_dir, max(os.listdir(export_dir), key=int))
     signature = tf.saved_model.load(path).signatures["serving_default"]
-    arguments = {name: tf.constant(list(np.resize(np.asarray(values, dtype=object), batch_size))
-                                   if isinstance(values[0], (bytes, str)) else np.resize(values, batch_size))
-                 for name, values in inputs.items()}  # fmt: skip
+    arguments = {
+        name: tf.constant(
+            list(np.resize(np.asarray(values, dtype=object), batch_size))
+            if isinstance(values[0], (bytes, str))
+            else np.resize(values, batch_size)
+        )
+        for name, values in inputs.items()
+    }
     arguments["key"] = tf.constant([f"k{i}" for i in range(batch_size)])
     for _ in range(5):
         signature(**arguments)
@@ -155,8 +161,11 @@ def main():
 
     root = tempfile.mkdtemp(prefix="bench-batching-")
     built = _train(root)
-    common = [f"--model_config_file={os.path.join(root, 'models.config')}", f"--grpc_max_threads={args.clients}",
-              f"--monitoring_config_file={os.path.join(DEPLOY, 'monitoring.config')}"]  # fmt: skip
+    common = [
+        f"--model_config_file={os.path.join(root, 'models.config')}",
+        f"--grpc_max_threads={args.clients}",
+        f"--monitoring_config_file={os.path.join(DEPLOY, 'monitoring.config')}",
+    ]
     batched = ServerProcess(
         common + ["--enable_batching", f"--batching_parameters_file={os.path.join(DEPLOY, 'batching_parameters.txt')}"]
     )
@@ -175,8 +184,9 @@ def main():
                     for side, server in sides.items():
                         address = server if isinstance(server, str) else getattr(server, f"{protocol}_address")
                         before = batched.batch_totals(name) if side == "batched" else None
-                        report = run_load(address, name, inputs, protocol=protocol, concurrency=args.clients,
-                                          seconds=args.seconds)  # fmt: skip
+                        report = run_load(
+                            address, name, inputs, protocol=protocol, concurrency=args.clients, seconds=args.seconds
+                        )
                         if side == "batched":
                             after = batched.batch_totals(name)
                             batch_sizes.setdefault((name, protocol), []).append(
@@ -186,15 +196,20 @@ def main():
                             print(f"  {name} {protocol} {side}: failed requests {report.errors}", flush=True)
                         results.setdefault((name, protocol, side), []).append(report)
                         print(f"  {name:<6}{protocol:<6}{side:<12}{report.throughput:>9,.0f} requests/s", flush=True)
-        memory = {"batched": batched.peak_memory_bytes(), "unbatched": unbatched.peak_memory_bytes(),
-                  "naive peer": peak_memory_bytes(naive_process.pid)}  # fmt: skip
+        memory = {
+            "batched": batched.peak_memory_bytes(),
+            "unbatched": unbatched.peak_memory_bytes(),
+            "naive peer": peak_memory_bytes(naive_process.pid),
+        }
     finally:
         batched.stop()
         unbatched.stop()
         naive_process.terminate()
         naive_process.wait()
 
-    print(f"\n{args.clients} concurrent clients, single-row keyed requests, {args.rounds} x {args.seconds:g} s per side")
+    print(
+        f"\n{args.clients} concurrent clients, single-row keyed requests, {args.rounds} x {args.seconds:g} s per side"
+    )
     print(f"{'model':<7}{'protocol':<10}{'side':<20}{'requests/s':>12}{'p50 ms':>9}{'p99 ms':>9}{'mean batch':>12}")
     ratios = []
     for name, (_, inputs) in built.items():
@@ -214,9 +229,11 @@ def main():
                     mean = rows / max(batches, 1)
                     mean_batch = f"{mean:.1f}"
                 if side != "naive peer" or protocol == "rest":
-                    print(f"{name:<7}{protocol:<10}{side:<20}{throughput[side]:>12,.0f}"
-                          f"{p50:>9.1f}{p99:>9.1f}"
-                          f"{mean_batch:>12}")  # fmt: skip
+                    print(
+                        f"{name:<7}{protocol:<10}{side:<20}{throughput[side]:>12,.0f}"
+                        f"{p50:>9.1f}{p99:>9.1f}"
+                        f"{mean_batch:>12}"
+                    )
             limit = _in_process_limit(os.path.join(root, "models", name), inputs, max(1, round(mean)), args.seconds)
             print(f"{name:<7}{protocol:<10}{'in-process limit':<20}{limit:>12,.0f}{'':>18}{round(mean):>12}")
             ratios.append((name, protocol, "batched / unbatched", throughput["batched"] / throughput["unbatched"]))

@@ -64,10 +64,14 @@ def child(folder, steps, batch_size, timing):
     task = Task.from_path(folder)
     read_seconds = time.perf_counter() - started
     model = task.build_model()
-    recipes.fit(model, task.train_data, batch_size=batch_size, total_examples=steps * batch_size, num_checkpoints=1,
-                verbose=0)  # fmt: skip
-    figures = {"files": sum(task.num_examples.values()), "task_seconds": read_seconds,
-               "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}  # fmt: skip
+    recipes.fit(
+        model, task.train_data, batch_size=batch_size, total_examples=steps * batch_size, num_checkpoints=1, verbose=0
+    )
+    figures = {
+        "files": sum(task.num_examples.values()),
+        "task_seconds": read_seconds,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
     if timing:
         x, y = [], []
         for image, label in task.train_data.take(steps * batch_size):
@@ -93,15 +97,25 @@ def child(folder, steps, batch_size, timing):
             return (time.perf_counter() - start) / steps
 
         figures.update(
-            input_files=input_seconds(task.train_data), input_arrays=input_seconds(arrays),
-            step_files=step_seconds(task.train_data), step_arrays=step_seconds(arrays),
-        )  # fmt: skip
+            input_files=input_seconds(task.train_data),
+            input_arrays=input_seconds(arrays),
+            step_files=step_seconds(task.train_data),
+            step_arrays=step_seconds(arrays),
+        )
     print(json.dumps(figures))
 
 
 def run_child(folder, args, timing):
-    command = [sys.executable, os.path.abspath(__file__), "--child", folder, "--steps", str(args.steps),
-               "--batch-size", str(args.batch_size)] + (["--timing"] if timing else [])  # fmt: skip
+    command = [
+        sys.executable,
+        os.path.abspath(__file__),
+        "--child",
+        folder,
+        "--steps",
+        str(args.steps),
+        "--batch-size",
+        str(args.batch_size),
+    ] + (["--timing"] if timing else [])
     done = subprocess.run(command, capture_output=True, text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
     if done.returncode != 0:
         sys.exit(f"the run on {folder} failed:\n{done.stderr[-3000:]}")
@@ -134,16 +148,23 @@ def main():
             folder = write_folder(os.path.join(root, f"images_{size}"), size, args.image_side)
             written = time.perf_counter() - started
             results[size] = run_child(folder, args, timing=size == min(args.sizes))
-            print(f"{size:>6} files (written in {written:.0f} s): peak memory {results[size]['peak_rss_mb']:.0f} MB, "
-                  f"task read in {results[size]['task_seconds']:.1f} s", flush=True)  # fmt: skip
+            print(
+                f"{size:>6} files (written in {written:.0f} s): peak memory {results[size]['peak_rss_mb']:.0f} MB, "
+                f"task read in {results[size]['task_seconds']:.1f} s",
+                flush=True,
+            )
     smallest, largest = results[min(results)], results[max(results)]
     memory = largest["peak_rss_mb"] / smallest["peak_rss_mb"]
     print(f"peak memory, {max(results)} vs {min(results)} files: {memory:.2f}x (goal <= {GOAL}x): {verdict(memory)}")
     steps = smallest["step_files"] / smallest["step_arrays"]
-    print(f"training step: {smallest['step_files'] * 1000:.0f} ms from files, {smallest['step_arrays'] * 1000:.0f} ms "
-          f"from arrays: {steps:.2f}x (goal <= {GOAL}x): {verdict(steps)}")  # fmt: skip
-    print(f"input pipeline alone (no model): {smallest['input_files'] * 1000:.1f} ms per batch from files, "
-          f"{smallest['input_arrays'] * 1000:.1f} ms from arrays ({smallest['input_files'] / smallest['input_arrays']:.1f}x)")
+    print(
+        f"training step: {smallest['step_files'] * 1000:.0f} ms from files, {smallest['step_arrays'] * 1000:.0f} ms "
+        f"from arrays: {steps:.2f}x (goal <= {GOAL}x): {verdict(steps)}"
+    )
+    print(
+        f"input pipeline alone (no model): {smallest['input_files'] * 1000:.1f} ms per batch from files, "
+        f"{smallest['input_arrays'] * 1000:.1f} ms from arrays ({smallest['input_files'] / smallest['input_arrays']:.1f}x)"
+    )
 
 
 if __name__ == "__main__":

@@ -73,16 +73,25 @@ def main():
     def recipes_all_callbacks(model):
         with tempfile.TemporaryDirectory() as run_dir:
             recipes.fit(
-                model, (x, y), validation_data=validation, batch_size=BATCH_SIZE,
-                total_examples=total_examples, num_checkpoints=epochs, directory=run_dir,
-                keep_best=2, early_stopping_patience=epochs, verbose=0,
-            )  # fmt: skip
+                model,
+                (x, y),
+                validation_data=validation,
+                batch_size=BATCH_SIZE,
+                total_examples=total_examples,
+                num_checkpoints=epochs,
+                directory=run_dir,
+                keep_best=2,
+                early_stopping_patience=epochs,
+                verbose=0,
+            )
 
     def plain_fit(model):
         model.fit(x, y, validation_data=validation, batch_size=BATCH_SIZE, epochs=epochs, verbose=0)
 
     def recipes_pipeline(model):
-        recipes.fit(model, (x, y), batch_size=BATCH_SIZE, total_examples=total_examples, num_checkpoints=epochs, verbose=0)
+        recipes.fit(
+            model, (x, y), batch_size=BATCH_SIZE, total_examples=total_examples, num_checkpoints=epochs, verbose=0
+        )
 
     def tensors_in_memory(model):
         model.fit(x_tensor, y_tensor, batch_size=BATCH_SIZE, epochs=epochs, shuffle=False, verbose=0)

@@ -66,12 +66,23 @@ def cases():
     espeak, _, _ = recipes.datasets.load_spoken_digits(num_per_digit=10)
     flite, _, _ = recipes.datasets.load_spoken_digits(num_per_digit=5, voices="flite")
     return {
-        "tabular (Seattle weather, wind x 3.6)": (weather, len(weather) // 2, lambda d, r: d.iloc[r], km_per_hour, None),
+        "tabular (Seattle weather, wind x 3.6)": (
+            weather,
+            len(weather) // 2,
+            lambda d, r: d.iloc[r],
+            km_per_hour,
+            None,
+        ),
         "text (Rotten Tomatoes, spam endings)": (reviews, 1000, lambda d, r: d[r], spam, "text"),
-        "images (digits, darkened to 60%)": (images, len(images) // 2, lambda d, r: d[r],
-                                             lambda x, s: (x * 0.6).astype(x.dtype), "image"),
+        "images (digits, darkened to 60%)": (
+            images,
+            len(images) // 2,
+            lambda d, r: d[r],
+            lambda x, s: (x * 0.6).astype(x.dtype),
+            "image",
+        ),
         "audio (espeak; planted: flite voices)": (espeak, 50, lambda d, r: d[r], lambda x, s: flite[:50], "audio"),
-    }  # fmt: skip
+    }
 
 
 def undersample(label, keep):
@@ -111,15 +122,47 @@ def labelled_cases():
     clips, spoken, _ = recipes.datasets.load_spoken_digits(num_per_digit=100)
     rows = lambda d, r: d[r]  # noqa: E731
     return {
-        "tabular (weather; rain 1 in 5; sun<->rain)": (weather_x, weather_y, len(weather) // 2, lambda d, r: d.iloc[r],
-                                                      undersample("rain", 0.2), swap("sun", "rain"), "table", {}),
-        "text (1,000 reviews; rotten 1 in 3; 40% flipped)": (reviews.text.to_numpy(), reviews.label.to_numpy(), 1000,
-                                                            rows, undersample(0, 1 / 3), flip(0.4), "text", {}),
-        "images (digits; '3' 1 in 10; 1<->7)": (images, digits, len(digits) // 2, rows, undersample(3, 0.1),
-                                               swap(1, 7), "image", {}),
-        "audio (500 clips; 'three' 1 in 20; 1<->7)": (clips, spoken, len(spoken) // 2, rows, undersample(3, 0.05),
-                                                     swap(1, 7), "audio", {"sample_rate": 16000}),
-    }  # fmt: skip
+        "tabular (weather; rain 1 in 5; sun<->rain)": (
+            weather_x,
+            weather_y,
+            len(weather) // 2,
+            lambda d, r: d.iloc[r],
+            undersample("rain", 0.2),
+            swap("sun", "rain"),
+            "table",
+            {},
+        ),
+        "text (1,000 reviews; rotten 1 in 3; 40% flipped)": (
+            reviews.text.to_numpy(),
+            reviews.label.to_numpy(),
+            1000,
+            rows,
+            undersample(0, 1 / 3),
+            flip(0.4),
+            "text",
+            {},
+        ),
+        "images (digits; '3' 1 in 10; 1<->7)": (
+            images,
+            digits,
+            len(digits) // 2,
+            rows,
+            undersample(3, 0.1),
+            swap(1, 7),
+            "image",
+            {},
+        ),
+        "audio (500 clips; 'three' 1 in 20; 1<->7)": (
+            clips,
+            spoken,
+            len(spoken) // 2,
+            rows,
+            undersample(3, 0.05),
+            swap(1, 7),
+            "audio",
+            {"sample_rate": 16000},
+        ),
+    }
 
 
 def bench_labels(splits):
@@ -137,8 +180,11 @@ def bench_labels(splits):
             report = shift_report(reference, (take(x, b), relabel(y[b], seed)), modality=modality, seed=seed, **options)
             concepts_caught += report.concept_shift.finding == "shift"
         seconds = (time.perf_counter() - start) / (3 * splits)
-        print(f"{name:50} {alarms:>4} / {splits:<3} {alarms / splits:>5.0%} {labels_caught / splits:>13.0%}"
-              f" {concepts_caught / splits:>15.0%} {seconds:>9.2f}", flush=True)  # fmt: skip
+        print(
+            f"{name:50} {alarms:>4} / {splits:<3} {alarms / splits:>5.0%} {labels_caught / splits:>13.0%}"
+            f" {concepts_caught / splits:>15.0%} {seconds:>9.2f}",
+            flush=True,
+        )
 
 
 def main():
@@ -164,8 +210,10 @@ def bench_inputs(splits):
             alarms += not shift_report(reference, current, modality=modality, seed=seed, **extra).ok
             detected += not shift_report(reference, plant(current, seed), modality=modality, seed=seed, **extra).ok
         seconds = (time.perf_counter() - start) / (2 * splits)
-        print(f"{name:42} {alarms:>4} / {splits:<3} {alarms / splits:>5.0%}"
-              f" {detected / splits:>9.0%} {seconds:>9.2f}", flush=True)  # fmt: skip
+        print(
+            f"{name:42} {alarms:>4} / {splits:<3} {alarms / splits:>5.0%} {detected / splits:>9.0%} {seconds:>9.2f}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -35,7 +35,11 @@ BATCHES = (1, 64, 256)
 
 
 def _tile(values, n):
-    return np.resize(values, (n, *np.shape(values)[1:])) if not isinstance(values, dict) else {k: _tile(v, n) for k, v in values.items()}
+    return (
+        np.resize(values, (n, *np.shape(values)[1:]))
+        if not isinstance(values, dict)
+        else {k: _tile(v, n) for k, v in values.items()}
+    )
 
 
 def _baselines():
@@ -86,7 +90,9 @@ def main():
     print("Serving-signature throughput, examples/s (tf.saved_model.load, raw inputs, keyed)")
     print(f"{'model':<10}" + "".join(f"{'batch ' + str(b):>14}" for b in BATCHES))
     for name, (model, x) in _baselines().items():
-        signature = tf.saved_model.load(serving.export_model(model, os.path.join(root, name))).signatures["serving_default"]
+        signature = tf.saved_model.load(serving.export_model(model, os.path.join(root, name))).signatures[
+            "serving_default"
+        ]
         rates = [_throughput(signature, _arguments(model, x, b), b, args.seconds) for b in BATCHES]
         print(f"{name:<10}" + "".join(f"{rate:>14,.0f}" for rate in rates))
 
@@ -98,7 +104,9 @@ def main():
         tokens_layer = model.get_layer("tokens")
         # The same graph from the vectorizer's output on: shared layers and weights, integer ids in.
         pretokenized = keras.Model(tokens_layer.output, model.output)
-        raw_sig = tf.saved_model.load(serving.export_model(model, os.path.join(root, model.name))).signatures["without_key"]
+        raw_sig = tf.saved_model.load(serving.export_model(model, os.path.join(root, model.name))).signatures[
+            "without_key"
+        ]
         ids_sig = tf.saved_model.load(
             serving.export_model(pretokenized, os.path.join(root, model.name + "_ids"))
         ).signatures["without_key"]

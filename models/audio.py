@@ -111,9 +111,15 @@ def mfcc_cnn_classifier(
 
 
 def mfcc_linear_classifier(
-    num_classes=10, class_names=None, num_samples=16000, sample_rate=16000, num_mfccs=13,
-    learning_rate=1e-2, name="mfcc_linear", input_name="waveform",
-):  # fmt: skip
+    num_classes=10,
+    class_names=None,
+    num_samples=16000,
+    sample_rate=16000,
+    num_mfccs=13,
+    learning_rate=1e-2,
+    name="mfcc_linear",
+    input_name="waveform",
+):
     """Logistic regression on the MFCC frames: the linear baseline.
 
     One weight per frame, coefficient and class, which can be drawn as an

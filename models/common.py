@@ -15,9 +15,7 @@ def resolve_class_names(num_classes, class_names=None):
         return [str(i) for i in range(num_classes)]
     class_names = [str(name) for name in class_names]
     if len(class_names) != num_classes:
-        raise ValueError(
-            f"`class_names` must name {num_classes} classes. Received {len(class_names)}: {class_names!r}"
-        )
+        raise ValueError(f"`class_names` must name {num_classes} classes. Received {len(class_names)}: {class_names!r}")
     return class_names
 
 

@@ -105,10 +105,11 @@ def _features(frame, target, date_columns, text_columns=(), fill_values=None):
         space_inputs = space.get_inputs()
         encoder = keras.Model([space_inputs[n] for n in spaced], space.get_encoded_features(), name="feature_space")
         filled = {
-            name: FillMissing(fills[name], name=f"fill_{name}")(inputs[name]) if columns[name] == "numeric"
+            name: FillMissing(fills[name], name=f"fill_{name}")(inputs[name])
+            if columns[name] == "numeric"
             else inputs[name]
             for name in spaced
-        }  # fmt: skip
+        }
         parts.append(encoder([keras.ops.expand_dims(filled[name], -1) for name in spaced]))
     for name in (name for name, kind in columns.items() if kind == "text"):
         weights = keras.layers.TextVectorization(max_tokens=TEXT_MAX_TOKENS, output_mode="tf_idf", name=f"tfidf_{name}")
@@ -146,9 +147,18 @@ def _dense_stack(x, hidden_units, dropout):
 
 
 def classifier(
-    frame, target, date_columns=(), hidden_units=(32,), dropout=0.1, learning_rate=1e-2, name="tabular_classifier",
-    mixed_precision=False, class_names=None, text_columns=(), fill_values=None,
-):  # fmt: skip
+    frame,
+    target,
+    date_columns=(),
+    hidden_units=(32,),
+    dropout=0.1,
+    learning_rate=1e-2,
+    name="tabular_classifier",
+    mixed_precision=False,
+    class_names=None,
+    text_columns=(),
+    fill_values=None,
+):
     """A classifier of the `target` column from every other column of `frame`.
 
     Example:
@@ -199,20 +209,41 @@ def classifier(
 
 
 def linear_classifier(
-    frame, target, date_columns=(), learning_rate=1e-2, name="tabular_linear_classifier", class_names=None,
-    text_columns=(), fill_values=None,
-):  # fmt: skip
+    frame,
+    target,
+    date_columns=(),
+    learning_rate=1e-2,
+    name="tabular_linear_classifier",
+    class_names=None,
+    text_columns=(),
+    fill_values=None,
+):
     """Logistic regression on the encoded columns: the linear baseline (one weight per feature and class)."""
     return classifier(
-        frame, target, date_columns, hidden_units=(), learning_rate=learning_rate, name=name, class_names=class_names,
-        text_columns=text_columns, fill_values=fill_values,
-    )  # fmt: skip
+        frame,
+        target,
+        date_columns,
+        hidden_units=(),
+        learning_rate=learning_rate,
+        name=name,
+        class_names=class_names,
+        text_columns=text_columns,
+        fill_values=fill_values,
+    )
 
 
 def regressor(
-    frame, target, date_columns=(), hidden_units=(32,), dropout=0.1, learning_rate=1e-2, name="tabular_regressor",
-    mixed_precision=False, text_columns=(), fill_values=None,
-):  # fmt: skip
+    frame,
+    target,
+    date_columns=(),
+    hidden_units=(32,),
+    dropout=0.1,
+    learning_rate=1e-2,
+    name="tabular_regressor",
+    mixed_precision=False,
+    text_columns=(),
+    fill_values=None,
+):
     """A regressor of the numeric `target` column from every other column of `frame`.
 
     Args: as `classifier` (without `class_names`); `target` must be numeric.
@@ -235,14 +266,25 @@ def regressor(
 
 
 def linear_regressor(
-    frame, target, date_columns=(), learning_rate=1e-2, name="tabular_linear_regressor", text_columns=(),
+    frame,
+    target,
+    date_columns=(),
+    learning_rate=1e-2,
+    name="tabular_linear_regressor",
+    text_columns=(),
     fill_values=None,
-):  # fmt: skip
+):
     """Linear regression on the encoded columns: the linear baseline."""
     return regressor(
-        frame, target, date_columns, hidden_units=(), learning_rate=learning_rate, name=name,
-        text_columns=text_columns, fill_values=fill_values,
-    )  # fmt: skip
+        frame,
+        target,
+        date_columns,
+        hidden_units=(),
+        learning_rate=learning_rate,
+        name=name,
+        text_columns=text_columns,
+        fill_values=fill_values,
+    )
 
 
 def to_xy(model, frame, target=None):

@@ -10,8 +10,10 @@ from recipes._common import check_one_of
 
 def _image_input(image_shape):
     image_shape = tuple(image_shape)
-    if len(image_shape) not in (2, 3) or not all(isinstance(d, int) and d > 0 for d in image_shape) or (
-        len(image_shape) == 3 and image_shape[2] not in (1, 3)
+    if (
+        len(image_shape) not in (2, 3)
+        or not all(isinstance(d, int) and d > 0 for d in image_shape)
+        or (len(image_shape) == 3 and image_shape[2] not in (1, 3))
     ):
         raise ValueError(
             "`image_shape` must be (height, width) or (height, width, channels) with 1 or 3 channels. "

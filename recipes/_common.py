@@ -23,7 +23,11 @@ def check_int(name, value, minimum=1):
 
 def check_number(name, value, minimum=None, maximum=None, *, inclusive=True):
     """`value` as a float, or a `ValueError` if it is not a finite number within the bounds given."""
-    ok = not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating)) and math.isfinite(value)
+    ok = (
+        not isinstance(value, bool)
+        and isinstance(value, (int, float, np.integer, np.floating))
+        and math.isfinite(value)
+    )
     if ok and minimum is not None:
         ok = value >= minimum if inclusive else value > minimum
     if ok and maximum is not None:
@@ -31,8 +35,10 @@ def check_number(name, value, minimum=None, maximum=None, *, inclusive=True):
     if not ok:
         low, high = ("[", "]") if inclusive else ("(", ")")
         bounds = f" in {low}{'-inf' if minimum is None else f'{minimum:g}'}, {'inf' if maximum is None else f'{maximum:g}'}{high}"
-        raise ValueError(f"`{name}` must be a finite number{bounds if (minimum, maximum) != (None, None) else ''}. "
-                         f"Received: {name}={value!r}")  # fmt: skip
+        raise ValueError(
+            f"`{name}` must be a finite number{bounds if (minimum, maximum) != (None, None) else ''}. "
+            f"Received: {name}={value!r}"
+        )
     return float(value)
 
 

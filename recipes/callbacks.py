@@ -153,11 +153,7 @@ class BestKCheckpoint(keras.callbacks.Callback):
     @property
     def best_checkpoints(self):
         """Paths of the kept best checkpoints, best first."""
-        return [
-            os.path.join(self.directory, r["path"])
-            for r in self._ranked()[: self.keep_best]
-            if r["path"]
-        ]
+        return [os.path.join(self.directory, r["path"]) for r in self._ranked()[: self.keep_best] if r["path"]]
 
     @property
     def last_checkpoint(self):
@@ -271,8 +267,7 @@ class ResumableEarlyStopping(keras.callbacks.Callback):
         super().__init__()
         if not isinstance(checkpoint, BestKCheckpoint):
             raise ValueError(
-                "`checkpoint` must be a BestKCheckpoint. "
-                f"Received: checkpoint={type(checkpoint).__name__}"
+                f"`checkpoint` must be a BestKCheckpoint. Received: checkpoint={type(checkpoint).__name__}"
             )
         patience = check_int("patience", patience)
         self.checkpoint = checkpoint

@@ -55,9 +55,7 @@ def to_dataset(data, name="train_data"):
     for part, part_name in zip(data, ("x", "y", "sample_weight")):
         lengths.update(_column_lengths(part, f"{name} {part_name}"))
     if len(set(lengths.values())) != 1:
-        raise ValueError(
-            f"`{name}` must have one row per example in every array. Received lengths: {lengths}"
-        )
+        raise ValueError(f"`{name}` must have one row per example in every array. Received lengths: {lengths}")
     num_examples = next(iter(lengths.values()))
     if num_examples == 0:
         raise ValueError(f"`{name}` is empty")
@@ -100,12 +98,7 @@ def training_pipeline(data, batch_size, name="train_data"):
         buffer = shuffle_buffer_size(dataset, num_examples)
     else:
         buffer = num_examples  # in memory already: a full shuffle costs nothing more
-    return (
-        dataset.shuffle(buffer, reshuffle_each_iteration=True)
-        .repeat()
-        .batch(batch_size)
-        .prefetch(tf.data.AUTOTUNE)
-    )
+    return dataset.shuffle(buffer, reshuffle_each_iteration=True).repeat().batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
 def evaluation_pipeline(data, batch_size, name="validation_data"):

@@ -37,10 +37,7 @@ def _fraction_values(fractions):
 def _as_1d(values, name):
     array = np.asarray(values)
     if array.ndim != 1:
-        raise ValueError(
-            f"`{name}` must be one-dimensional (one entry per row). "
-            f"Received shape {array.shape}"
-        )
+        raise ValueError(f"`{name}` must be one-dimensional (one entry per row). Received shape {array.shape}")
     return array
 
 
@@ -131,9 +128,7 @@ def split_by_date(dates, boundaries, date_format=None):
     parsed = _parse_dates(dates, date_format, "dates")
     cuts = _parse_dates(_as_1d(list(boundaries), "boundaries"), date_format, "boundaries")
     if not np.all(np.diff(cuts.astype("int64")) > 0):
-        raise ValueError(
-            f"`boundaries` must be strictly increasing. Received: boundaries={list(boundaries)!r}"
-        )
+        raise ValueError(f"`boundaries` must be strictly increasing. Received: boundaries={list(boundaries)!r}")
     assignment = np.searchsorted(cuts, parsed, side="right")
     return _package(assignment, None, len(cuts) + 1)
 

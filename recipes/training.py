@@ -218,15 +218,43 @@ def fit(
             stack.callback(shutil.rmtree, scratch, ignore_errors=True)
             verbose = 0
         return _fit(
-            model, train_data, validation_data, batch_size, steps_per_epoch, num_checkpoints, directory,
-            keep_best, monitor, mode, early_stopping_patience, resume, callbacks, verbose, loop, scratch,
-        )  # fmt: skip
+            model,
+            train_data,
+            validation_data,
+            batch_size,
+            steps_per_epoch,
+            num_checkpoints,
+            directory,
+            keep_best,
+            monitor,
+            mode,
+            early_stopping_patience,
+            resume,
+            callbacks,
+            verbose,
+            loop,
+            scratch,
+        )
 
 
 def _fit(
-    model, train_data, validation_data, batch_size, steps_per_epoch, num_checkpoints, directory,
-    keep_best, monitor, mode, early_stopping_patience, resume, callbacks, verbose, loop, scratch,
-):  # fmt: skip
+    model,
+    train_data,
+    validation_data,
+    batch_size,
+    steps_per_epoch,
+    num_checkpoints,
+    directory,
+    keep_best,
+    monitor,
+    mode,
+    early_stopping_patience,
+    resume,
+    callbacks,
+    verbose,
+    loop,
+    scratch,
+):
     """`fit` once the arguments are checked; `scratch` is a non-chief worker's temporary folder."""
 
     train = pipeline.training_pipeline(train_data, batch_size, "train_data")

@@ -141,7 +141,9 @@ class BatchScheduler:
         if None in rows.values() or len(set(rows.values())) != 1:
             if None in rows.values():  # scalars cannot be batched: run alone
                 return servable.execute(signature_name, inputs, output_names, timeout_ms)
-            raise ServingError("INVALID_ARGUMENT", f"inputs must have the same number of rows to be batched; received {rows}")
+            raise ServingError(
+                "INVALID_ARGUMENT", f"inputs must have the same number of rows to be batched; received {rows}"
+            )
         size = next(iter(rows.values()))
         if size == 0:  # nothing to batch, and no row to pad with
             return servable.execute(signature_name, inputs, output_names, timeout_ms)
@@ -243,7 +245,7 @@ class BatchScheduler:
             if np.ndim(value) == 0 or np.shape(value)[0] != padded:
                 raise ServingError(
                     "INVALID_ARGUMENT",
-                    f"output \"{name}\" has shape {np.shape(value)}, not one row per input row: "
+                    f'output "{name}" has shape {np.shape(value)}, not one row per input row: '
                     "this signature cannot be batched",
                 )
         start = 0
@@ -272,7 +274,7 @@ class BatchScheduler:
                 if not any(after for _, after in missing):
                     padded[name] = value
                 elif np.size(value) == 0:
-                    message = f"input \"{name}\": Got empty tensor in batch of non-empty tensors."
+                    message = f'input "{name}": Got empty tensor in batch of non-empty tensors.'
                     task.error = ServingError("INVALID_ARGUMENT", message)
                     task.done.set()
                     break

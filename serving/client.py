@@ -142,8 +142,16 @@ class RestClient:
         chunk_size: Rows per request, defaults to 256.
     """
 
-    def __init__(self, url="http://127.0.0.1:8501", model="default", version=None, label=None,
-                 signature_name=KEYED_SIGNATURE, timeout=30, chunk_size=256):  # fmt: skip
+    def __init__(
+        self,
+        url="http://127.0.0.1:8501",
+        model="default",
+        version=None,
+        label=None,
+        signature_name=KEYED_SIGNATURE,
+        timeout=30,
+        chunk_size=256,
+    ):
         _check_arguments(version, label, chunk_size)
         self.url = url.rstrip("/")
         self.model_path = f"/v1/models/{model}" + (
@@ -155,7 +163,9 @@ class RestClient:
 
     def _call(self, suffix, body=None):
         data = json.dumps(body).encode("utf-8") if body is not None else None
-        request = urllib.request.Request(self.url + self.model_path + suffix, data=data, method="POST" if data else "GET")
+        request = urllib.request.Request(
+            self.url + self.model_path + suffix, data=data, method="POST" if data else "GET"
+        )
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 data = response.read()
@@ -202,14 +212,23 @@ class RestClient:
 class GrpcClient:
     """TF Serving's gRPC PredictionService, with the same arguments as `RestClient` (`target` "host:port")."""
 
-    def __init__(self, target="127.0.0.1:8500", model="default", version=None, label=None,
-                 signature_name=KEYED_SIGNATURE, timeout=30, chunk_size=256):  # fmt: skip
+    def __init__(
+        self,
+        target="127.0.0.1:8500",
+        model="default",
+        version=None,
+        label=None,
+        signature_name=KEYED_SIGNATURE,
+        timeout=30,
+        chunk_size=256,
+    ):
         import grpc
         from tensorflow_serving.apis import prediction_service_pb2_grpc
 
         _check_arguments(version, label, chunk_size)
         self.channel = grpc.insecure_channel(
-            target, options=[("grpc.max_receive_message_length", 2**31 - 1), ("grpc.max_send_message_length", 2**31 - 1)]
+            target,
+            options=[("grpc.max_receive_message_length", 2**31 - 1), ("grpc.max_send_message_length", 2**31 - 1)],
         )
         self.stub = prediction_service_pb2_grpc.PredictionServiceStub(self.channel)
         self.model, self.version, self.label = model, version, label

@@ -208,8 +208,11 @@ def _check_optional_inputs(optional_inputs):
 def _optional_specs(optional_inputs, contract):
     """`{name: TensorSpec}` of the optional inputs, leaving out the key and names the model's inputs have."""
     taken = {KEY, *(spec.name for spec in contract)}
-    return {name: tf.TensorSpec([None], tf.as_dtype(dtype), name=name)
-            for name, dtype in optional_inputs.items() if name not in taken}  # fmt: skip
+    return {
+        name: tf.TensorSpec([None], tf.as_dtype(dtype), name=name)
+        for name, dtype in optional_inputs.items()
+        if name not in taken
+    }
 
 
 def _with_optional_inputs(serve, optional_specs):
@@ -238,9 +241,10 @@ def _serving_function(model, contract, class_names, keyed):
         for name, value in inputs.items():
             checks.append(
                 tf.debugging.assert_equal(
-                    tf.shape(value)[0], batch,
+                    tf.shape(value)[0],
+                    batch,
                     message=f"all inputs must have the same number of rows as `{contract[0].name}`; `{name}` differs",
-                )  # fmt: skip
+                )
             )
         model_inputs = {}
         for spec in contract:
@@ -369,9 +373,13 @@ def export_model(model, export_dir, version=None, warmup_inputs=None, model_name
         archive.add_endpoint(
             other_name,
             _serving_function(model, other_contract, class_names, keyed=True),
-            input_signature=[{**{spec.name: spec.signature_spec for spec in other_contract},
-                              KEY: tf.TensorSpec([None], tf.string, name=KEY)}],
-        )  # fmt: skip
+            input_signature=[
+                {
+                    **{spec.name: spec.signature_spec for spec in other_contract},
+                    KEY: tf.TensorSpec([None], tf.string, name=KEY),
+                }
+            ],
+        )
     os.makedirs(export_dir, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=export_dir)  # not numeric: TF Serving skips it
     try:

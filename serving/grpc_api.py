@@ -174,7 +174,12 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         name, version, label = _servable_spec(_model_spec(request))
         inputs = {key: _input_array(key, proto) for key, proto in request.inputs.items()}
         version, signature_name, outputs = self.service.predict(
-            name, version, label, request.model_spec.signature_name, inputs, tuple(request.output_filter),
+            name,
+            version,
+            label,
+            request.model_spec.signature_name,
+            inputs,
+            tuple(request.output_filter),
             timeout_ms=_timeout_ms(context),
         )
         response = predict_pb2.PredictResponse()
@@ -284,8 +289,19 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
         return model_management_pb2.ReloadConfigResponse(status=status_pb2.StatusProto(error_code=0))
 
 
-def serve_grpc(address, service, reload_config, max_workers=16, metrics=None, *, socket_path=None,
-               credentials=None, options=(), health=None, enable_serialization_as_tensor_content=False):  # fmt: skip
+def serve_grpc(
+    address,
+    service,
+    reload_config,
+    max_workers=16,
+    metrics=None,
+    *,
+    socket_path=None,
+    credentials=None,
+    options=(),
+    health=None,
+    enable_serialization_as_tensor_content=False,
+):
     """Starts the gRPC server; returns it and its TCP port.
 
     Args:
@@ -307,8 +323,11 @@ def serve_grpc(address, service, reload_config, max_workers=16, metrics=None, *,
     """
     server = grpc.server(
         concurrent.futures.ThreadPoolExecutor(max_workers=max_workers),
-        options=[*options, ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)],  # fmt: skip
+        options=[
+            *options,
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        ],
     )
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
         PredictionService(service, metrics, enable_serialization_as_tensor_content), server

@@ -38,8 +38,9 @@ _messages = message_classes("""
 """)
 HealthCheckRequest = _messages["HealthCheckRequest"]
 HealthCheckResponse = _messages["HealthCheckResponse"]
-SERVING, NOT_SERVING, SERVICE_UNKNOWN = (HealthCheckResponse.ServingStatus.Value(n)
-                                         for n in ("SERVING", "NOT_SERVING", "SERVICE_UNKNOWN"))  # fmt: skip
+SERVING, NOT_SERVING, SERVICE_UNKNOWN = (
+    HealthCheckResponse.ServingStatus.Value(n) for n in ("SERVING", "NOT_SERVING", "SERVICE_UNKNOWN")
+)
 SERVICE_NAME = "grpc.health.v1.Health"
 
 

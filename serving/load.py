@@ -146,8 +146,9 @@ class ServerProcess:
         for suffix in ("count", "sum"):
             found = re.search(
                 rf'^:tensorflow:serving:batching_session:batch_size_{suffix}\{{model_name="{re.escape(model)}"\}} (\S+)$',
-                self.metrics(), re.MULTILINE,
-            )  # fmt: skip
+                self.metrics(),
+                re.MULTILINE,
+            )
             totals[suffix] = float(found.group(1)) if found else 0.0
         return int(totals["count"]), int(totals["sum"])
 
@@ -198,8 +199,19 @@ def _grpc_sender(stub, requests, timeout):
     return send, lambda: None
 
 
-def run_load(address, model, x, *, protocol="grpc", concurrency=64, rows_per_request=1, seconds=5.0,
-             warmup_seconds=1.0, signature_name=KEYED_SIGNATURE, timeout=30.0):  # fmt: skip
+def run_load(
+    address,
+    model,
+    x,
+    *,
+    protocol="grpc",
+    concurrency=64,
+    rows_per_request=1,
+    seconds=5.0,
+    warmup_seconds=1.0,
+    signature_name=KEYED_SIGNATURE,
+    timeout=30.0,
+):
     """Sends keyed requests from `concurrency` clients for `seconds` and reports what came back.
 
     Args:
@@ -218,7 +230,10 @@ def run_load(address, model, x, *, protocol="grpc", concurrency=64, rows_per_req
         A `LoadReport`.
     """
     protocol = check_one_of("protocol", protocol, PROTOCOLS)
-    concurrency, rows_per_request = check_int("concurrency", concurrency), check_int("rows_per_request", rows_per_request)
+    concurrency, rows_per_request = (
+        check_int("concurrency", concurrency),
+        check_int("rows_per_request", rows_per_request),
+    )
     if not isinstance(x, dict) or not x or KEY in x:
         raise ValueError(f"`x` must be a non-empty dict of input columns without {KEY!r}. Received: x={x!r:.80}")
     rows = {len(values) for values in x.values()}

@@ -184,10 +184,23 @@ class ModelManager:
             version that is not available yet, defaults to `False` as in TF Serving.
     """
 
-    def __init__(self, configs, poll_seconds=1.0, enable_warmup=True, *, warmup_iterations=1, tags=(SERVE_TAG,),
-                 session_config=None, batching=None, per_model_batching=False, num_load_threads=0,
-                 num_unload_threads=0, max_load_retries=0, load_retry_interval_seconds=60.0,
-                 allow_version_labels_for_unavailable_models=False):  # fmt: skip
+    def __init__(
+        self,
+        configs,
+        poll_seconds=1.0,
+        enable_warmup=True,
+        *,
+        warmup_iterations=1,
+        tags=(SERVE_TAG,),
+        session_config=None,
+        batching=None,
+        per_model_batching=False,
+        num_load_threads=0,
+        num_unload_threads=0,
+        max_load_retries=0,
+        load_retry_interval_seconds=60.0,
+        allow_version_labels_for_unavailable_models=False,
+    ):
         _check_unique_names(configs, ValueError)
         self._initial_configs = list(configs)
         self.configs = {}  # set by start(), once its labels are checked
@@ -201,7 +214,9 @@ class ModelManager:
         self.max_load_retries = max(0, max_load_retries)
         self.load_retry_interval_seconds = load_retry_interval_seconds
         self.allow_version_labels_for_unavailable_models = allow_version_labels_for_unavailable_models
-        self._load_pool = concurrent.futures.ThreadPoolExecutor(num_load_threads, "load") if num_load_threads > 0 else None
+        self._load_pool = (
+            concurrent.futures.ThreadPoolExecutor(num_load_threads, "load") if num_load_threads > 0 else None
+        )
         self._unload_pool = (
             concurrent.futures.ThreadPoolExecutor(num_unload_threads, "unload") if num_unload_threads > 0 else None
         )
@@ -294,8 +309,10 @@ class ModelManager:
                 self._without_versions.add(name)
                 log.warning(
                     "No versions of servable %s found under base path %s. Did you forget to name your leaf "
-                    "directory as a number (eg. '/1/')?", name, config.base_path,
-                )  # fmt: skip
+                    "directory as a number (eg. '/1/')?",
+                    name,
+                    config.base_path,
+                )
         wanted, todo = {}, list(configs)
         while todo:  # a version that fails to load makes way for the next one its policy allows
             loads = []
@@ -421,8 +438,11 @@ class ModelManager:
             count += 1
         log.info(
             "Finished reading warmup data for model at %s. Number of warmup records read: %d. "
-            "Elapsed time (microseconds): %d.", path, count, (time.perf_counter() - started) * 1e6,
-        )  # fmt: skip
+            "Elapsed time (microseconds): %d.",
+            path,
+            count,
+            (time.perf_counter() - started) * 1e6,
+        )
 
     # -- requests ------------------------------------------------------------------------------
 

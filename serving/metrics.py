@@ -47,17 +47,25 @@ class Metrics:
     def __init__(self):
         self.registry = CollectorRegistry()
         self.request_count = Counter(
-            ":tensorflow:serving:request_count", "The total number of requests.",
-            ["model_name", "status"], registry=self.registry,
-        )  # fmt: skip
+            ":tensorflow:serving:request_count",
+            "The total number of requests.",
+            ["model_name", "status"],
+            registry=self.registry,
+        )
         self.request_latency = Histogram(
-            ":tensorflow:serving:request_latency", "Distribution of wall time (in microseconds) for Tensorflow Serving request.",
-            ["model_name", "API", "entrypoint"], buckets=_LATENCY_BUCKETS_US, registry=self.registry,
-        )  # fmt: skip
+            ":tensorflow:serving:request_latency",
+            "Distribution of wall time (in microseconds) for Tensorflow Serving request.",
+            ["model_name", "API", "entrypoint"],
+            buckets=_LATENCY_BUCKETS_US,
+            registry=self.registry,
+        )
         self.batch_size = Histogram(
-            ":tensorflow:serving:batching_session:batch_size", "Tracks the batch size distribution on processing.",
-            ["model_name"], buckets=_BATCH_BUCKETS, registry=self.registry,
-        )  # fmt: skip
+            ":tensorflow:serving:batching_session:batch_size",
+            "Tracks the batch size distribution on processing.",
+            ["model_name"],
+            buckets=_BATCH_BUCKETS,
+            registry=self.registry,
+        )
 
     def observe_request(self, model_name, api, entrypoint, status, seconds):
         self.request_count.labels(model_name=model_name, status=status).inc()

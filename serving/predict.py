@@ -472,8 +472,9 @@ class Predictor:
         self.input_specs = dict(kwargs)
         self.keyed = KEY in self.input_specs and self.input_specs[KEY].dtype == tf.string
         self.defaults = _signature_defaults(version_dir, signature)
-        self.model_inputs = [name for name in sorted(self.input_specs)
-                             if not (self.keyed and name == KEY) and name not in self.defaults]  # fmt: skip
+        self.model_inputs = [
+            name for name in sorted(self.input_specs) if not (self.keyed and name == KEY) and name not in self.defaults
+        ]
         self.needed_columns = list(dict.fromkeys([*self.model_inputs, key]))
         self.layouts = []
         outputs = self.function.structured_outputs

@@ -54,8 +54,11 @@ _QUERY_CHARS = re.compile(r"(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/?]|%[0-9A-Fa-f]{2})*
 _LENGTH = re.compile(r"[0-9]{1,18}")  # ASCII digits only: str.isdigit() also takes "²", which int() refuses
 _CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,15}")
 _LIBEVENT_ERROR_PAGE = "<HTML><HEAD>\n<TITLE>{0} {1}</TITLE>\n</HEAD><BODY>\n<H1>{1}</H1>\n</BODY></HTML>\n"
-_CORS_HEADERS = {"Access-Control-Allow-Origin": "*", "Access-Control-Allow-Methods": "POST, GET",
-                 "Access-Control-Allow-Headers": "Content-Type"}  # fmt: skip
+_CORS_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "POST, GET",
+    "Access-Control-Allow-Headers": "Content-Type",
+}
 
 
 def _request_uri(target):
@@ -89,8 +92,11 @@ def _version(text):
 def _model_spec(match):
     """`(name, version, label)` of a matched path."""
     name, version, label = match.group(1, 2, 3)
-    return (_percent_decoded(name) if name else "", _version(version) if version else None,
-            _percent_decoded(label) if label else None)  # fmt: skip
+    return (
+        _percent_decoded(name) if name else "",
+        _version(version) if version else None,
+        _percent_decoded(label) if label else None,
+    )
 
 
 def status_body(manager, name, version):
@@ -116,9 +122,12 @@ def metadata_body(service, name, version, label):
         signature_map, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
     )
     return rest_json.encode(
-        '{\n"model_spec":' + json.dumps(model_spec, indent=1, ensure_ascii=False) + ',\n"metadata": {"signature_def": '
-        + json.dumps(signature_def, indent=1, ensure_ascii=False) + "}\n}\n"
-    )  # fmt: skip
+        '{\n"model_spec":'
+        + json.dumps(model_spec, indent=1, ensure_ascii=False)
+        + ',\n"metadata": {"signature_def": '
+        + json.dumps(signature_def, indent=1, ensure_ascii=False)
+        + "}\n}\n"
+    )
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -364,8 +373,17 @@ class RestServer(http.server.ThreadingHTTPServer):
     # frees its thread after this many seconds instead of holding it forever.
     read_timeout_seconds = 60
 
-    def __init__(self, address, service, max_body_bytes=MAX_BODY_BYTES, timeout_ms=30_000, metrics=None,
-                 metrics_path=None, num_threads=4 * (os.cpu_count() or 1), enable_cors_support=False):  # fmt: skip
+    def __init__(
+        self,
+        address,
+        service,
+        max_body_bytes=MAX_BODY_BYTES,
+        timeout_ms=30_000,
+        metrics=None,
+        metrics_path=None,
+        num_threads=4 * (os.cpu_count() or 1),
+        enable_cors_support=False,
+    ):
         self.service = service
         self.max_body_bytes = max_body_bytes
         self.timeout_ms = timeout_ms

@@ -271,11 +271,17 @@ def _decode_error(error, text, skipped):
                 depth.append(token.group())
             elif token.group() in ("]", "}") and depth:
                 depth.pop()
-        message = "Missing a comma or ']' after an array element." if depth[-1:] == ["["] else (
-            "Missing a comma or '}' after an object member.")  # fmt: skip
+        message = (
+            "Missing a comma or ']' after an array element."
+            if depth[-1:] == ["["]
+            else ("Missing a comma or '}' after an object member.")
+        )
     elif error.msg.startswith("Invalid control character"):
-        message = ("Missing a closing quotation mark in string." if text[error.pos] == "\x00"
-                   else "Invalid escape character in string.")  # fmt: skip
+        message = (
+            "Missing a closing quotation mark in string."
+            if text[error.pos] == "\x00"
+            else "Invalid escape character in string."
+        )
     return _parse_error(message or error.msg + ".", _offset(text, error.pos, skipped))
 
 
@@ -376,9 +382,14 @@ def _b64_value(value):
 
 
 _INT_RANGES = {  # rapidjson's IsInt, IsInt64, IsUint, IsUint64
-    tf.int32: (-(2**31), 2**31), tf.int16: (-(2**31), 2**31), tf.int8: (-(2**31), 2**31),
-    tf.uint8: (-(2**31), 2**31), tf.int64: (-(2**63), 2**63), tf.uint32: (0, 2**32), tf.uint64: (0, 2**64),
-}  # fmt: skip
+    tf.int32: (-(2**31), 2**31),
+    tf.int16: (-(2**31), 2**31),
+    tf.int8: (-(2**31), 2**31),
+    tf.uint8: (-(2**31), 2**31),
+    tf.int64: (-(2**63), 2**63),
+    tf.uint32: (0, 2**32),
+    tf.uint64: (0, 2**64),
+}
 
 
 def _leaf(value, dtype, strings):
@@ -613,7 +624,7 @@ def parse_predict(document, input_dtypes, strings="surrogatepass", has_bools=Tru
                 "inputs is a plain value/list, but expecting an object as multiple input tensors required as per "
                 "tensorinfo_map"
             )
-        (name, dtype), = input_dtypes.items()
+        ((name, dtype),) = input_dtypes.items()
         return {name: _tensor(value, dtype, strings, has_bools)}, "columnar"
     inputs = {}
     for name, dtype in input_dtypes.items():
@@ -844,7 +855,7 @@ def predict_response(outputs, request_format):
         raise _invalid("Cannot convert empty tensor map to JSON")
     if request_format == "columnar":
         if len(outputs) == 1:
-            (name, value), = outputs.items()
+            ((name, value),) = outputs.items()
             return encode('{\n    "outputs": ' + _single_line(_json_tensor(value, name)) + "\n}")
         members = ",\n        ".join(
             f"{_single_line(name)}: {_single_line(_json_tensor(value, name))}" for name, value in outputs.items()
@@ -862,7 +873,7 @@ def predict_response(outputs, request_format):
     if not batch_size:
         return encode('{\n    "predictions": []\n}')
     if len(outputs) == 1:
-        (name, value), = outputs.items()
+        ((name, value),) = outputs.items()
         return encode('{\n    "predictions": [' + _single_line(_json_tensor(value, name))[1:-1] + "\n    ]\n}")
     columns = {_single_line(name): _json_tensor(value, name) for name, value in outputs.items()}
     rows = (

@@ -90,7 +90,7 @@ class Servable:
         """
         signature_name = signature_name or "serving_default"
         if signature_name not in self.signature_defs:
-            raise ServingError("FAILED_PRECONDITION", f"Serving signature key \"{signature_name}\" not found.")
+            raise ServingError("FAILED_PRECONDITION", f'Serving signature key "{signature_name}" not found.')
         return signature_name, self.signature_defs[signature_name]
 
     def _callable(self, signature_name, input_names, output_names, timeout_ms):

@@ -44,15 +44,18 @@ log = logging.getLogger("recipes-model-server")
 CPUS = os.cpu_count() or 1
 # TF Serving flags for parts of its C++ runtime that this server does not have, accepted without effect.
 NO_EFFECT_FLAGS = (
-    "prefer_tflite_model", "num_tflite_pools", "num_tflite_interpreters_per_pool",  # TensorFlow Lite
-    "xla_cpu_compilation_enabled", "xla_gpu_compilation_enabled",  # XLA is TensorFlow's own choice here
+    "prefer_tflite_model",
+    "num_tflite_pools",
+    "num_tflite_interpreters_per_pool",  # TensorFlow Lite
+    "xla_cpu_compilation_enabled",
+    "xla_gpu_compilation_enabled",  # XLA is TensorFlow's own choice here
     "skip_initialize_tpu",  # TPUs
     "enable_profiler",  # TF Serving's profiler gRPC service
     "thread_pool_factory_config_file",  # per-request thread pools of its C++ session runs
     "platform_config_file",  # its registry of servable platforms; the flags below configure the one here
     "flush_filesystem_caches",  # the caches of its remote file systems; models are read from local folders
     "remove_unused_fields_from_bundle_metagraph",  # only the SignatureDefs of a MetaGraph are kept here anyway
-)  # fmt: skip
+)
 
 
 def _bool(value):
@@ -86,69 +89,190 @@ def build_parser():
     flag("--model_name", default="default", help="name of the single model (default: default)")
     flag("--model_base_path", default="", help="folder of the single model's numeric version folders")
     flag("--model_config_file", default="", help="text-format ModelServerConfig; replaces the two flags above")
-    flag("--model_config_file_poll_wait_seconds", type=int, default=0,
-         help="seconds between re-reads of --model_config_file; 0 (default) reads it once")  # fmt: skip
-    flag("--file_system_poll_wait_seconds", type=int, default=1,
-         help="seconds between scans for new versions (default: 1); 0 scans once")  # fmt: skip
-    flag("--grpc_max_threads", type=int, default=4 * (os.cpu_count() or 1),
-         help="threads answering gRPC calls; more calls wait (default: 4 x cores, as TF Serving)")  # fmt: skip
-    flag("--rest_api_timeout_in_ms", type=int, default=30000,
-         help="REST requests whose model run takes longer fail with 504 (default: 30000)")  # fmt: skip
-    flag("--enable_model_warmup", type=_bool, nargs="?", const=True, default=True,
-         help="replay assets.extra/tf_serving_warmup_requests on load (default: true)")  # fmt: skip
-    flag("--enable_batching", type=_bool, nargs="?", const=True, default=False,
-         help="batch requests dynamically (default: false)")  # fmt: skip
-    flag("--enable_signature_method_name_check", type=_bool, nargs="?", const=True, default=False,
-         help="Classify, Regress and MultiInference require classify/regress method names (default: false)")  # fmt: skip
-    flag("--enable_serialization_as_tensor_content", type=_bool, nargs="?", const=True, default=False,
-         help="gRPC Predict answers in tensor_content instead of float_val, string_val, ... (default: false)")  # fmt: skip
-    flag("--batching_parameters_file", default="",
-         help="text-format BatchingParameters; TF Serving's defaults without it")  # fmt: skip
-    flag("--monitoring_config_file", default="",
-         help="text-format MonitoringConfig; prometheus_config { enable: true } serves metrics on the REST port")  # fmt: skip
+    flag(
+        "--model_config_file_poll_wait_seconds",
+        type=int,
+        default=0,
+        help="seconds between re-reads of --model_config_file; 0 (default) reads it once",
+    )
+    flag(
+        "--file_system_poll_wait_seconds",
+        type=int,
+        default=1,
+        help="seconds between scans for new versions (default: 1); 0 scans once",
+    )
+    flag(
+        "--grpc_max_threads",
+        type=int,
+        default=4 * (os.cpu_count() or 1),
+        help="threads answering gRPC calls; more calls wait (default: 4 x cores, as TF Serving)",
+    )
+    flag(
+        "--rest_api_timeout_in_ms",
+        type=int,
+        default=30000,
+        help="REST requests whose model run takes longer fail with 504 (default: 30000)",
+    )
+    flag(
+        "--enable_model_warmup",
+        type=_bool,
+        nargs="?",
+        const=True,
+        default=True,
+        help="replay assets.extra/tf_serving_warmup_requests on load (default: true)",
+    )
+    flag(
+        "--enable_batching",
+        type=_bool,
+        nargs="?",
+        const=True,
+        default=False,
+        help="batch requests dynamically (default: false)",
+    )
+    flag(
+        "--enable_signature_method_name_check",
+        type=_bool,
+        nargs="?",
+        const=True,
+        default=False,
+        help="Classify, Regress and MultiInference require classify/regress method names (default: false)",
+    )
+    flag(
+        "--enable_serialization_as_tensor_content",
+        type=_bool,
+        nargs="?",
+        const=True,
+        default=False,
+        help="gRPC Predict answers in tensor_content instead of float_val, string_val, ... (default: false)",
+    )
+    flag(
+        "--batching_parameters_file",
+        default="",
+        help="text-format BatchingParameters; TF Serving's defaults without it",
+    )
+    flag(
+        "--monitoring_config_file",
+        default="",
+        help="text-format MonitoringConfig; prometheus_config { enable: true } serves metrics on the REST port",
+    )
     # The rest of TF Serving's flags, with its defaults.
     flag("--grpc_socket_path", default="", help="also listen for gRPC on this unix socket; with --port=0, only there")
-    flag("--rest_api_num_threads", type=int, default=4 * CPUS,
-         help="requests processed at once over REST; more wait (default: 4 x cores, as TF Serving)")  # fmt: skip
-    flag("--rest_api_enable_cors_support", type=_bool, nargs="?", const=True, default=False,
-         help="add CORS headers (Access-Control-Allow-*) to REST answers (default: false)")  # fmt: skip
-    flag("--allow_version_labels_for_unavailable_models", type=_bool, nargs="?", const=True, default=False,
-         help="let a new version label name a version not loaded yet, e.g. in the config read at start-up "
-              "(default: false: labels may only name available versions)")  # fmt: skip
-    flag("--enable_per_model_batching_parameters", type=_bool, nargs="?", const=True, default=False,
-         help="with --enable_batching, a version batches with the parameters of the batching_params.pbtxt in its "
-              "folder, and not at all without one; the threads stay those of --batching_parameters_file")  # fmt: skip
+    flag(
+        "--rest_api_num_threads",
+        type=int,
+        default=4 * CPUS,
+        help="requests processed at once over REST; more wait (default: 4 x cores, as TF Serving)",
+    )
+    flag(
+        "--rest_api_enable_cors_support",
+        type=_bool,
+        nargs="?",
+        const=True,
+        default=False,
+        help="add CORS headers (Access-Control-Allow-*) to REST answers (default: false)",
+    )
+    flag(
+        "--allow_version_labels_for_unavailable_models",
+        type=_bool,
+        nargs="?",
+        const=True,
+        default=False,
+        help="let a new version label name a version not loaded yet, e.g. in the config read at start-up "
+        "(default: false: labels may only name available versions)",
+    )
+    flag(
+        "--enable_per_model_batching_parameters",
+        type=_bool,
+        nargs="?",
+        const=True,
+        default=False,
+        help="with --enable_batching, a version batches with the parameters of the batching_params.pbtxt in its "
+        "folder, and not at all without one; the threads stay those of --batching_parameters_file",
+    )
     flag("--num_load_threads", type=int, default=0, help="versions loaded at once; 0 (default) loads them in turn")
-    flag("--num_unload_threads", type=int, default=0,
-         help="versions unloaded at once in the background; 0 (default) unloads them in turn")  # fmt: skip
-    flag("--max_num_load_retries", type=int, default=5,
-         help="retries of a version that fails to load before giving up (default: 5; 0 tries once)")  # fmt: skip
-    flag("--load_retry_interval_micros", type=int, default=60_000_000,
-         help="microseconds between load retries (default: 1 minute; negative does not wait)")  # fmt: skip
+    flag(
+        "--num_unload_threads",
+        type=int,
+        default=0,
+        help="versions unloaded at once in the background; 0 (default) unloads them in turn",
+    )
+    flag(
+        "--max_num_load_retries",
+        type=int,
+        default=5,
+        help="retries of a version that fails to load before giving up (default: 5; 0 tries once)",
+    )
+    flag(
+        "--load_retry_interval_micros",
+        type=int,
+        default=60_000_000,
+        help="microseconds between load retries (default: 1 minute; negative does not wait)",
+    )
     flag("--flush_filesystem_caches", type=_bool, nargs="?", const=True, default=True, help="no effect here")
-    flag("--tensorflow_session_parallelism", type=int, default=0,
-         help="threads of both TensorFlow thread pools; 0 (default) lets TensorFlow choose")  # fmt: skip
-    flag("--tensorflow_session_config_file", default="",
-         help="text-format TensorFlow ConfigProto of every model's session; the thread flags override its threads")  # fmt: skip
-    flag("--tensorflow_intra_op_parallelism", type=int, default=0,
-         help="threads running one op; 0 (default) lets TensorFlow choose (not with all three thread flags)")  # fmt: skip
-    flag("--tensorflow_inter_op_parallelism", type=int, default=0,
-         help="ops run at once; 0 (default) lets TensorFlow choose")  # fmt: skip
-    flag("--use_alts_credentials", type=_bool, nargs="?", const=True, default=False,
-         help="secure gRPC with Google ALTS (works on Google Cloud only; not with --ssl_config_file)")  # fmt: skip
-    flag("--ssl_config_file", default="",
-         help="text-format SSLConfig (server_key, server_cert: PEM text; custom_ca; client_verify): TLS on gRPC")  # fmt: skip
+    flag(
+        "--tensorflow_session_parallelism",
+        type=int,
+        default=0,
+        help="threads of both TensorFlow thread pools; 0 (default) lets TensorFlow choose",
+    )
+    flag(
+        "--tensorflow_session_config_file",
+        default="",
+        help="text-format TensorFlow ConfigProto of every model's session; the thread flags override its threads",
+    )
+    flag(
+        "--tensorflow_intra_op_parallelism",
+        type=int,
+        default=0,
+        help="threads running one op; 0 (default) lets TensorFlow choose (not with all three thread flags)",
+    )
+    flag(
+        "--tensorflow_inter_op_parallelism",
+        type=int,
+        default=0,
+        help="ops run at once; 0 (default) lets TensorFlow choose",
+    )
+    flag(
+        "--use_alts_credentials",
+        type=_bool,
+        nargs="?",
+        const=True,
+        default=False,
+        help="secure gRPC with Google ALTS (works on Google Cloud only; not with --ssl_config_file)",
+    )
+    flag(
+        "--ssl_config_file",
+        default="",
+        help="text-format SSLConfig (server_key, server_cert: PEM text; custom_ca; client_verify): TLS on gRPC",
+    )
     flag("--platform_config_file", default="", help="no effect here")
-    flag("--per_process_gpu_memory_fraction", type=float, default=0.0,
-         help="share of each GPU's memory to take at start (0, the default, lets TensorFlow grow it)")  # fmt: skip
+    flag(
+        "--per_process_gpu_memory_fraction",
+        type=float,
+        default=0.0,
+        help="share of each GPU's memory to take at start (0, the default, lets TensorFlow grow it)",
+    )
     flag("--saved_model_tags", default="serve", help="comma-separated tags of the MetaGraph to load (default: serve)")
-    flag("--grpc_channel_arguments", default="",
-         help="comma-separated gRPC server arguments, e.g. grpc.max_connection_age_ms=2000")  # fmt: skip
-    flag("--num_request_iterations_for_warmup", type=int, default=0,
-         help="times each warmup request is replayed; used when > 0")  # fmt: skip
+    flag(
+        "--grpc_channel_arguments",
+        default="",
+        help="comma-separated gRPC server arguments, e.g. grpc.max_connection_age_ms=2000",
+    )
+    flag(
+        "--num_request_iterations_for_warmup",
+        type=int,
+        default=0,
+        help="times each warmup request is replayed; used when > 0",
+    )
     flag("--version", type=_bool, nargs="?", const=True, default=False, help="print the version and exit")
-    flag("--remove_unused_fields_from_bundle_metagraph", type=_bool, nargs="?", const=True, default=True,
-         help="no effect here")  # fmt: skip
+    flag(
+        "--remove_unused_fields_from_bundle_metagraph",
+        type=_bool,
+        nargs="?",
+        const=True,
+        default=True,
+        help="no effect here",
+    )
     flag("--prefer_tflite_model", type=_bool, nargs="?", const=True, default=False, help="no effect here")
     flag("--num_tflite_pools", type=int, default=CPUS, help="no effect here")
     flag("--num_tflite_interpreters_per_pool", type=int, default=1, help="no effect here")
@@ -158,13 +282,26 @@ def build_parser():
     flag("--thread_pool_factory_config_file", default="", help="no effect here")
     flag("--mixed_precision", default="", help="bfloat16 turns on TensorFlow's bfloat16 auto mixed precision")
     flag("--skip_initialize_tpu", type=_bool, nargs="?", const=True, default=False, help="no effect here")
-    flag("--enable_grpc_healthcheck_service", type=_bool, nargs="?", const=True, default=False,
-         help="serve gRPC's standard health service, grpc.health.v1.Health (default: false)")  # fmt: skip
+    flag(
+        "--enable_grpc_healthcheck_service",
+        type=_bool,
+        nargs="?",
+        const=True,
+        default=False,
+        help="serve gRPC's standard health service, grpc.health.v1.Health (default: false)",
+    )
     # Ours.
-    flag("--bind_address", default="127.0.0.1",
-         help="address to listen on (ours, not TF Serving's: it listens on all; default: 127.0.0.1)")  # fmt: skip
-    flag("--rest_api_max_body_bytes", type=int, default=64 * 1024 * 1024,
-         help="largest REST request body (ours; default: 64 MiB)")  # fmt: skip
+    flag(
+        "--bind_address",
+        default="127.0.0.1",
+        help="address to listen on (ours, not TF Serving's: it listens on all; default: 127.0.0.1)",
+    )
+    flag(
+        "--rest_api_max_body_bytes",
+        type=int,
+        default=64 * 1024 * 1024,
+        help="largest REST request body (ours; default: 64 MiB)",
+    )
     return parser
 
 
@@ -179,8 +316,9 @@ def parse_flags(parser, argv):
         `(args, unknown, given)`: the parsed flags, the arguments that are
         none of them, and the names of the flags the command line sets.
     """
-    actions = {option[2:]: action for action in parser._actions for option in action.option_strings
-               if option.startswith("--")}  # fmt: skip
+    actions = {
+        option[2:]: action for action in parser._actions for option in action.option_strings if option.startswith("--")
+    }
     booleans = {name for name, action in actions.items() if action.type is _bool}
     normalized, given = [], set()
     remaining = list(sys.argv[1:] if argv is None else argv)
@@ -282,7 +420,9 @@ def session_config(args):
     config.intra_op_parallelism_threads, config.inter_op_parallelism_threads = max(intra, 0), max(inter, 0)
     if args.mixed_precision == "bfloat16":
         log.info("Running inference with bfloat16 auto mixed precision")
-        config.graph_options.rewrite_options.auto_mixed_precision_onednn_bfloat16 = rewriter_config_pb2.RewriterConfig.ON
+        config.graph_options.rewrite_options.auto_mixed_precision_onednn_bfloat16 = (
+            rewriter_config_pb2.RewriterConfig.ON
+        )
     elif args.mixed_precision:
         log.warning("%s auto mixed precision is not supported. Valid option: bfloat16", args.mixed_precision)
     return config
@@ -363,12 +503,31 @@ class ModelServer:
         enable_serialization_as_tensor_content: `--enable_serialization_as_tensor_content`.
     """
 
-    def __init__(self, configs, grpc_port=8500, rest_port=8501, host="127.0.0.1", poll_seconds=1,
-                 enable_warmup=True, max_body_bytes=64 * 1024 * 1024, rest_timeout_ms=30_000,
-                 batching=None, metrics_path=None, grpc_max_threads=4 * CPUS, *, rest_num_threads=4 * CPUS,
-                 grpc_socket_path=None, ssl_config=None, use_alts_credentials=False, grpc_options=(),
-                 health_check=False, cors=False, manager_options=None, enable_signature_method_name_check=False,
-                 enable_serialization_as_tensor_content=False):  # fmt: skip
+    def __init__(
+        self,
+        configs,
+        grpc_port=8500,
+        rest_port=8501,
+        host="127.0.0.1",
+        poll_seconds=1,
+        enable_warmup=True,
+        max_body_bytes=64 * 1024 * 1024,
+        rest_timeout_ms=30_000,
+        batching=None,
+        metrics_path=None,
+        grpc_max_threads=4 * CPUS,
+        *,
+        rest_num_threads=4 * CPUS,
+        grpc_socket_path=None,
+        ssl_config=None,
+        use_alts_credentials=False,
+        grpc_options=(),
+        health_check=False,
+        cors=False,
+        manager_options=None,
+        enable_signature_method_name_check=False,
+        enable_serialization_as_tensor_content=False,
+    ):
         from serving.batching import BatchScheduler
         from serving.grpc_api import serve_grpc
         from serving.health import HealthService
@@ -378,7 +537,11 @@ class ModelServer:
         from serving.service import Service
 
         self.manager = ModelManager(
-            configs, poll_seconds=poll_seconds, enable_warmup=enable_warmup, batching=batching, **(manager_options or {})
+            configs,
+            poll_seconds=poll_seconds,
+            enable_warmup=enable_warmup,
+            batching=batching,
+            **(manager_options or {}),
         ).start()
         self.metrics = Metrics() if metrics_path else None
         self.scheduler = BatchScheduler(batching, self.metrics) if batching is not None else None
@@ -388,11 +551,17 @@ class ModelServer:
         self.grpc_port = self.rest_port = None
         if grpc_port is not None or grpc_socket_path:
             self.grpc_server, self.grpc_port = serve_grpc(
-                _host_port(host, grpc_port) if grpc_port is not None else None, self.service, self.reload_config,
-                grpc_max_threads, metrics=self.metrics, socket_path=grpc_socket_path,
-                credentials=_grpc_credentials(ssl_config, use_alts_credentials), options=grpc_options,
-                health=self.health, enable_serialization_as_tensor_content=enable_serialization_as_tensor_content,
-            )  # fmt: skip
+                _host_port(host, grpc_port) if grpc_port is not None else None,
+                self.service,
+                self.reload_config,
+                grpc_max_threads,
+                metrics=self.metrics,
+                socket_path=grpc_socket_path,
+                credentials=_grpc_credentials(ssl_config, use_alts_credentials),
+                options=grpc_options,
+                health=self.health,
+                enable_serialization_as_tensor_content=enable_serialization_as_tensor_content,
+            )
             if self.grpc_port is not None:
                 log.info("Running gRPC ModelServer at %s ...", _host_port(host, self.grpc_port))
             if grpc_socket_path:
@@ -405,9 +574,15 @@ class ModelServer:
         elif rest_port is not None:
             try:
                 self.rest_server = RestServer(
-                    (host, rest_port), self.service, max_body_bytes, rest_timeout_ms, self.metrics, metrics_path,
-                    num_threads=rest_num_threads, enable_cors_support=cors,
-                )  # fmt: skip
+                    (host, rest_port),
+                    self.service,
+                    max_body_bytes,
+                    rest_timeout_ms,
+                    self.metrics,
+                    metrics_path,
+                    num_threads=rest_num_threads,
+                    enable_cors_support=cors,
+                )
             except OSError as error:  # TF Serving goes on serving gRPC
                 log.error("Failed to start HTTP Server at %s: %s", _host_port(host, rest_port), error)
             else:
@@ -490,8 +665,14 @@ def _check_flags(args):
             "INVALID_ARGUMENT",
             "server_options.batching_parameters_file is set without setting server_options.enable_batching to true.",
         )
-    if min(args.tensorflow_intra_op_parallelism, args.tensorflow_inter_op_parallelism,
-           args.tensorflow_session_parallelism) > 0:  # fmt: skip
+    if (
+        min(
+            args.tensorflow_intra_op_parallelism,
+            args.tensorflow_inter_op_parallelism,
+            args.tensorflow_session_parallelism,
+        )
+        > 0
+    ):
         raise StartupError(
             "INVALID_ARGUMENT",
             "Either configure server_options.tensorflow_session_parallelism or (server_options.tensorflow_intra_op_"
@@ -547,8 +728,9 @@ def _server_arguments(args, given):
     if no_effect:
         log.warning(
             "These TF Serving flags have no effect in this server, which has no TensorFlow Lite, XLA, TPU, GPU, "
-            "profiler or platform registry of TF Serving's C++ runtime: %s", ", ".join(f"--{n}" for n in no_effect),
-        )  # fmt: skip
+            "profiler or platform registry of TF Serving's C++ runtime: %s",
+            ", ".join(f"--{n}" for n in no_effect),
+        )
 
     if args.model_config_file:  # as in TF Serving, it wins over --model_name and --model_base_path
         try:
@@ -563,8 +745,11 @@ def _server_arguments(args, given):
     else:
         from serving.manager import ModelConfig, is_relative_path
 
-        log.info("Building single TensorFlow model file config:  model_name: %s model_base_path: %s",
-                 args.model_name, args.model_base_path)  # fmt: skip
+        log.info(
+            "Building single TensorFlow model file config:  model_name: %s model_base_path: %s",
+            args.model_name,
+            args.model_base_path,
+        )
         if is_relative_path(args.model_base_path):  # ServerCore's ValidateModelConfigList
             raise StartupError(
                 "INVALID_ARGUMENT",

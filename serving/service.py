@@ -58,7 +58,9 @@ class Service:
             return servable.execute(resolved, inputs, output_names, timeout_ms)
         return self.scheduler.run(servable, resolved, inputs, output_names, timeout_ms, servable.batching)
 
-    def predict(self, name, version=None, label=None, signature_name="", inputs=None, output_filter=(), timeout_ms=None):
+    def predict(
+        self, name, version=None, label=None, signature_name="", inputs=None, output_filter=(), timeout_ms=None
+    ):
         """Returns `(version, signature_name, outputs)`; a run longer than `timeout_ms` fails with DEADLINE_EXCEEDED."""
         servable = self.manager.acquire(name, version, label)
         try:

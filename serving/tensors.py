@@ -127,7 +127,9 @@ def decode_strings(content, count):
                 break
         lengths.append(length)
     if sum(lengths) != len(content) - position:
-        raise ValueError(f"tensor_content holds {len(content) - position} bytes of strings; its lengths add up to {sum(lengths)}")
+        raise ValueError(
+            f"tensor_content holds {len(content) - position} bytes of strings; its lengths add up to {sum(lengths)}"
+        )
     values = []
     for length in lengths:
         values.append(content[position : position + length])
@@ -196,7 +198,9 @@ def to_proto(array, tensor_content=False):
         return proto
     field = _TYPED_FIELD[enum]
     if field in _FIXED_WIDTH:  # the packed field's bytes are the values' bytes: parsed at memcpy speed
-        proto.MergeFromString(_packed(field, flat.view(flat.real.dtype).astype(_FIXED_WIDTH[field], copy=False).tobytes()))
+        proto.MergeFromString(
+            _packed(field, flat.view(flat.real.dtype).astype(_FIXED_WIDTH[field], copy=False).tobytes())
+        )
     elif field == "bool_val":  # a bool's varint is its one byte, 0 or 1
         proto.MergeFromString(_packed(field, flat.view(np.uint8).tobytes()))
     elif field == "float8_val":

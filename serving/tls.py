@@ -49,7 +49,9 @@ def server_credentials(config):
             f"received server_key of {len(config.server_key)} characters and server_cert of {len(config.server_cert)}"
         )
     if config.client_verify and not config.custom_ca:
-        raise ValueError("SSLConfig client_verify: true needs custom_ca, the PEM of the CAs that sign client certificates")
+        raise ValueError(
+            "SSLConfig client_verify: true needs custom_ca, the PEM of the CAs that sign client certificates"
+        )
     return grpc.ssl_server_credentials(
         [(config.server_key.encode("utf-8"), config.server_cert.encode("utf-8"))],
         root_certificates=config.custom_ca.encode("utf-8") or None,

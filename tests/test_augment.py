@@ -352,8 +352,20 @@ def test_cli_augments_a_csv_file(tmp_path, reviews, capsys):
 
     source, target = tmp_path / "reviews.csv", tmp_path / "more.jsonl"
     reviews.head(5).to_csv(source, index=False)
-    argv = ["augment", str(source), "--output", str(target), "--column", "text",
-            "--augmenter", "swap,delete", "--n", "2", "--option", "aug_p=0.2"]  # fmt: skip
+    argv = [
+        "augment",
+        str(source),
+        "--output",
+        str(target),
+        "--column",
+        "text",
+        "--augmenter",
+        "swap,delete",
+        "--n",
+        "2",
+        "--option",
+        "aug_p=0.2",
+    ]
     assert main(argv) == 0
     assert "wrote 15 rows" in capsys.readouterr().out
     out = pd.read_json(target, lines=True, dtype={"key": str})

@@ -43,8 +43,11 @@ def exported(tmp_path_factory):
 def _serve(base, parameters):
     return ModelServer(
         [ModelConfig("text", base), ModelConfig("default", tf_serving_model("saved_model_half_plus_two_cpu"))],
-        grpc_port=0, rest_port=0, poll_seconds=0, batching=parameters,
-    )  # fmt: skip
+        grpc_port=0,
+        rest_port=0,
+        poll_seconds=0,
+        batching=parameters,
+    )
 
 
 def test_parameters_file_format():
@@ -63,9 +66,12 @@ def test_parameters_file_format():
 def test_keys_never_mix_across_concurrent_rest_and_grpc_clients(exported, allowed_batch_sizes):
     model, base, texts = exported
     parameters = BatchingParameters(
-        max_batch_size=16, batch_timeout_micros=20_000, max_enqueued_batches=100, num_batch_threads=2,
+        max_batch_size=16,
+        batch_timeout_micros=20_000,
+        max_enqueued_batches=100,
+        num_batch_threads=2,
         allowed_batch_sizes=allowed_batch_sizes,
-    )  # fmt: skip
+    )
     server = _serve(base, parameters)
     rng = np.random.default_rng(0)
     jobs = []
@@ -76,8 +82,11 @@ def test_keys_never_mix_across_concurrent_rest_and_grpc_clients(exported, allowe
 
     def send(job):
         client_id, keys, batch = job
-        client = (RestClient(f"http://127.0.0.1:{server.rest_port}", model="text") if client_id % 2
-                  else GrpcClient(f"127.0.0.1:{server.grpc_port}", model="text"))  # fmt: skip
+        client = (
+            RestClient(f"http://127.0.0.1:{server.rest_port}", model="text")
+            if client_id % 2
+            else GrpcClient(f"127.0.0.1:{server.grpc_port}", model="text")
+        )
         return client.predict({"text": list(batch)}, keys=keys)
 
     try:
@@ -103,8 +112,14 @@ def _keyed_jobs(rng, client, count, texts, max_rows):
     for request in range(count):
         rows = rng.integers(0, len(texts), size=int(rng.integers(1, max_rows + 1)))
         keys = [f"{client}-r{request}-{i}-é😀" for i in range(len(rows))]
-        jobs.append({"protocol": ("rest", "grpc")[request % 2], "rows": rows.tolist(), "keys": keys,
-                     "texts": [str(t) for t in texts[rows]]})  # fmt: skip
+        jobs.append(
+            {
+                "protocol": ("rest", "grpc")[request % 2],
+                "rows": rows.tolist(),
+                "keys": keys,
+                "texts": [str(t) for t in texts[rows]],
+            }
+        )
     return jobs
 
 
@@ -120,8 +135,13 @@ def test_keys_never_mix_across_client_processes_and_threads(exported, tmp_path):
     model, base, texts = exported
     texts = texts[:300]
     expected = model.predict(texts.astype(object), verbose=0)  # unbatched: one Keras call on every row
-    parameters = BatchingParameters(max_batch_size=16, batch_timeout_micros=20_000, max_enqueued_batches=100,
-                                    num_batch_threads=2, allowed_batch_sizes=(4, 8, 16))  # fmt: skip
+    parameters = BatchingParameters(
+        max_batch_size=16,
+        batch_timeout_micros=20_000,
+        max_enqueued_batches=100,
+        num_batch_threads=2,
+        allowed_batch_sizes=(4, 8, 16),
+    )
     server = _serve(base, parameters)
     rng = np.random.default_rng(1)
     processes, jobs, logs = [], {}, {}
@@ -131,11 +151,22 @@ def test_keys_never_mix_across_client_processes_and_threads(exported, tmp_path):
             (tmp_path / f"{client}.json").write_text(json.dumps(jobs[client]))
             logs[client] = tmp_path / f"{client}.log"
             with open(logs[client], "w") as log:
-                processes.append(subprocess.Popen(
-                    [sys.executable, os.path.join(HERE, "_batched_client.py"), f"http://127.0.0.1:{server.rest_port}",
-                     f"127.0.0.1:{server.grpc_port}", str(tmp_path / f"{client}.json"), "3"],
-                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True,
-                ))  # fmt: skip
+                processes.append(
+                    subprocess.Popen(
+                        [
+                            sys.executable,
+                            os.path.join(HERE, "_batched_client.py"),
+                            f"http://127.0.0.1:{server.rest_port}",
+                            f"127.0.0.1:{server.grpc_port}",
+                            str(tmp_path / f"{client}.json"),
+                            "3",
+                        ],
+                        stdin=subprocess.PIPE,
+                        stdout=subprocess.PIPE,
+                        stderr=log,
+                        text=True,
+                    )
+                )
         for client, process in zip(logs, processes):
             assert process.stdout.readline().strip() == "ready", logs[client].read_text()[-3000:]
         jobs["threads"] = _keyed_jobs(rng, "threads", 24, texts, 12)
@@ -144,8 +175,11 @@ def test_keys_never_mix_across_client_processes_and_threads(exported, tmp_path):
             process.stdin.flush()
 
         def send(job):
-            client = (RestClient(f"http://127.0.0.1:{server.rest_port}", model="text") if job["protocol"] == "rest"
-                      else GrpcClient(f"127.0.0.1:{server.grpc_port}", model="text"))  # fmt: skip
+            client = (
+                RestClient(f"http://127.0.0.1:{server.rest_port}", model="text")
+                if job["protocol"] == "rest"
+                else GrpcClient(f"127.0.0.1:{server.grpc_port}", model="text")
+            )
             return client.predict({"text": job["texts"]}, keys=job["keys"])
 
         with concurrent.futures.ThreadPoolExecutor(4) as pool:
@@ -185,7 +219,9 @@ def test_grpc_requests_with_deadlines_batch_together(exported):
         with pytest.raises(grpc.RpcError) as raised:
             client.stub.Predict(request, timeout=30)
         assert (raised.value.code(), raised.value.details()) == (
-            grpc.StatusCode.INVALID_ARGUMENT, "Expects arg[0] to be float but double is provided")
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "Expects arg[0] to be float but double is provided",
+        )
     finally:
         client.close()
         server.stop()
@@ -205,15 +241,20 @@ def test_version_swap_while_clients_run_with_batching_fails_no_request(exported,
     newer = text.bag_of_words_classifier(texts, 2, class_names=["rotten", "fresh"], max_tokens=500)  # untrained
     by_version = {1: model.predict(texts.astype(object), verbose=0), 2: newer.predict(texts.astype(object), verbose=0)}
     assert not np.allclose(by_version[1], by_version[2], atol=1e-3)
-    parameters = BatchingParameters(max_batch_size=16, batch_timeout_micros=5_000, max_enqueued_batches=100,
-                                    num_batch_threads=2)  # fmt: skip
-    server = ModelServer([ModelConfig("text", str(swap))], grpc_port=0, rest_port=0, poll_seconds=0.2,
-                         batching=parameters)  # fmt: skip
+    parameters = BatchingParameters(
+        max_batch_size=16, batch_timeout_micros=5_000, max_enqueued_batches=100, num_batch_threads=2
+    )
+    server = ModelServer(
+        [ModelConfig("text", str(swap))], grpc_port=0, rest_port=0, poll_seconds=0.2, batching=parameters
+    )
     answers, failures, stop = {c: [] for c in range(6)}, [], threading.Event()
 
     def run(client_id):
-        client = (RestClient(f"http://127.0.0.1:{server.rest_port}", model="text") if client_id % 2
-                  else GrpcClient(f"127.0.0.1:{server.grpc_port}", model="text"))  # fmt: skip
+        client = (
+            RestClient(f"http://127.0.0.1:{server.rest_port}", model="text")
+            if client_id % 2
+            else GrpcClient(f"127.0.0.1:{server.grpc_port}", model="text")
+        )
         rng = np.random.default_rng(client_id)
         request = 0
         while not stop.is_set():
@@ -281,14 +322,24 @@ def test_full_queue_answers_503_and_the_server_recovers(exported):
     big = {"instances": [{"text": t * 5, "key": str(i)} for i, t in enumerate(np.resize(texts, 3000))]}
     try:
         with concurrent.futures.ThreadPoolExecutor(4) as pool:
-            statuses = [status for status, _ in pool.map(lambda _: rest_request(server, "POST", "/v1/models/text:predict", big), range(4))]
+            statuses = [
+                status
+                for status, _ in pool.map(
+                    lambda _: rest_request(server, "POST", "/v1/models/text:predict", big), range(4)
+                )
+            ]
         assert 503 in statuses and 200 in statuses, statuses
-        status, body = rest_request(server, "POST", "/v1/models/text:predict", {"instances": [{"text": "fine", "key": "k"}]})
+        status, body = rest_request(
+            server, "POST", "/v1/models/text:predict", {"instances": [{"text": "fine", "key": "k"}]}
+        )
         assert status == 200 and body["predictions"][0]["key"] == "k"
         with pytest.raises(ClientError) as raised:
             client = GrpcClient(f"127.0.0.1:{server.grpc_port}", model="text", chunk_size=5000)  # one request
             client.predict({"text": ["x"] * 3001}, keys=range(3001))
-        assert raised.value.code == "INVALID_ARGUMENT" and "larger than maximum input batch size 3000" in raised.value.message
+        assert (
+            raised.value.code == "INVALID_ARGUMENT"
+            and "larger than maximum input batch size 3000" in raised.value.message
+        )
     finally:
         server.stop()
 
@@ -299,7 +350,9 @@ def test_inputs_of_other_shapes_are_batched_apart_not_failed(exported):
     requests = [{"instances": [[1.0], [2.0]]}, {"instances": [1.0, 2.0, 3.0]}, {"instances": [[3.0]]}] * 4
     try:
         with concurrent.futures.ThreadPoolExecutor(12) as pool:
-            answers = list(pool.map(lambda body: rest_request(server, "POST", "/v1/models/default:predict", body), requests))
+            answers = list(
+                pool.map(lambda body: rest_request(server, "POST", "/v1/models/default:predict", body), requests)
+            )
     finally:
         server.stop()
     expected = [[[2.5], [3.0]], [2.5, 3.0, 3.5], [[3.5]]] * 4
@@ -309,20 +362,31 @@ def test_inputs_of_other_shapes_are_batched_apart_not_failed(exported):
 def test_prometheus_metrics_under_tf_serving_names(exported):
     from serving.metrics import read_monitoring_config
 
-    assert read_monitoring_config(open(os.path.join(DEPLOY, "monitoring.config")).read()) == "/monitoring/prometheus/metrics"
+    assert (
+        read_monitoring_config(open(os.path.join(DEPLOY, "monitoring.config")).read())
+        == "/monitoring/prometheus/metrics"
+    )
     assert read_monitoring_config("prometheus_config { enable: false }") is None
     with pytest.raises(ValueError, match="prometheus_config"):
         read_monitoring_config("prometheus { enable: true }")
 
     _, base, _ = exported
     server = ModelServer(
-        [ModelConfig("text", base)], grpc_port=0, rest_port=0, poll_seconds=0,
-        batching=BatchingParameters(max_batch_size=8, num_batch_threads=1), metrics_path="/monitoring/prometheus/metrics",
-    )  # fmt: skip
+        [ModelConfig("text", base)],
+        grpc_port=0,
+        rest_port=0,
+        poll_seconds=0,
+        batching=BatchingParameters(max_batch_size=8, num_batch_threads=1),
+        metrics_path="/monitoring/prometheus/metrics",
+    )
     try:
-        RestClient(f"http://127.0.0.1:{server.rest_port}", model="text").predict({"text": ["good", "bad"]}, keys=["a", "b"])
+        RestClient(f"http://127.0.0.1:{server.rest_port}", model="text").predict(
+            {"text": ["good", "bad"]}, keys=["a", "b"]
+        )
         GrpcClient(f"127.0.0.1:{server.grpc_port}", model="text").predict({"text": ["fine"]}, keys=["c"])
-        assert rest_request(server, "POST", "/v1/models/text:predict", {"instances": [{"text": "", "key": "d"}]})[0] == 400
+        assert (
+            rest_request(server, "POST", "/v1/models/text:predict", {"instances": [{"text": "", "key": "d"}]})[0] == 400
+        )
         import urllib.request
 
         with urllib.request.urlopen(f"http://127.0.0.1:{server.rest_port}/monitoring/prometheus/metrics") as response:
@@ -331,6 +395,12 @@ def test_prometheus_metrics_under_tf_serving_names(exported):
         server.stop()
     assert ':tensorflow:serving:request_count_total{model_name="text",status="OK"} 2.0' in text_format
     assert ':tensorflow:serving:request_count_total{model_name="text",status="INVALID_ARGUMENT"} 1.0' in text_format
-    assert ':tensorflow:serving:request_latency_count{API="predict",entrypoint="REST",model_name="text"} 2.0' in text_format
-    assert ':tensorflow:serving:request_latency_count{API="predict",entrypoint="GRPC",model_name="text"} 1.0' in text_format
+    assert (
+        ':tensorflow:serving:request_latency_count{API="predict",entrypoint="REST",model_name="text"} 2.0'
+        in text_format
+    )
+    assert (
+        ':tensorflow:serving:request_latency_count{API="predict",entrypoint="GRPC",model_name="text"} 1.0'
+        in text_format
+    )
     assert ':tensorflow:serving:batching_session:batch_size_sum{model_name="text"} 3.0' in text_format

@@ -17,7 +17,12 @@ def test_there_are_benchmarks():
 @pytest.mark.slow
 @pytest.mark.parametrize("script", BENCHMARKS, ids=os.path.basename)
 def test_benchmark_script_imports_and_shows_its_usage(script):
-    done = subprocess.run([sys.executable, script, "--help"], capture_output=True, text=True, timeout=300,
-                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, script, "--help"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.startswith("usage:")

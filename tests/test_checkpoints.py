@@ -111,9 +111,13 @@ def test_fit_keeps_best_k_plus_last_on_disk(tmp_path, blob_data):
 def test_finished_run_is_not_trained_again(tmp_path, blob_data):
     train, validation = blob_data
     arguments = dict(
-        validation_data=validation, batch_size=30, total_examples=300, num_checkpoints=2,
-        directory=tmp_path, verbose=0,
-    )  # fmt: skip
+        validation_data=validation,
+        batch_size=30,
+        total_examples=300,
+        num_checkpoints=2,
+        directory=tmp_path,
+        verbose=0,
+    )
     trained = small_classifier()
     first = recipes.fit(trained, train, **arguments)
     again = small_classifier()
@@ -152,9 +156,16 @@ def test_early_stopping_restores_best_weights(tmp_path):
 
 def test_early_stopping_without_checkpoints_uses_keras():
     result = recipes.fit(
-        small_classifier(), blobs(200), batch_size=20, total_examples=2000, num_checkpoints=10,
-        monitor="loss", mode="max", early_stopping_patience=2, verbose=0,
-    )  # fmt: skip
+        small_classifier(),
+        blobs(200),
+        batch_size=20,
+        total_examples=2000,
+        num_checkpoints=10,
+        monitor="loss",
+        mode="max",
+        early_stopping_patience=2,
+        verbose=0,
+    )
     assert result.stopped_early and len(result.history["loss"]) == 3
 
 

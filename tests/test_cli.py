@@ -29,7 +29,14 @@ def test_help_lists_every_subcommand_with_its_purpose_and_an_example(capsys):
 @pytest.mark.slow
 def test_demo_trains_and_exports_the_four_baselines(tmp_path):
     result = _run(
-        "demo", "--scale", "0.1", "--quiet", "--export-dir", str(tmp_path / "exports"), "--directory", str(tmp_path / "runs")
+        "demo",
+        "--scale",
+        "0.1",
+        "--quiet",
+        "--export-dir",
+        str(tmp_path / "exports"),
+        "--directory",
+        str(tmp_path / "runs"),
     )
     assert result.returncode == 0, result.stderr[-3000:]
     scores = dict(re.findall(r"^\[(\w+)\] test accuracy: ([\d.]+ vs [\d.]+)", result.stdout, re.M))
@@ -43,17 +50,32 @@ def test_demo_trains_and_exports_the_four_baselines(tmp_path):
     assert "Summary" in result.stdout
     for task in scores:  # then served by recipes-model-server, queried with keyed raw inputs
         for protocol in ("rest", "grpc"):
-            assert re.search(rf"^{protocol[:4].upper() if protocol == 'rest' else 'gRPC'}\s+{task}\s+key={protocol}-{task}-0001\s+label='", result.stdout, re.M), result.stdout
+            assert re.search(
+                rf"^{protocol[:4].upper() if protocol == 'rest' else 'gRPC'}\s+{task}\s+key={protocol}-{task}-0001\s+label='",
+                result.stdout,
+                re.M,
+            ), result.stdout
 
 
 @pytest.mark.slow
 def test_train_regressor_reports_error_against_the_mean(tmp_path):
     result = _run(
-        "train", "tabular", "--model", "regressor", "--total-examples", "4000", "--quiet",
-        "--export-dir", str(tmp_path / "exports"), "--directory", str(tmp_path / "run"),
-    )  # fmt: skip
+        "train",
+        "tabular",
+        "--model",
+        "regressor",
+        "--total-examples",
+        "4000",
+        "--quiet",
+        "--export-dir",
+        str(tmp_path / "exports"),
+        "--directory",
+        str(tmp_path / "run"),
+    )
     assert result.returncode == 0, result.stderr[-3000:]
-    error, baseline = map(float, re.search(r"test mean absolute error: ([\d.]+) vs ([\d.]+) for the mean", result.stdout).groups())
+    error, baseline = map(
+        float, re.search(r"test mean absolute error: ([\d.]+) vs ([\d.]+) for the mean", result.stdout).groups()
+    )
     assert error < baseline
 
 

@@ -75,7 +75,9 @@ def test_a_supplied_gpu_throughput_competes_and_an_unknown_latency_never_wins():
     assert report.cheapest["machine"] == "gpu-1" and report.cheapest["source"] == "supplied"
     assert report.cheapest["batch_size"] is None and report.cheapest["machines"] == 1
     assert report.cheapest["cost_per_million"] == pytest.approx(0.72 / 72)  # 20,000 rows/s = 72 M rows/h
-    assert any(note.startswith("No GPU was measured: GPU machine types use the supplied 20,000") for note in report.notes)
+    assert any(
+        note.startswith("No GPU was measured: GPU machine types use the supplied 20,000") for note in report.notes
+    )
 
     assert _report(target_rps=10_000, **gpu).cheapest["machine"] == "cpu-4"  # $0.60 < $0.72 without a latency limit
 
@@ -103,7 +105,9 @@ def test_a_supplied_gpu_throughput_competes_and_an_unknown_latency_never_wins():
 
 
 def test_measured_gpu_rows_price_gpu_machines(tmp_path):
-    measured = MEASURED + [{"device": "gpu", "batch_size": 256, "rows_per_s": 36_000, "p99_ms": 12, "device_name": "T4"}]
+    measured = MEASURED + [
+        {"device": "gpu", "batch_size": 256, "rows_per_s": 36_000, "p99_ms": 12, "device_name": "T4"}
+    ]
     report = cost_report(measured, PRICES, cores_per_replica=2, target_rps=10_000, max_latency_ms=30)
     assert report.cheapest["machine"] == "gpu-1" and report.cheapest["source"] == "measured"
     assert report.cheapest["batch_size"] == 256
@@ -111,7 +115,9 @@ def test_measured_gpu_rows_price_gpu_machines(tmp_path):
     with pytest.raises(ValueError, match="the measurements have GPU rows"):
         cost_report(measured, PRICES, cores_per_replica=2, gpu_throughput=1000)
     markdown = report.to_markdown()
-    assert markdown.startswith("**PASS**: Cheapest for 10,000 rows/s") and "| gpu-1 | gpu | 1 | 0.72 | 256 |" in markdown
+    assert (
+        markdown.startswith("**PASS**: Cheapest for 10,000 rows/s") and "| gpu-1 | gpu | 1 | 0.72 | 256 |" in markdown
+    )
     as_json = json.loads(json.dumps(report.to_dict()))
     assert (as_json["verdict"], as_json["ok"], as_json["cheapest"]["machine"]) == ("pass", True, "gpu-1")
     assert [row["machine"] for row in as_json["table"]] == list(report.table.machine) and "points" not in as_json
@@ -125,7 +131,10 @@ def test_prices_built_in_from_files_and_overridden(tmp_path):
     assert table.attrs["date"] == PRICES_DATE and "aws.amazon.com" in table.attrs["source"]
     assert set(table.device) == {"cpu", "gpu"}
     cheaper = price_table(overrides={"g4dn.xlarge": 0.2})
-    assert cheaper.set_index("machine").usd_per_hour["g4dn.xlarge"] == 0.2 and "g4dn.xlarge=$0.2/h" in cheaper.attrs["source"]
+    assert (
+        cheaper.set_index("machine").usd_per_hour["g4dn.xlarge"] == 0.2
+        and "g4dn.xlarge=$0.2/h" in cheaper.attrs["source"]
+    )
     report = cost_report(MEASURED, cheaper, cores_per_replica=2, gpu_throughput=1000)
     assert _row(report, "g4dn.xlarge").cost_per_million == pytest.approx(0.2 / 3.6)
     assert parse_prices(["g4dn.xlarge=0.2", " c6i.large =0.05"]) == {"g4dn.xlarge": 0.2, "c6i.large": 0.05}
@@ -138,14 +147,18 @@ def test_prices_built_in_from_files_and_overridden(tmp_path):
     assert "Prices (undated): prices.csv; overridden: cpu-4=$0.1/h; approximate" in str(report)
 
     json_rows = [{"machine": "box", "device": "cpu", "replicas": 3, "usd_per_hour": 0.9}]
-    (tmp_path / "prices.json").write_text(json.dumps({"date": "2025-01-02", "source": "our contract", "machines": json_rows}))
+    (tmp_path / "prices.json").write_text(
+        json.dumps({"date": "2025-01-02", "source": "our contract", "machines": json_rows})
+    )
     report = cost_report(MEASURED, str(tmp_path / "prices.json"))  # replicas given: no cores_per_replica needed
     assert report.cheapest["machine"] == "box" and report.cheapest["rows_per_s"] == 6000
     assert report.notes[-1] == "Prices (2025-01-02): our contract; approximate, check before deciding."
 
 
 def test_bad_input_raises_clear_errors(tmp_path):
-    with pytest.raises(ValueError, match=r"machines of the price table \['c6i\.large'.*Received: unknown machine 'm5\.large'"):
+    with pytest.raises(
+        ValueError, match=r"machines of the price table \['c6i\.large'.*Received: unknown machine 'm5\.large'"
+    ):
         price_table(overrides={"m5.large": 0.1})
     with pytest.raises(ValueError, match=r"price of 'c6i\.large' must be a number of USD per hour > 0. Received: -1"):
         price_table(overrides={"c6i.large": -1})
@@ -217,8 +230,23 @@ def test_cli_measures_prices_and_writes_its_files(export, tmp_path, capsys):
     base, rows, _ = export
     out = tmp_path / "cost"
     arguments = ["cost", "--model-path", base, rows, "--key", "id", "--batch-sizes", "1,16", "--seconds", "0.2"]
-    status = main([*arguments, "--price", "c6i.large=0.05", "--gpu-throughput", "50000", "--gpu-latency-ms", "20",
-                   "--target-rps", "2000", "--max-latency-ms", "500", "--directory", str(out)])  # fmt: skip
+    status = main(
+        [
+            *arguments,
+            "--price",
+            "c6i.large=0.05",
+            "--gpu-throughput",
+            "50000",
+            "--gpu-latency-ms",
+            "20",
+            "--target-rps",
+            "2000",
+            "--max-latency-ms",
+            "500",
+            "--directory",
+            str(out),
+        ]
+    )
     assert status == 0
     printed = capsys.readouterr().out
     assert "TensorFlow sees no GPU" in printed or "TensorFlow sees 1 GPU" in printed

@@ -65,7 +65,9 @@ def test_spoken_digits_are_deterministic_and_cached(monkeypatch, tmp_path):
 
 def test_spoken_digits_unseen_voices(monkeypatch, tmp_path):
     monkeypatch.setenv("KERAS_RECIPES_CACHE", str(tmp_path))
-    waveforms, labels, speakers = datasets.load_spoken_digits(num_per_digit=2, voices="flite", clip_seconds=0.5, sample_rate=8000)
+    waveforms, labels, speakers = datasets.load_spoken_digits(
+        num_per_digit=2, voices="flite", clip_seconds=0.5, sample_rate=8000
+    )
     assert waveforms.shape == (20, 4000)
     assert {s.split(":")[1] for s in speakers} <= set(datasets.audio.FLITE_VOICES)
     with pytest.raises(ValueError, match="voices='festival'"):

@@ -109,8 +109,9 @@ def test_overfit_check_passes_correct_digit_models(name, digits):
     assert report.verdict == "pass" and report.ok, report
     assert report.reached >= 0.9 and report.causes == []
     assert report.summary.startswith("accuracy") and str(report).startswith("PASS: accuracy")
-    assert report.advice == ("train on all the training data with validation data and read the curves with "
-                             "recipes.debug.diagnose(history)",)  # fmt: skip
+    assert report.advice == (
+        "train on all the training data with validation data and read the curves with recipes.debug.diagnose(history)",
+    )
     assert report.num_examples == 300 and report.classes == list(range(10))
     assert report.steps_per_checkpoint == 10  # one pass over the sample: 300 rows in batches of 32
     assert report.label_agreement > 0.9  # the nearest neighbour of a digit is the same digit
@@ -241,8 +242,9 @@ def test_overfit_check_passes_sample_inputs_and_labels_to_model_fn(digits):
 
 
 def test_overfit_check_trains_total_examples_in_num_checkpoints(digits):
-    report = overfit_check(linear_digits, digits, num_classes=2, per_class=20, total_examples=640, num_checkpoints=4,
-                           target_score=1.0)  # fmt: skip
+    report = overfit_check(
+        linear_digits, digits, num_classes=2, per_class=20, total_examples=640, num_checkpoints=4, target_score=1.0
+    )
     assert report.steps_per_checkpoint == 5  # 640 // (32 * 4)
     assert report.checkpoints == 2 and report.reached == 1.0  # stopped at the target, before the 4th
     assert len(report.curve["loss"]) == len(report.curve["accuracy"]) == 2
@@ -346,8 +348,12 @@ def test_diagnose_overfitting_of_a_big_network_on_60_rows(digit_split):
     assert diagnosis.finding == "overfitting", diagnosis
     assert diagnosis.train >= 0.95 and diagnosis.train - diagnosis.validation > 0.1
     assert [r.remedy for r in diagnosis.remedies] == [
-        "more data", "augmentation", "regularization", "early stopping", "smaller model"
-    ]  # fmt: skip
+        "more data",
+        "augmentation",
+        "regularization",
+        "early stopping",
+        "smaller model",
+    ]
     print(f"\n{diagnosis}")
 
 
@@ -484,13 +490,18 @@ def test_diagnose_a_minimised_metric_against_its_target():
 
 
 def test_diagnose_refuses_what_it_cannot_read():
-    with pytest.raises(ValueError, match=r"must be a Keras History, a recipes.FitResult or a dict.*Received: history of type list"):
+    with pytest.raises(
+        ValueError, match=r"must be a Keras History, a recipes.FitResult or a dict.*Received: history of type list"
+    ):
         diagnose([1.0, 0.5])
     with pytest.raises(ValueError, match=r"non-empty 'loss' curve. Received: keys \['accuracy'\]"):
         diagnose({"accuracy": [0.5]})
     with pytest.raises(ValueError, match=r"`target_score` must be in \[0, 1\] like 'accuracy' \(0.95, not 95\)"):
         diagnose(curves(FALLING, accuracy=[0.9] * 8), target_score=95)
-    with pytest.raises(ValueError, match=r"`metric` must be one of the history's metrics \['accuracy', 'loss'\]. Received: metric='auc'"):
+    with pytest.raises(
+        ValueError,
+        match=r"`metric` must be one of the history's metrics \['accuracy', 'loss'\]. Received: metric='auc'",
+    ):
         diagnose(curves(FALLING, accuracy=[0.9] * 8), metric="auc")
     with pytest.raises(ValueError, match=r"`history\['loss'\]` must be a list of numbers"):
         diagnose({"loss": ["high"]})

@@ -10,9 +10,14 @@ from serving.server import read_model_config
 DEPLOY = os.path.join(os.path.dirname(__file__), os.pardir, "serving", "deploy")
 TASKS = {"text", "audio", "vision", "tabular"}
 BATCHING_FIELDS = {
-    "max_batch_size", "batch_timeout_micros", "max_enqueued_batches", "num_batch_threads",
-    "allowed_batch_sizes", "pad_variable_length_inputs", "thread_pool_name",
-}  # fmt: skip
+    "max_batch_size",
+    "batch_timeout_micros",
+    "max_enqueued_batches",
+    "num_batch_threads",
+    "allowed_batch_sizes",
+    "pad_variable_length_inputs",
+    "thread_pool_name",
+}
 
 
 def _path(name):

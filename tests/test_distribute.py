@@ -125,7 +125,9 @@ def test_only_the_chief_writes_the_best_k_checkpoints(cluster):
 
 def test_run_local_cluster_gives_each_worker_its_tf_config(tmp_path):
     script = tmp_path / "show.py"
-    script.write_text("import json, os; c = json.loads(os.environ['TF_CONFIG']); print(c['task']['index'], len(c['cluster']['worker']))")
+    script.write_text(
+        "import json, os; c = json.loads(os.environ['TF_CONFIG']); print(c['task']['index'], len(c['cluster']['worker']))"
+    )
     run = distribute.run_local_cluster([script], workers=3, timeout=60, stream=None)
     assert run.ok and [log.split() for log in run.logs] == [["0", "3"], ["1", "3"], ["2", "3"]]
     assert str(run).startswith("OK: 3 workers finished")
@@ -173,9 +175,16 @@ def test_custom_loop_trains_as_keras_fit_does_under_mirrored_strategy():
         recipes.set_seed(0)
         strategy, model = _mirrored_model()
         result = recipes.fit(
-            model, blobs(40), validation_data=blobs(30, seed=1), batch_size=40, total_examples=40 * 6,
-            num_checkpoints=2, strategy=strategy, loop=loop, verbose=0,
-        )  # fmt: skip
+            model,
+            blobs(40),
+            validation_data=blobs(30, seed=1),
+            batch_size=40,
+            total_examples=40 * 6,
+            num_checkpoints=2,
+            strategy=strategy,
+            loop=loop,
+            verbose=0,
+        )
         assert int(model.optimizer.iterations.numpy()) == 6
         weights[loop], histories[loop] = model.get_weights(), result.history
     for a, b in zip(weights["keras"], weights["custom"]):
@@ -200,9 +209,14 @@ def test_mirrored_strategy_resumes_a_crashed_run_with_the_planned_steps(tmp_path
                 raise _Crash()
 
     arguments = dict(
-        validation_data=blobs(61, seed=1), batch_size=BATCH, total_examples=BATCH * STEPS * EPOCHS,
-        num_checkpoints=EPOCHS, directory=tmp_path, keep_best=2, verbose=0,
-    )  # fmt: skip
+        validation_data=blobs(61, seed=1),
+        batch_size=BATCH,
+        total_examples=BATCH * STEPS * EPOCHS,
+        num_checkpoints=EPOCHS,
+        directory=tmp_path,
+        keep_best=2,
+        verbose=0,
+    )
     strategy, model = _mirrored_model()
     with pytest.raises(_Crash):
         recipes.fit(model, blobs(300), strategy=strategy, callbacks=[CrashInEpoch3()], **arguments)

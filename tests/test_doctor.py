@@ -81,10 +81,15 @@ def test_the_report_puts_verdicts_first_and_links_every_figure(digits_report):
     assert table < text.index("## overfit_check: pass")
     figures = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
     assert set(figures) == {
-        "overfit_check.png", "diagnose.png", "input_shift_train_vs_held_out.png", "label_shift_train_vs_held_out.png",
-        "concept_shift_train_vs_held_out.png", "input_shift_train_vs_serving.png", "error_analysis_held_out.png",
+        "overfit_check.png",
+        "diagnose.png",
+        "input_shift_train_vs_held_out.png",
+        "label_shift_train_vs_held_out.png",
+        "concept_shift_train_vs_held_out.png",
+        "input_shift_train_vs_serving.png",
+        "error_analysis_held_out.png",
         "explain_top_loss_examples.png",
-    }  # fmt: skip  (mode_check has no figure)
+    }  # (mode_check has no figure)
     for figure in figures:
         with open(os.path.join(directory, figure), "rb") as f:
             assert f.read(8) == b"\x89PNG\r\n\x1a\n", figure
@@ -105,10 +110,21 @@ def test_the_html_report_renders_with_its_images_in_headless_chromium(digits_rep
     with open(probe, "w", encoding="utf-8") as f:
         f.write(page.replace("</body>", script + "</body>"))
     dom = subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={tmp_path}",
-         "--allow-file-access-from-files", "--dump-dom", "file://" + os.path.abspath(probe)],
-        capture_output=True, text=True, timeout=120, check=True,
-    ).stdout  # fmt: skip
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            f"--user-data-dir={tmp_path}",
+            "--allow-file-access-from-files",
+            "--dump-dom",
+            "file://" + os.path.abspath(probe),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
     match = re.search(r"data-images=\"([^\"]*)\"", dom)
     assert match, dom[:500]
     images = json.loads(match.group(1).replace("&quot;", '"'))
@@ -164,9 +180,14 @@ def test_doctor_runs_any_list_of_checks_through_the_report_protocol(tmp_path):
             return Plotted("pass", "drawn")
 
     x, y = np.zeros((10, 3), "float32"), np.zeros(10, "int64")
-    report = doctor(lambda: None, (x, y), (x, y), checks=[enough_data, broken, not_here, Figure()], directory=tmp_path,
-                    verbose=0)  # fmt: skip
-    assert [(c.name, c.verdict) for c in report.checks] == [("enough_data", "warn"), ("broken", "error"), ("a figure", "pass")]
+    report = doctor(
+        lambda: None, (x, y), (x, y), checks=[enough_data, broken, not_here, Figure()], directory=tmp_path, verbose=0
+    )
+    assert [(c.name, c.verdict) for c in report.checks] == [
+        ("enough_data", "warn"),
+        ("broken", "error"),
+        ("a figure", "pass"),
+    ]
     assert report.checks[1].report.summary.startswith("RuntimeError: no luck (at test_doctor.py:")
     assert report.checks[2].figures == ["a_figure.png"] and (tmp_path / "a_figure.png").exists()
     assert report.verdict == "fail" and report.summary == "2 of 3 checks ok; look at: enough_data, broken"
@@ -191,8 +212,16 @@ def test_the_doctor_knows_the_split_and_names_the_label_shift(tmp_path):
         return x, frame.weather.map(names.index).to_numpy()
 
     checks = [ShiftCheck("held-out", part) for part in ShiftCheck.PARTS] + [ShiftCheck("serving", "labels")]
-    report = doctor(lambda: None, xy(train), xy(test), checks=checks, directory=tmp_path, class_names=names,
-                    split_column="date", verbose=0)  # fmt: skip
+    report = doctor(
+        lambda: None,
+        xy(train),
+        xy(test),
+        checks=checks,
+        directory=tmp_path,
+        class_names=names,
+        split_column="date",
+        verbose=0,
+    )
     rows = {check.name: check.report for check in report.checks}
     assert {name: r.verdict for name, r in rows.items()} == {
         "input shift (train vs held-out)": "pass",  # the date is expected to differ: no headline
@@ -206,8 +235,10 @@ def test_the_doctor_knows_the_split_and_names_the_label_shift(tmp_path):
     labels = rows["label shift (train vs held-out)"]
     assert labels.moved == ["fog", "rain"] and labels.summary.startswith("training vs validation: label shift: 'fog'")
     assert report.summary == "2 of 3 checks ok; look at: label shift (train vs held-out)"
-    assert report.advice[0].startswith("label shift (train vs held-out): the class frequencies moved ('fog' 17.3% -> "
-                                       "47.4%, 'rain' 27.5% -> 1.4%): reweight the training rows")  # fmt: skip
+    assert report.advice[0].startswith(
+        "label shift (train vs held-out): the class frequencies moved ('fog' 17.3% -> "
+        "47.4%, 'rain' 27.5% -> 1.4%): reweight the training rows"
+    )
     assert "class_weight=" in report.advice[0]
     text = open(report.markdown_path, encoding="utf-8").read()
     assert "| label shift (train vs held-out) | fail (**look here**) |" in text
@@ -220,9 +251,15 @@ def test_recipes_diagnose_reads_a_fit_run_and_a_csv_log(tmp_path, capsys, model_
     (x, y), (x_val, y_val) = blob_data
     run_dir = tmp_path / "run"
     recipes.fit(
-        model_fn(), (x, y), validation_data=(x_val, y_val), batch_size=32, total_examples=1200,
-        num_checkpoints=4, directory=run_dir, verbose=0,
-    )  # fmt: skip
+        model_fn(),
+        (x, y),
+        validation_data=(x_val, y_val),
+        batch_size=32,
+        total_examples=1200,
+        num_checkpoints=4,
+        directory=run_dir,
+        verbose=0,
+    )
     assert cli(["diagnose", str(run_dir), "--target-score", "0.9"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("PASS: good: training accuracy "), out
@@ -240,8 +277,20 @@ def test_recipes_diagnose_reads_a_fit_run_and_a_csv_log(tmp_path, capsys, model_
 def test_recipes_mode_check_and_overfit_check_on_a_baseline(capsys):
     assert cli(["mode-check", "tabular", "--num-examples", "32"]) == 0
     assert capsys.readouterr().out.startswith("PASS")
-    status = cli(["overfit-check", "tabular", "--model", "linear", "--per-class", "10", "--num-checkpoints", "3",
-                  "--target-score", "1.0"])  # fmt: skip
+    status = cli(
+        [
+            "overfit-check",
+            "tabular",
+            "--model",
+            "linear",
+            "--per-class",
+            "10",
+            "--num-checkpoints",
+            "3",
+            "--target-score",
+            "1.0",
+        ]
+    )
     out = capsys.readouterr().out
     assert status == 1 and out.startswith("FAIL"), out  # a linear model in 3 checkpoints cannot reach 100%
 
@@ -259,22 +308,39 @@ def test_the_real_commands_print_json_and_gate_on_the_verdict(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert json.loads(result.stdout)["verdict"] == "pass"
 
-    result = recipes_command("overfit-check", "tabular", "--model", "linear", "--per-class", "10", "--num-checkpoints",
-                             "3", "--target-score", "1.0", "--json", "--output", tmp_path / "overfit.png")  # fmt: skip
+    result = recipes_command(
+        "overfit-check",
+        "tabular",
+        "--model",
+        "linear",
+        "--per-class",
+        "10",
+        "--num-checkpoints",
+        "3",
+        "--target-score",
+        "1.0",
+        "--json",
+        "--output",
+        tmp_path / "overfit.png",
+    )
     assert result.returncode == 1, result.stderr[-2000:]
     report = json.loads(result.stdout)
     assert report["verdict"] == "fail" and report["checkpoints"] == 3 and (tmp_path / "overfit.png").exists()
 
-    for command in (["diagnose", tmp_path / "nothing"], ["mode-check", "tabular", "--model-path", tmp_path / "no.keras"],
-                    ["doctor", "tabular", "--total-examples", "0"]):
+    for command in (
+        ["diagnose", tmp_path / "nothing"],
+        ["mode-check", "tabular", "--model-path", tmp_path / "no.keras"],
+        ["doctor", "tabular", "--total-examples", "0"],
+    ):
         result = recipes_command(*command, "--json")
         assert result.returncode == 2 and result.stdout == "", (command, result.stdout, result.stderr[-2000:])
         assert f"recipes {command[0]}: error: " in result.stderr and "Traceback" not in result.stderr, command
 
 
 def test_the_real_doctor_command_writes_its_report_as_json(tmp_path):
-    result = recipes_command("doctor", "tabular", "--total-examples", "2000", "--num-checkpoints", "2",
-                             "--directory", tmp_path, "--json")  # fmt: skip
+    result = recipes_command(
+        "doctor", "tabular", "--total-examples", "2000", "--num-checkpoints", "2", "--directory", tmp_path, "--json"
+    )
     report = json.loads(result.stdout)
     assert result.returncode == (0 if report["ok"] else 1), result.stderr[-3000:]
     assert report["verdict"] == DOCTOR_TABULAR_VERDICT, [(c["name"], c["report"]["summary"]) for c in report["checks"]]

@@ -112,9 +112,15 @@ def planted_text():
         texts.append(" ".join(words))
     texts = np.array(texts, dtype=object)
     model = text.lstm_classifier(
-        texts, 2, class_names=["plain", "planted"], max_tokens=3000, sequence_length=16, embedding_dim=8, units=4,
+        texts,
+        2,
+        class_names=["plain", "planted"],
+        max_tokens=3000,
+        sequence_length=16,
+        embedding_dim=8,
+        units=4,
         learning_rate=2e-2,
-    )  # fmt: skip
+    )
     model.fit(texts, labels, epochs=3, batch_size=32, verbose=0)
     return model, texts, labels
 
@@ -207,8 +213,9 @@ def corner_cnn():
     images = images[:800].copy()
     labels = np.arange(len(images)) % 2
     images[labels == 1, :2, :2] = 255
-    model = vision.cnn_classifier((8, 8), 2, class_names=["none", "corner"], filters=(8,), augment=False,
-                                  learning_rate=1e-2)  # fmt: skip
+    model = vision.cnn_classifier(
+        (8, 8), 2, class_names=["none", "corner"], filters=(8,), augment=False, learning_rate=1e-2
+    )
     model.fit(images, labels, epochs=4, batch_size=32, verbose=0)
     return model, images, labels
 
@@ -289,10 +296,20 @@ def test_cli_explains_a_saved_model(planted_table, tmp_path, capsys):
     model, frame = planted_table
     model.save(tmp_path / "weather.keras")
     frame.head(40).to_csv(tmp_path / "rows.csv", index=False)
-    code = main([
-        "explain", "--model-path", str(tmp_path / "weather.keras"), str(tmp_path / "rows.csv"),
-        "--directory", str(tmp_path / "out"), "--target", "label", "--num-examples", "3",
-    ])  # fmt: skip
+    code = main(
+        [
+            "explain",
+            "--model-path",
+            str(tmp_path / "weather.keras"),
+            str(tmp_path / "rows.csv"),
+            "--directory",
+            str(tmp_path / "out"),
+            "--target",
+            "label",
+            "--num-examples",
+            "3",
+        ]
+    )
     output = capsys.readouterr().out
     assert code == 0
     assert output.startswith("INFO: integrated gradients over the columns") and "INFO: accuracy" in output

@@ -35,8 +35,17 @@ def _exported(package):
 
 
 def test_the_packages_named_in_issue_16_are_all_checked():
-    assert {"recipes", "recipes.debug", "recipes.augment", "recipes.datasets", "recipes.layers", "models",
-            "serving", "recipes.debug.explanations", "recipes.debug.shift"} <= set(PACKAGES)  # fmt: skip
+    assert {
+        "recipes",
+        "recipes.debug",
+        "recipes.augment",
+        "recipes.datasets",
+        "recipes.layers",
+        "models",
+        "serving",
+        "recipes.debug.explanations",
+        "recipes.debug.shift",
+    } <= set(PACKAGES)
 
 
 @pytest.mark.parametrize("name", PACKAGES)
@@ -60,6 +69,11 @@ def test_importing_a_submodule_leaves_the_exported_functions_alone():
         "print(all(callable(f) and type(f).__name__ == 'function' for f in (explain, doctor, shift_report, overfit_check)))\n"
     )
     path = os.pathsep.join(p for p in (ROOT, os.environ.get("PYTHONPATH")) if p)
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
-                            env=dict(os.environ, PYTHONPATH=path, TF_CPP_MIN_LOG_LEVEL="3"))  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ, PYTHONPATH=path, TF_CPP_MIN_LOG_LEVEL="3"),
+    )
     assert result.stdout.strip() == "True", result.stderr[-2000:]

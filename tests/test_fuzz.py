@@ -50,9 +50,11 @@ pytestmark = pytest.mark.skipif(not os.path.isdir(TESTDATA), reason="../shared/t
 BODY_LIMIT = 64 * 1024  # the server's --rest_api_max_body_bytes here, so that oversized bodies stay cheap
 GRPC_CLIENT_ERRORS = {"INVALID_ARGUMENT", "NOT_FOUND", "FAILED_PRECONDITION", "OUT_OF_RANGE"}
 FUZZ = settings(
-    deadline=None, derandomize=True, database=None,
+    deadline=None,
+    derandomize=True,
+    database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)  # fmt: skip
+)
 
 
 @pytest.fixture(scope="module")
@@ -64,9 +66,12 @@ def server(tmp_path_factory):
     serving.export_model(model, base)
     running = ModelServer(
         [ModelConfig("text", str(base)), ModelConfig("default", tf_serving_model("saved_model_half_plus_two_cpu"))],
-        grpc_port=0, rest_port=0, poll_seconds=0, max_body_bytes=BODY_LIMIT,
+        grpc_port=0,
+        rest_port=0,
+        poll_seconds=0,
+        max_body_bytes=BODY_LIMIT,
         batching=BatchingParameters(max_batch_size=8, num_batch_threads=2, allowed_batch_sizes=(4, 8)),
-    )  # fmt: skip
+    )
     running.text_model = model
     yield running
     running.stop()
@@ -115,8 +120,10 @@ def _check_rest(server, method, path, body=b"", headers=None):
         status, answer, response = _send(connection, method, path, body, headers)
         if response.getheader("Content-Type") == "text/html":  # libevent's own answer (http_server.cc, evhttp)
             assert answer.startswith(b"<HTML>") and response.getheader("Connection") == "close", (status, answer)
-            assert status == 400 or (status == 404 and not path.lower().startswith("/v1/")) or (
-                status == 501 and method not in ("GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "PATCH")
+            assert (
+                status == 400
+                or (status == 404 and not path.lower().startswith("/v1/"))
+                or (status == 501 and method not in ("GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "PATCH"))
             ), (status, method, path)
             return status, {}
         if method == "OPTIONS" and answer == b"":  # a CORS preflight under /v1/: no handler, no body
@@ -135,8 +142,15 @@ def _check_rest(server, method, path, body=b"", headers=None):
     return status, answer
 
 
-SIGNATURES = ["", "serving_default", "without_key", "classify_x_to_y", "regress_x_to_y", "regress_x_to_y2",
-              "tensorflow/serving/predict"]  # fmt: skip
+SIGNATURES = [
+    "",
+    "serving_default",
+    "without_key",
+    "classify_x_to_y",
+    "regress_x_to_y",
+    "regress_x_to_y2",
+    "tensorflow/serving/predict",
+]
 NAMES = st.sampled_from(["text", "key", "x", "y", "inputs", "", "\x00", "k\x00", "😀"]) | st.text(max_size=6)
 SURROGATES = st.text(st.characters(categories=["Cs"]), min_size=1, max_size=2)  # JSON "\ud800": not UTF-8
 STRINGS = st.text(max_size=12) | st.sampled_from(["NaN", "Infinity", "", " ", "\x00", "k\x00", "😀", "é"]) | SURROGATES
@@ -144,9 +158,14 @@ B64 = st.builds(lambda data: {"b64": base64.b64encode(data).decode()}, st.binary
     {"b64": st.text(max_size=8) | st.integers() | st.none() | st.sampled_from(["***", "YQ", "YQ==="])}
 )
 SCALARS = (
-    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.sampled_from([2**63, -(2**63) - 1, 2**64, 10**30])
-    | st.floats() | STRINGS | B64
-)  # fmt: skip
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.sampled_from([2**63, -(2**63) - 1, 2**64, 10**30])
+    | st.floats()
+    | STRINGS
+    | B64
+)
 VALUES = st.recursive(
     SCALARS, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(NAMES, inner, max_size=3), max_leaves=12
 )
@@ -156,29 +175,37 @@ RECTANGULAR = st.integers(0, 3).flatmap(  # lists of equal-length rows: tensors 
     )
 )
 TENSOR_VALUES = RECTANGULAR | st.lists(SCALARS, max_size=6) | VALUES
-SIGNATURE_NAMES = st.fixed_dictionaries({}, optional={"signature_name": _weighted(
-    (st.sampled_from(SIGNATURES[:3]), 4), (st.sampled_from(SIGNATURES), 2), (VALUES, 1)
-)})  # fmt: skip
+SIGNATURE_NAMES = st.fixed_dictionaries(
+    {},
+    optional={
+        "signature_name": _weighted((st.sampled_from(SIGNATURES[:3]), 4), (st.sampled_from(SIGNATURES), 2), (VALUES, 1))
+    },
+)
 KEYS = st.text(max_size=8) | st.sampled_from(["\x00", "k\x00", "\x00k", "😀", "é", " "])
 KEYED_ROWS = st.lists(  # mostly rows the model can answer, with any key
-    st.fixed_dictionaries({
-        "text": _weighted((st.text(max_size=12).map("word {}".format), 8), (STRINGS, 1)),
-        "key": _weighted((KEYS, 8), (STRINGS, 1)),
-    }),
-    min_size=1, max_size=8,
-)  # fmt: skip
+    st.fixed_dictionaries(
+        {
+            "text": _weighted((st.text(max_size=12).map("word {}".format), 8), (STRINGS, 1)),
+            "key": _weighted((KEYS, 8), (STRINGS, 1)),
+        }
+    ),
+    min_size=1,
+    max_size=8,
+)
 PREDICT_BODIES = st.one_of(
     st.builds(lambda rows, extra: {"instances": rows, **extra}, KEYED_ROWS, SIGNATURE_NAMES),
     st.builds(
         lambda rows, extra: {"instances": rows, **extra},
-        st.lists(st.dictionaries(NAMES, TENSOR_VALUES, max_size=3), max_size=4) | TENSOR_VALUES, SIGNATURE_NAMES,
+        st.lists(st.dictionaries(NAMES, TENSOR_VALUES, max_size=3), max_size=4) | TENSOR_VALUES,
+        SIGNATURE_NAMES,
     ),
     st.builds(
         lambda inputs, extra: {"inputs": inputs, **extra},
-        st.dictionaries(NAMES, TENSOR_VALUES, max_size=3) | TENSOR_VALUES, SIGNATURE_NAMES,
+        st.dictionaries(NAMES, TENSOR_VALUES, max_size=3) | TENSOR_VALUES,
+        SIGNATURE_NAMES,
     ),
     st.fixed_dictionaries({}, optional={"instances": VALUES, "inputs": VALUES, "signature_name": VALUES}),
-)  # fmt: skip
+)
 FEATURES = st.fixed_dictionaries({"x": st.floats(width=32)}) | st.dictionaries(
     st.sampled_from(["x", "x", "y"]) | NAMES, SCALARS | st.lists(SCALARS, max_size=3) | VALUES, max_size=3
 )
@@ -186,10 +213,15 @@ EXAMPLE_BODIES = st.fixed_dictionaries(
     {"examples": st.lists(FEATURES, min_size=1, max_size=4) | st.lists(FEATURES | VALUES, max_size=4) | VALUES},
     optional={"context": FEATURES | VALUES, "signature_name": st.sampled_from(SIGNATURES[3:] * 3 + SIGNATURES) | NAMES},
 )
-MODELS = st.sampled_from(["/v1/models/default", "/v1/models/text"] * 4 + [
-    "/v1/models/text/versions/1", "/v1/models/default/versions/123", "/v1/models/default/labels/stable",
-    "/v1/models/nope",
-])  # fmt: skip
+MODELS = st.sampled_from(
+    ["/v1/models/default", "/v1/models/text"] * 4
+    + [
+        "/v1/models/text/versions/1",
+        "/v1/models/default/versions/123",
+        "/v1/models/default/labels/stable",
+        "/v1/models/nope",
+    ]
+)
 VERSIONS = ["", "/versions/123", "/versions/1", "/versions/-1", "/versions/99999999999999999999", "/labels/stable"]
 MODEL_PATHS = MODELS.map(lambda model: model + ":predict") | st.builds(
     lambda name, version, suffix: f"/v1/models/{urllib.parse.quote(name, safe='')}{version}{suffix}",
@@ -206,9 +238,10 @@ REST_REQUESTS = st.one_of(  # mostly to a served model and a fitting API, so tha
     st.tuples(MODEL_PATHS, PREDICT_BODIES | EXAMPLE_BODIES | VALUES),
 )
 MUTATIONS = st.tuples(
-    st.sampled_from(["none"] * 12 + ["truncate", "flip", "latin-1", "utf-16"]), st.integers(0, 10**6),
+    st.sampled_from(["none"] * 12 + ["truncate", "flip", "latin-1", "utf-16"]),
+    st.integers(0, 10**6),
     st.integers(0, 255),
-)  # fmt: skip
+)
 AS_SENT = ("none", 0, 0)
 
 
@@ -242,13 +275,20 @@ def _received_bytes(keys):
 @given(request=REST_REQUESTS, ascii_only=st.booleans(), mutation=MUTATIONS)
 @example(request=("/v1/models/default:predict", {"instances": ["\ud800"]}), ascii_only=True, mutation=AS_SENT)
 @example(request=("/v1/models/default:regress", {"examples": [{"\ud800": 1.0}]}), ascii_only=True, mutation=AS_SENT)
-@example(request=("/v1/models/default:regress", {"signature_name": "regress_x_to_y", "examples": [{"x": 10**30}]}),
-         ascii_only=True, mutation=AS_SENT)  # out of int64: protobuf's ValueError was a 500
-@example(request=("/v1/models/default:regress", {"examples": [{"x": [1.5, 10**400]}]}), ascii_only=True,
-         mutation=AS_SENT)  # out of float: OverflowError
+@example(
+    request=("/v1/models/default:regress", {"signature_name": "regress_x_to_y", "examples": [{"x": 10**30}]}),
+    ascii_only=True,
+    mutation=AS_SENT,
+)  # out of int64: protobuf's ValueError was a 500
+@example(
+    request=("/v1/models/default:regress", {"examples": [{"x": [1.5, 10**400]}]}), ascii_only=True, mutation=AS_SENT
+)  # out of float: OverflowError
 @example(request=("/v1/models/default:predict", {"instances": [["a", 1]]}), ascii_only=True, mutation=AS_SENT)
-@example(request=("/v1/models/default/versions/99999999999999999999:predict", {"instances": [1.0]}), ascii_only=True,
-         mutation=AS_SENT)  # fmt: skip
+@example(
+    request=("/v1/models/default/versions/99999999999999999999:predict", {"instances": [1.0]}),
+    ascii_only=True,
+    mutation=AS_SENT,
+)
 def test_rest_fuzzed_json_bodies(server, request, ascii_only, mutation):
     path, body = request
     method = "GET" if path.endswith("/metadata") or ":" not in path.rsplit("/", 1)[-1] else "POST"
@@ -272,9 +312,11 @@ def test_rest_fuzzed_keys_come_back_as_sent(server, rows, columnar, signature):
     status, answer = _check_rest(server, "POST", "/v1/models/text:predict", json.dumps(body).encode())
     _event(status, answer)
     if status == 200:
-        outputs = answer["outputs"] if columnar else {
-            name: [row[name] for row in answer["predictions"]] for name in ("key", "probabilities")
-        }  # fmt: skip
+        outputs = (
+            answer["outputs"]
+            if columnar
+            else {name: [row[name] for row in answer["predictions"]] for name in ("key", "probabilities")}
+        )
         assert _received_bytes(outputs["key"]) == _sent_bytes([row["key"] for row in rows])
         np.testing.assert_allclose(np.sum(outputs["probabilities"], axis=1), 1.0, rtol=1e-5)
 
@@ -287,10 +329,17 @@ RAW_BODIES = st.one_of(
     st.integers(4300, 6000).map(lambda digits: b'{"instances": [' + b"7" * digits + b"]}"),  # int() refuses these
     st.integers(1, 3 * BODY_LIMIT).map(lambda size: b'{"instances": [' + b" " * size + b"1.0]}"),
 )
-HEADERS = st.sampled_from([None] * 12 + [  # None: the body's Content-Length; else these and no body
-    {"Content-Length": "\u00b2"}, {"Content-Length": "-1"}, {"Content-Length": "9" * 30}, {"Content-Length": "1e3"},
-    {"Content-Length": "0x10"}, {},
-])  # fmt: skip
+HEADERS = st.sampled_from(
+    [None] * 12
+    + [  # None: the body's Content-Length; else these and no body
+        {"Content-Length": "\u00b2"},
+        {"Content-Length": "-1"},
+        {"Content-Length": "9" * 30},
+        {"Content-Length": "1e3"},
+        {"Content-Length": "0x10"},
+        {},
+    ]
+)
 OTHER_PATHS = st.sampled_from(["/", "/v1", "/v1/models", "/v2/models/default:predict", "/v1/models//versions/1"])
 DEEP = b'{"instances": ' + b"[" * 900 + b"1" + b"]" * 900 + b"}"
 
@@ -298,8 +347,10 @@ DEEP = b'{"instances": ' + b"[" * 900 + b"1" + b"]" * 900 + b"}"
 @settings(FUZZ, max_examples=250)
 @given(
     method=st.sampled_from(["POST"] * 6 + ["GET", "PUT", "DELETE", "PATCH", "OPTIONS", "BREW"]),
-    path=MODEL_PATHS | OTHER_PATHS, body=RAW_BODIES, headers=HEADERS,
-)  # fmt: skip
+    path=MODEL_PATHS | OTHER_PATHS,
+    body=RAW_BODIES,
+    headers=HEADERS,
+)
 @example(method="POST", path="/v1/models/default:predict", body=b"", headers={"Content-Length": "\u00b2"})  # int("²")
 @example(method="POST", path="/v1/models/default:predict", body=b"[" * 30_000 + b"]" * 30_000, headers=None)
 @example(method="POST", path="/v1/models/default:predict", body=DEEP, headers=None)  # RecursionError decoding it
@@ -360,28 +411,34 @@ RANDOM_TENSORS = st.sampled_from(sorted(FIELDS)).flatmap(  # any dtype, shape an
 )
 DTYPES = [np.float32, np.float64, np.float16, np.int64, np.int8, np.uint64, np.bool_, np.complex64]
 ARRAYS = st.one_of(  # tensors as clients make them, of right and wrong dtypes and shapes
-    st.integers(0, 10).flatmap(lambda rows: st.sampled_from([(rows,), (rows, 1), (rows, 2), (1, rows, 1)])).flatmap(
+    st.integers(0, 10)
+    .flatmap(lambda rows: st.sampled_from([(rows,), (rows, 1), (rows, 2), (1, rows, 1)]))
+    .flatmap(
         lambda shape: st.builds(
-            _array, st.lists(st.floats(), min_size=math.prod(shape), max_size=math.prod(shape)),
-            st.sampled_from(DTYPES), st.just(shape),
+            _array,
+            st.lists(st.floats(), min_size=math.prod(shape), max_size=math.prod(shape)),
+            st.sampled_from(DTYPES),
+            st.just(shape),
         )
     ),
     st.lists(st.text(max_size=10).map(str.encode) | st.binary(max_size=10), max_size=10).map(
         lambda v: np.array(v, object)
     ),
     st.floats(width=32).map(np.float32) | st.text(max_size=5).map(lambda t: np.array(t.encode(), object)),
-)  # fmt: skip
+)
 TENSORS = RANDOM_TENSORS | ARRAYS.map(tf.make_tensor_proto)
 SPECS = st.builds(
     lambda name, version, label, signature: model_pb2.ModelSpec(
-        name=name, signature_name=signature, **({"version": {"value": version}} if version is not None else {}),
+        name=name,
+        signature_name=signature,
+        **({"version": {"value": version}} if version is not None else {}),
         **({"version_label": label} if label is not None else {}),
     ),
     st.sampled_from(["text", "default", "nope", ""]) | st.text(max_size=6),
     st.none() | st.sampled_from([123, 1, 0, -1]) | st.integers(-(2**63), 2**63 - 1),
     st.none() | st.sampled_from(["stable", ""]) | st.text(max_size=4),
     st.sampled_from(SIGNATURES) | st.text(max_size=6),
-)  # fmt: skip
+)
 SERVED_SPECS = st.builds(  # a served model and a signature it has, so that most requests get past the routing
     lambda name, signature: model_pb2.ModelSpec(name=name, signature_name=signature),
     st.sampled_from(["default", "text"]),
@@ -403,7 +460,8 @@ PREDICT_REQUESTS = st.builds(
         model_spec=spec, inputs=inputs, output_filter=output_filter
     ),
     SERVED_SPECS | SERVED_SPECS | SPECS,
-    st.fixed_dictionaries({"x": TENSORS}) | st.fixed_dictionaries({"text": TENSORS, "key": TENSORS})
+    st.fixed_dictionaries({"x": TENSORS})
+    | st.fixed_dictionaries({"text": TENSORS, "key": TENSORS})
     | st.dictionaries(INPUT_NAMES, TENSORS, max_size=3),
     st.just([]) | st.lists(st.sampled_from(["y", "key", "label", "probabilities"]) | st.text(max_size=5), max_size=3),
 ) | st.builds(
@@ -411,7 +469,7 @@ PREDICT_REQUESTS = st.builds(
     st.lists(st.text(max_size=10), min_size=1, max_size=10),
     st.lists(st.text(max_size=6), min_size=10, max_size=10),
     st.builds(model_pb2.ModelSpec, name=st.just("text"), signature_name=st.sampled_from(["", "serving_default"])),
-)  # fmt: skip
+)
 
 
 def _predict(inputs):
@@ -475,29 +533,43 @@ EXAMPLES = (
     | st.dictionaries(st.sampled_from(["x", "x", "y"]) | st.text(max_size=5), FEATURE_PROTOS, max_size=3)
 ).map(lambda features: tf.train.Example(features=tf.train.Features(feature=features)))
 INPUTS = st.builds(
-    _input, st.sampled_from(["example_list"] * 3 + ["example_list_with_context"] * 2 + ["none"]),
-    st.lists(EXAMPLES, min_size=1, max_size=4) | st.lists(EXAMPLES, max_size=4), EXAMPLES,
-)  # fmt: skip
-EXAMPLE_SPECS = st.builds(
-    lambda name, signature: model_pb2.ModelSpec(name=name, signature_name=signature),
-    st.sampled_from(["default", "default", "text"]),
-    st.sampled_from(["classify_x_to_y", "regress_x_to_y", "regress_x_to_y2", "", "without_key"]),
-) | SPECS
+    _input,
+    st.sampled_from(["example_list"] * 3 + ["example_list_with_context"] * 2 + ["none"]),
+    st.lists(EXAMPLES, min_size=1, max_size=4) | st.lists(EXAMPLES, max_size=4),
+    EXAMPLES,
+)
+EXAMPLE_SPECS = (
+    st.builds(
+        lambda name, signature: model_pb2.ModelSpec(name=name, signature_name=signature),
+        st.sampled_from(["default", "default", "text"]),
+        st.sampled_from(["classify_x_to_y", "regress_x_to_y", "regress_x_to_y2", "", "without_key"]),
+    )
+    | SPECS
+)
 OTHER_REQUESTS = st.one_of(
-    st.builds(lambda spec, i: ("Classify", classification_pb2.ClassificationRequest(model_spec=spec, input=i)),
-              EXAMPLE_SPECS, INPUTS),
-    st.builds(lambda spec, inputs: ("Regress", regression_pb2.RegressionRequest(model_spec=spec, input=inputs)),
-              EXAMPLE_SPECS, INPUTS),
+    st.builds(
+        lambda spec, i: ("Classify", classification_pb2.ClassificationRequest(model_spec=spec, input=i)),
+        EXAMPLE_SPECS,
+        INPUTS,
+    ),
+    st.builds(
+        lambda spec, inputs: ("Regress", regression_pb2.RegressionRequest(model_spec=spec, input=inputs)),
+        EXAMPLE_SPECS,
+        INPUTS,
+    ),
     st.builds(
         lambda spec, fields: (
-            "GetModelMetadata", get_model_metadata_pb2.GetModelMetadataRequest(model_spec=spec, metadata_field=fields)
+            "GetModelMetadata",
+            get_model_metadata_pb2.GetModelMetadataRequest(model_spec=spec, metadata_field=fields),
         ),
         SERVED_SPECS | SPECS,
         st.lists(st.sampled_from(["signature_def", "signature_def", ""]) | st.text(max_size=6), max_size=2),
     ),
-    st.builds(lambda spec: ("GetModelStatus", get_model_status_pb2.GetModelStatusRequest(model_spec=spec)),
-              SERVED_SPECS | SPECS),
-)  # fmt: skip
+    st.builds(
+        lambda spec: ("GetModelStatus", get_model_status_pb2.GetModelStatusRequest(model_spec=spec)),
+        SERVED_SPECS | SPECS,
+    ),
+)
 
 
 @settings(FUZZ, max_examples=250)

@@ -107,16 +107,27 @@ def served(trained, tmp_path_factory):
     """The answers of every export, computed in one fresh process that never imports Keras."""
     folder = tmp_path_factory.mktemp("served")
     jobs = {
-        name: (r["path"], serving.to_serving_inputs(r["model"], r["sample"]), np.array([f"id-{i}" for i in range(ROWS)], dtype=object))
+        name: (
+            r["path"],
+            serving.to_serving_inputs(r["model"], r["sample"]),
+            np.array([f"id-{i}" for i in range(ROWS)], dtype=object),
+        )
         for name, r in trained.items()
     }
     with open(folder / "jobs.pkl", "wb") as f:
         pickle.dump(jobs, f)
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     subprocess.run(
-        [sys.executable, os.path.join(HERE, "_serve_without_keras.py"), str(folder / "jobs.pkl"), str(folder / "out.pkl")],
-        check=True, env=env, timeout=600,
-    )  # fmt: skip
+        [
+            sys.executable,
+            os.path.join(HERE, "_serve_without_keras.py"),
+            str(folder / "jobs.pkl"),
+            str(folder / "out.pkl"),
+        ],
+        check=True,
+        env=env,
+        timeout=600,
+    )
     with open(folder / "out.pkl", "rb") as f:
         return pickle.load(f)
 
@@ -159,14 +170,27 @@ RAW_DTYPES = {"text": {"text": "DT_STRING"}, "audio": {"waveform": "DT_FLOAT"}, 
 @pytest.mark.parametrize("name", ["text_bag_of_words", "audio_mfcc_cnn", "vision_cnn", "tabular_classifier"])
 def test_signature_dtypes_are_raw(trained, name):
     shown = subprocess.run(
-        [os.path.join(os.path.dirname(sys.executable), "saved_model_cli"), "show", "--all", "--dir", trained[name]["path"]],
-        capture_output=True, text=True, check=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
-    ).stdout  # fmt: skip
+        [
+            os.path.join(os.path.dirname(sys.executable), "saved_model_cli"),
+            "show",
+            "--all",
+            "--dir",
+            trained[name]["path"],
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+    ).stdout
     default = shown.split("signature_def['serving_default']")[1].split("signature_def[")[0]
     inputs = dict(re.findall(r"inputs\['(\w+)'\] tensor_info:\s+dtype: (\w+)", default))
     expected = RAW_DTYPES.get(name.split("_")[0]) or {
-        "date": "DT_STRING", "precipitation": "DT_FLOAT", "temp_max": "DT_FLOAT", "temp_min": "DT_FLOAT", "wind": "DT_FLOAT"
-    }  # fmt: skip
+        "date": "DT_STRING",
+        "precipitation": "DT_FLOAT",
+        "temp_max": "DT_FLOAT",
+        "temp_min": "DT_FLOAT",
+        "wind": "DT_FLOAT",
+    }
     assert inputs == {**expected, "key": "DT_STRING"}
     assert "signature_def['without_key']" in shown
 
@@ -190,7 +214,9 @@ def test_bad_raw_input_gets_a_clear_error(trained):
         )
     with pytest.raises(tf.errors.InvalidArgumentError, match="Unknown image file format|decode"):
         _serve(trained, "vision_cnn", image=np.array([b"not an image"], dtype=object))
-    row = serving.to_serving_inputs(trained["tabular_classifier"]["model"], _rows(trained["tabular_classifier"]["x"], 1))
+    row = serving.to_serving_inputs(
+        trained["tabular_classifier"]["model"], _rows(trained["tabular_classifier"]["x"], 1)
+    )
     row["date"] = np.array(["31/10/2019"], dtype=object)
     with pytest.raises(tf.errors.InvalidArgumentError, match="could not parse.*31/10/2019"):
         _serve(trained, "tabular_classifier", **row)
@@ -244,8 +270,9 @@ def test_warmup_records_are_in_the_signatures_dtypes(tmp_path):
     model = keras.Model(x, keras.layers.Dense(1, kernel_initializer="ones")(x))
     path = serving.export_model(model, tmp_path / "sums", warmup_inputs=np.array([[1.0, 2.0], [3.0, 4.0]]))
     requests = _warmup_requests(path)
-    assert [(r.inputs["x"].dtype, r.inputs["key"].dtype) for r in requests] == [(tf.float32.as_datatype_enum,
-                                                                                  tf.string.as_datatype_enum)] * 2
+    assert [(r.inputs["x"].dtype, r.inputs["key"].dtype) for r in requests] == [
+        (tf.float32.as_datatype_enum, tf.string.as_datatype_enum)
+    ] * 2
     assert [tf.make_ndarray(r.inputs["x"]).tolist() for r in requests] == [[[1.0, 2.0]], [[3.0, 4.0]]]
     old = tmp_path / "float64_warmup" / "1"  # the same export with the float64 records written before
     shutil.copytree(path, old)
@@ -253,11 +280,15 @@ def test_warmup_records_are_in_the_signatures_dtypes(tmp_path):
         for request in requests:
             request.inputs["x"].CopyFrom(tf.make_tensor_proto(tf.make_ndarray(request.inputs["x"]).astype(np.float64)))
             writer.write(prediction_log_pb2.PredictionLog(predict_log={"request": request}).SerializeToString())
-    running = ModelServer([ModelConfig("sums", str(tmp_path / "sums")), ModelConfig("old", str(old.parent))],
-                          grpc_port=None, rest_port=0, poll_seconds=0)  # fmt: skip
+    running = ModelServer(
+        [ModelConfig("sums", str(tmp_path / "sums")), ModelConfig("old", str(old.parent))],
+        grpc_port=None,
+        rest_port=0,
+        poll_seconds=0,
+    )
     try:
-        (_, ours), = running.service.manager.status("sums")
-        (_, refused), = running.service.manager.status("old")
+        ((_, ours),) = running.service.manager.status("sums")
+        ((_, refused),) = running.service.manager.status("old")
     finally:
         running.stop()
     assert (ours.state, ours.error_code) == ("AVAILABLE", "OK"), ours

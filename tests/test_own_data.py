@@ -37,8 +37,9 @@ SCORE = r"^\[{name}\] test (accuracy|mean absolute error): ([\d.]+) vs ([\d.]+) 
 def _train(tmp_path, name, *data_options):
     """`recipes train --data ... --name NAME`: its export folder, after checking what it printed."""
     exports, runs = tmp_path / "exports", tmp_path / "runs"
-    result = recipes_command("train", *data_options, "--name", name, "--export-dir", exports, "--directory", runs,
-                             *TINY)  # fmt: skip
+    result = recipes_command(
+        "train", *data_options, "--name", name, "--export-dir", exports, "--directory", runs, *TINY
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     found = re.search(SCORE.format(name=name), result.stdout, re.M)
     assert found, result.stdout
@@ -98,8 +99,10 @@ def _to_row_signature(client):
 
 
 def _predict(export, input_path, output, *options):
-    assert main(["predict", "--model-path", str(export), str(input_path), "--output", str(output), *options,
-                 "--quiet"]) == 0  # fmt: skip
+    assert (
+        main(["predict", "--model-path", str(export), str(input_path), "--output", str(output), *options, "--quiet"])
+        == 0
+    )
     with open(output, newline="") as f:
         return list(csv.DictReader(f))
 
@@ -120,12 +123,28 @@ def test_every_training_command_takes_a_task_the_same_way(weather_csv):
     from recipes.cli.tasks import task_argv, task_from_args
 
     parser = build_parser()
-    data = ["--data", str(weather_csv), "--target", "sky", "--date", "day", "--split-dates", "2014-07-01",
-            "2015-01-01", "--column-type", "wind=number", "--model", "linear"]  # fmt: skip
+    data = [
+        "--data",
+        str(weather_csv),
+        "--target",
+        "sky",
+        "--date",
+        "day",
+        "--split-dates",
+        "2014-07-01",
+        "2015-01-01",
+        "--column-type",
+        "wind=number",
+        "--model",
+        "linear",
+    ]
     for command in ("train", "doctor", "overfit-check", "mode-check", "search"):
         args = parser.parse_args([command, *data])
         assert (args.data, args.target, args.split_dates, args.column_type) == (
-            str(weather_csv), "sky", ["2014-07-01", "2015-01-01"], [("wind", "number")]
+            str(weather_csv),
+            "sky",
+            ["2014-07-01", "2015-01-01"],
+            [("wind", "number")],
         ), command
     args = parser.parse_args(["train", *data])
     task = task_from_args(args)
@@ -171,8 +190,19 @@ def test_bad_data_is_refused_before_anything_is_written(tmp_path, capsys, review
     weather = weather_frame()
     weather.loc[1000, "day"] = "2014-02-30"
     weather.to_csv(tmp_path / "bad_day.csv", index=False)
-    error = _refused(tmp_path, capsys, "--data", tmp_path / "bad_day.csv", "--target", "sky", "--date", "day",
-                     "--split-dates", "2014-07-01", "2015-01-01")  # fmt: skip
+    error = _refused(
+        tmp_path,
+        capsys,
+        "--data",
+        tmp_path / "bad_day.csv",
+        "--target",
+        "sky",
+        "--date",
+        "day",
+        "--split-dates",
+        "2014-07-01",
+        "2015-01-01",
+    )
     assert "'2014-02-30' at row 1001" in error
     error = _refused(tmp_path, capsys, "--data", weather_csv, "--target", "sky", "--model", "cnn")
     assert "--model for weather must be one of ('classifier', 'linear'). Received: 'cnn'" in error
@@ -202,8 +232,9 @@ def test_unreadable_files_and_mixed_rates_through_the_real_command(tmp_path, aud
 
 @pytest.mark.slow
 def test_reviews_csv_with_other_column_names_and_string_labels(reviews_csv, tmp_path):
-    export = _train(tmp_path, "reviews", "--data", reviews_csv, "--target", "verdict", "--group", "film",
-                    "--features", "review")  # fmt: skip
+    export = _train(
+        tmp_path, "reviews", "--data", reviews_csv, "--target", "verdict", "--group", "film", "--features", "review"
+    )
     reviews = pd.read_csv(reviews_csv).iloc[:4]
     classes = ["negative", "positive"]
 
@@ -229,8 +260,19 @@ def test_reviews_csv_with_other_column_names_and_string_labels(reviews_csv, tmp_
 
 @pytest.mark.slow
 def test_weather_csv_with_iso_dates_and_missing_values(weather_csv, tmp_path):
-    export = _train(tmp_path, "weather", "--data", weather_csv, "--target", "sky", "--date", "day", "--split-dates",
-                    "2014-07-01", "2015-01-01")  # fmt: skip
+    export = _train(
+        tmp_path,
+        "weather",
+        "--data",
+        weather_csv,
+        "--target",
+        "sky",
+        "--date",
+        "day",
+        "--split-dates",
+        "2014-07-01",
+        "2015-01-01",
+    )
     weather = pd.read_csv(weather_csv)
     classes = sorted(weather.sky.unique())
     full = weather.dropna().iloc[-3:]
@@ -244,11 +286,11 @@ def test_weather_csv_with_iso_dates_and_missing_values(weather_csv, tmp_path):
         by_row = _rest_rows(url, "weather", rows, "row")  # with its target, sky
         assert [p[KEY] for p in by_row] == list(full.day)
         without = [{name: value for name, value in row.items() if name != "sky"} for row in rows]
-        assert [p["label"] for p in _rest_rows(url, "weather", without)] == [
-            p["label"] for p in by_row]  # fmt: skip
+        assert [p["label"] for p in _rest_rows(url, "weather", without)] == [p["label"] for p in by_row]
         row_grpc = _to_row_signature(grpc)
         assert [a["label"] for a in row_grpc.predict(full.to_dict(orient="list"), keys=keys)] == [
-            p["label"] for p in by_row]  # fmt: skip
+            p["label"] for p in by_row
+        ]
 
     _serve(export, check)
     serving = tmp_path / "serving.csv"
@@ -274,8 +316,11 @@ def test_image_folder_of_png_and_jpeg_at_mixed_sizes(image_folder, tmp_path):
 
     _serve(export, check)
     rows = _predict(export, image_folder, tmp_path / "predictions.csv")
-    expected = sorted(str(p.relative_to(image_folder)) for p in image_folder.rglob("*")
-                      if p.suffix in (".png", ".jpg", ".gif", ".bmp"))  # fmt: skip
+    expected = sorted(
+        str(p.relative_to(image_folder))
+        for p in image_folder.rglob("*")
+        if p.suffix in (".png", ".jpg", ".gif", ".bmp")
+    )
     assert sorted(row[KEY] for row in rows) == expected
     right = np.mean([row["label"] == row[KEY].split("/")[0] for row in rows])
     assert 0 <= right <= 1
@@ -283,8 +328,18 @@ def test_image_folder_of_png_and_jpeg_at_mixed_sizes(image_folder, tmp_path):
 
 @pytest.mark.slow
 def test_audio_folder_of_clips_of_any_length_one_at_22k(audio_folder, tmp_path):
-    export = _train(tmp_path, "spoken", "--data", audio_folder, "--sample-rate", "16000", "--group", r"^(.+)_\w+\.wav$",
-                    "--model", "linear")  # fmt: skip
+    export = _train(
+        tmp_path,
+        "spoken",
+        "--data",
+        audio_folder,
+        "--sample-rate",
+        "16000",
+        "--group",
+        r"^(.+)_\w+\.wav$",
+        "--model",
+        "linear",
+    )
     classes = ["one", "two", "zero"]
     files = sorted(audio_folder.rglob("*.wav"))
     picked = [files[0], files[-1], audio_folder / "two" / "en-us-m1_at22k.wav"]

@@ -120,9 +120,12 @@ def test_jsonl_round_trip_with_raw_dates_and_integer_keys(exports, tmp_path):
     assert [row["id"] for row in out] == [1000 + i for i in range(len(frame))]  # integers stay integers
     inputs = {c: frame[c].to_numpy("float32") for c in ("precipitation", "temp_min", "wind")}
     expected = _signature(
-        exports["weather"], **inputs, date=frame.date.to_numpy(object), weather=frame.weather.to_numpy(object),
+        exports["weather"],
+        **inputs,
+        date=frame.date.to_numpy(object),
+        weather=frame.weather.to_numpy(object),
         key=np.array([str(r["id"]) for r in records], object),
-    )  # fmt: skip
+    )
     np.testing.assert_allclose([row["prediction"] for row in out], expected["prediction"], atol=1e-6)
 
 
@@ -131,9 +134,13 @@ def test_formats_can_differ_and_without_key_carries_the_key(exports, tmp_path):
     frame.to_csv(tmp_path / "weather.csv", index=False)
     predict_file(exports["weather"], tmp_path / "weather.csv", tmp_path / "a.jsonl", key="day", verbose=0)
     predict_file(
-        exports["weather"], tmp_path / "weather.csv", tmp_path / "b.jsonl", key="day", signature="without_key",
+        exports["weather"],
+        tmp_path / "weather.csv",
+        tmp_path / "b.jsonl",
+        key="day",
+        signature="without_key",
         verbose=0,
-    )  # fmt: skip
+    )
     assert _read_jsonl(tmp_path / "a.jsonl") == _read_jsonl(tmp_path / "b.jsonl")
     frame = _reviews(50)
     _write_jsonl(tmp_path / "reviews.jsonl", frame[["key", "text"]].to_dict("records"))
@@ -151,8 +158,7 @@ def test_images_as_b64_and_waveforms_as_lists(media_exports, tmp_path):
     keys = [f"image-{i}" for i in range(12)]
     records = [{"key": k, "image": {"b64": base64.b64encode(png).decode()}} for k, png in zip(keys, pngs)]
     _write_jsonl(tmp_path / "images.jsonl", records)
-    predict_file(media_exports["vision"], tmp_path / "images.jsonl", tmp_path / "out.jsonl", batch_size=5,
-                 verbose=0)  # fmt: skip
+    predict_file(media_exports["vision"], tmp_path / "images.jsonl", tmp_path / "out.jsonl", batch_size=5, verbose=0)
     out = _read_jsonl(tmp_path / "out.jsonl")
     expected = _signature(media_exports["vision"], image=np.array(pngs, object), key=np.array(keys, object))
     assert [row["key"] for row in out] == keys
@@ -166,8 +172,7 @@ def test_images_as_b64_and_waveforms_as_lists(media_exports, tmp_path):
         tmp_path / "clips.csv", index=False
     )
     for source in ("clips.jsonl", "clips.csv"):
-        predict_file(media_exports["audio"], tmp_path / source, tmp_path / f"{source}.jsonl", batch_size=4,
-                     verbose=0)  # fmt: skip
+        predict_file(media_exports["audio"], tmp_path / source, tmp_path / f"{source}.jsonl", batch_size=4, verbose=0)
     out = _read_jsonl(tmp_path / "clips.jsonl.jsonl")
     assert out == _read_jsonl(tmp_path / "clips.csv.jsonl")
     expected = _signature(media_exports["audio"], waveform=waveforms, key=np.array(keys, object))
@@ -186,9 +191,17 @@ def test_killed_run_resumes_without_duplicates_or_losses(exports, tmp_path, caps
     predict_file(exports["text"], tmp_path / "reviews.csv", tmp_path / "clean.csv", batch_size=4, verbose=0)
     output = tmp_path / "out.csv"
     command = [
-        RECIPES, "predict", "--model-path", exports["text"], str(tmp_path / "reviews.csv"),
-        "--output", str(output), "--batch-size", "4", "--quiet",
-    ]  # fmt: skip
+        RECIPES,
+        "predict",
+        "--model-path",
+        exports["text"],
+        str(tmp_path / "reviews.csv"),
+        "--output",
+        str(output),
+        "--batch-size",
+        "4",
+        "--quiet",
+    ]
     with open(tmp_path / "stderr.txt", "w") as stderr:
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr, env=ENV)
     deadline = time.monotonic() + 120
@@ -222,10 +235,12 @@ def test_trailing_partial_line_is_cut_and_the_rest_is_predicted(exports, tmp_pat
     multiline_key = b"two\nlines" if fmt == "csv" else b"two\\nlines"  # a newline in CSV quotes ends no row
     row_41 = clean.rindex(b"\n", 0, clean.index(b"review-00040")) + 1
     cuts = {
-        "in the header": (5, 0), "after the header": (header, 0),
+        "in the header": (5, 0),
+        "after the header": (header, 0),
         "in row 6's multi-line key": (clean.index(multiline_key) + 4, 5),
-        "in row 40": (clean.index(b"review-00039") + 20, 39), "after row 40": (row_41, 40),
-    }  # fmt: skip
+        "in row 40": (clean.index(b"review-00039") + 20, 39),
+        "after row 40": (row_41, 40),
+    }
     if fmt == "jsonl":  # no header: the first two cuts are an empty output and a partial first row
         del cuts["in the header"], cuts["after the header"]
     for where, (cut, complete_rows) in cuts.items():
@@ -241,8 +256,7 @@ def test_trailing_partial_line_is_cut_and_the_rest_is_predicted(exports, tmp_pat
 def test_a_bad_row_is_named_and_the_batches_before_it_stay(exports, tmp_path):
     frame = _weather()
     frame.to_csv(tmp_path / "good.csv", index=False)
-    predict_file(exports["weather"], tmp_path / "good.csv", tmp_path / "clean.csv", key="day", batch_size=10,
-                 verbose=0)  # fmt: skip
+    predict_file(exports["weather"], tmp_path / "good.csv", tmp_path / "clean.csv", key="day", batch_size=10, verbose=0)
     bad = frame.copy()
     bad.loc[22, "date"] = "31/10/2019"  # day/month: the graph rejects it
     bad.to_csv(tmp_path / "bad.csv", index=False)
@@ -295,8 +309,11 @@ def test_errors_say_what_was_expected_and_leave_the_output_alone(exports, tmp_pa
         predict_file(model, tmp_path / "reviews.csv", output, resume=False, verbose=0)
     other = frame.assign(key=[f"other-{i}" for i in range(40)])
     other.to_csv(tmp_path / "other.csv", index=False)
-    with pytest.raises(ValueError, match="does not continue this input: its row 1 has the key 'review-00000' but the "
-                                         "input's row 1 has the key 'other-0'"):  # fmt: skip
+    with pytest.raises(
+        ValueError,
+        match="does not continue this input: its row 1 has the key 'review-00000' but the "
+        "input's row 1 has the key 'other-0'",
+    ):
         predict_file(model, tmp_path / "other.csv", output, verbose=0)
     frame.iloc[:10].to_csv(tmp_path / "shorter.csv", index=False)
     with pytest.raises(ValueError, match="has 39 rows but the input has only 10"):

@@ -153,9 +153,17 @@ def test_bayesian_search_maximises_an_accuracy_objective(data, tmp_path):
 
 def test_hyperband_budget_is_virtual_epochs(data, tmp_path):
     result = search_hyperparameters(
-        BlobModels(), GRID, *data, tuner="hyperband", max_trials=4, directory=tmp_path, verbose=0,
-        batch_size=150, total_examples=900, num_checkpoints=3,
-    )  # fmt: skip
+        BlobModels(),
+        GRID,
+        *data,
+        tuner="hyperband",
+        max_trials=4,
+        directory=tmp_path,
+        verbose=0,
+        batch_size=150,
+        total_examples=900,
+        num_checkpoints=3,
+    )
     assert result.steps_per_epoch == 2  # 900 // (150 * 3)
     table = result.table.set_index("trial")
     # Bracket 1: three configurations get one virtual epoch each, the best of them is continued to all three.
@@ -189,7 +197,10 @@ def test_failed_trials_are_reported_and_ranked_last(data, tmp_path):
 @pytest.mark.parametrize(
     "changes, message",
     [
-        ({"tuner": "sgd"}, r"`tuner` must be one of \('random', 'grid', 'bayesian', 'hyperband'\)\. Received: tuner='sgd'"),
+        (
+            {"tuner": "sgd"},
+            r"`tuner` must be one of \('random', 'grid', 'bayesian', 'hyperband'\)\. Received: tuner='sgd'",
+        ),
         (
             {"space": {"units": [4], "dropout": [0.1]}},
             r"names \['dropout'\], which `model_fn` does not take: it takes \['learning_rate', 'units'\]",
@@ -211,8 +222,15 @@ def test_failed_trials_are_reported_and_ranked_last(data, tmp_path):
     ],
 )
 def test_bad_arguments_raise_clear_errors(changes, message, data, tmp_path):
-    arguments = dict(model_fn=BlobModels(), space=GRID, train_data=data[0], validation_data=data[1], directory=tmp_path,
-                     verbose=0, **PLAN)  # fmt: skip
+    arguments = dict(
+        model_fn=BlobModels(),
+        space=GRID,
+        train_data=data[0],
+        validation_data=data[1],
+        directory=tmp_path,
+        verbose=0,
+        **PLAN,
+    )
     arguments.update(changes)
     with pytest.raises(ValueError, match=message):
         search_hyperparameters(**arguments)
@@ -222,10 +240,25 @@ def test_bad_arguments_raise_clear_errors(changes, message, data, tmp_path):
 def test_the_real_command_searches_the_text_baseline(tmp_path):
     output = tmp_path / "search.csv"
     result = recipes_command(
-        "search", "text", "--max-trials", "2", "--train-fraction", "0.1", "--total-examples", "384",
-        "--num-checkpoints", "1", "--batch-size", "128", "--directory", tmp_path / "search", "--output", output,
-        "--quiet", "--json",
-    )  # fmt: skip
+        "search",
+        "text",
+        "--max-trials",
+        "2",
+        "--train-fraction",
+        "0.1",
+        "--total-examples",
+        "384",
+        "--num-checkpoints",
+        "1",
+        "--batch-size",
+        "128",
+        "--directory",
+        tmp_path / "search",
+        "--output",
+        output,
+        "--quiet",
+        "--json",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout)
     assert report["verdict"] == "info" and report["ok"] is True

@@ -37,24 +37,55 @@ CPUS = os.cpu_count() or 1
 
 # Every flag of tensorflow_serving/model_servers/main.cc with its default there.
 MAIN_CC_DEFAULTS = {
-    "port": 8500, "grpc_socket_path": "", "rest_api_port": 0, "rest_api_num_threads": 4 * CPUS,
-    "rest_api_timeout_in_ms": 30000, "rest_api_enable_cors_support": False, "enable_batching": False,
-    "allow_version_labels_for_unavailable_models": False, "batching_parameters_file": "",
-    "enable_per_model_batching_parameters": False, "model_config_file": "",
-    "model_config_file_poll_wait_seconds": 0, "model_name": "default", "model_base_path": "", "num_load_threads": 0,
-    "num_unload_threads": 0, "max_num_load_retries": 5, "load_retry_interval_micros": 60_000_000,
-    "file_system_poll_wait_seconds": 1, "flush_filesystem_caches": True, "tensorflow_session_parallelism": 0,
-    "tensorflow_session_config_file": "", "tensorflow_intra_op_parallelism": 0, "tensorflow_inter_op_parallelism": 0,
-    "use_alts_credentials": False, "ssl_config_file": "", "platform_config_file": "",
-    "per_process_gpu_memory_fraction": 0.0, "saved_model_tags": "serve", "grpc_channel_arguments": "",
-    "grpc_max_threads": 4 * CPUS, "enable_model_warmup": True, "num_request_iterations_for_warmup": 0,
-    "version": False, "monitoring_config_file": "", "remove_unused_fields_from_bundle_metagraph": True,
-    "prefer_tflite_model": False, "num_tflite_pools": CPUS, "num_tflite_interpreters_per_pool": 1,
-    "xla_cpu_compilation_enabled": False, "xla_gpu_compilation_enabled": False, "enable_profiler": True,
-    "thread_pool_factory_config_file": "", "mixed_precision": "", "skip_initialize_tpu": False,
-    "enable_grpc_healthcheck_service": False, "enable_serialization_as_tensor_content": False,
+    "port": 8500,
+    "grpc_socket_path": "",
+    "rest_api_port": 0,
+    "rest_api_num_threads": 4 * CPUS,
+    "rest_api_timeout_in_ms": 30000,
+    "rest_api_enable_cors_support": False,
+    "enable_batching": False,
+    "allow_version_labels_for_unavailable_models": False,
+    "batching_parameters_file": "",
+    "enable_per_model_batching_parameters": False,
+    "model_config_file": "",
+    "model_config_file_poll_wait_seconds": 0,
+    "model_name": "default",
+    "model_base_path": "",
+    "num_load_threads": 0,
+    "num_unload_threads": 0,
+    "max_num_load_retries": 5,
+    "load_retry_interval_micros": 60_000_000,
+    "file_system_poll_wait_seconds": 1,
+    "flush_filesystem_caches": True,
+    "tensorflow_session_parallelism": 0,
+    "tensorflow_session_config_file": "",
+    "tensorflow_intra_op_parallelism": 0,
+    "tensorflow_inter_op_parallelism": 0,
+    "use_alts_credentials": False,
+    "ssl_config_file": "",
+    "platform_config_file": "",
+    "per_process_gpu_memory_fraction": 0.0,
+    "saved_model_tags": "serve",
+    "grpc_channel_arguments": "",
+    "grpc_max_threads": 4 * CPUS,
+    "enable_model_warmup": True,
+    "num_request_iterations_for_warmup": 0,
+    "version": False,
+    "monitoring_config_file": "",
+    "remove_unused_fields_from_bundle_metagraph": True,
+    "prefer_tflite_model": False,
+    "num_tflite_pools": CPUS,
+    "num_tflite_interpreters_per_pool": 1,
+    "xla_cpu_compilation_enabled": False,
+    "xla_gpu_compilation_enabled": False,
+    "enable_profiler": True,
+    "thread_pool_factory_config_file": "",
+    "mixed_precision": "",
+    "skip_initialize_tpu": False,
+    "enable_grpc_healthcheck_service": False,
+    "enable_serialization_as_tensor_content": False,
     "enable_signature_method_name_check": False,
-}  # fmt: skip
+}
 
 
 # -- flag spellings and defaults (no server) ------------------------------------------------------
@@ -73,10 +104,16 @@ def test_every_main_cc_flag_is_known_with_tf_servings_default():
         (["--port=9000", "--model_name=m"], {"port": 9000, "model_name": "m"}),
         (["--port", "9000", "--model_name", "m"], {"port": 9000, "model_name": "m"}),
         (["-port=9000", "-model_name=m"], {"port": 9000, "model_name": "m"}),
-        (["-port", "9000", "-model_name", "-m"], {"port": 9000, "model_name": "-m"}),  # the next argument, whatever it is
+        (
+            ["-port", "9000", "-model_name", "-m"],
+            {"port": 9000, "model_name": "-m"},
+        ),  # the next argument, whatever it is
         (["--enable_batching"], {"enable_batching": True}),
         (["-enable_batching", "--enable_model_warmup=false"], {"enable_batching": True, "enable_model_warmup": False}),
-        (["--enable_batching=TRUE", "--enable_model_warmup=0"], {"enable_batching": True, "enable_model_warmup": False}),
+        (
+            ["--enable_batching=TRUE", "--enable_model_warmup=0"],
+            {"enable_batching": True, "enable_model_warmup": False},
+        ),
         (["--noenable_model_warmup", "-noenable_profiler"], {"enable_model_warmup": False, "enable_profiler": False}),
         (["--per_process_gpu_memory_fraction=0.25"], {"per_process_gpu_memory_fraction": 0.25}),
         (["--port=1", "--port=2"], {"port": 2}),  # the last one counts
@@ -89,7 +126,9 @@ def test_flag_spellings_of_gflags_and_tensorflow(argv, expected):
 
 
 def test_a_boolean_flag_takes_no_separate_value_and_unknown_arguments_are_returned():
-    args, unknown, _ = parse_flags(build_parser(), ["--enable_batching", "true", "--nonsense=1", "-x", "--", "--port=1"])
+    args, unknown, _ = parse_flags(
+        build_parser(), ["--enable_batching", "true", "--nonsense=1", "-x", "--", "--port=1"]
+    )
     assert args.enable_batching is True and args.port == 8500
     assert unknown == ["true", "--nonsense=1", "-x", "--", "--port=1"]  # as TensorFlow's parser leaves them
     with pytest.raises(SystemExit) as exited:
@@ -100,8 +139,13 @@ def test_a_boolean_flag_takes_no_separate_value_and_unknown_arguments_are_return
 
 
 def _run(*flags, timeout=60):
-    return subprocess.run([EXECUTABLE, *flags], capture_output=True, text=True, timeout=timeout,
-                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))  # fmt: skip
+    return subprocess.run(
+        [EXECUTABLE, *flags],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+    )
 
 
 def test_version_prints_tf_servings_two_lines_and_exits():
@@ -127,20 +171,38 @@ def test_help_prints_the_usage_and_exits_with_255_as_tensorflows_flag_parser():
     "flags, error",
     [
         ([], "INVALID_ARGUMENT: Both server_options.model_base_path and server_options.model_config_file are empty!"),
-        (["--model_base_path=/m", "--use_alts_credentials", "--ssl_config_file=/s"],
-         "INVALID_ARGUMENT: Either use_alts_credentials must be false or ssl_config_file must be empty."),
-        (["--model_base_path=/m", "--batching_parameters_file=/b"],
-         "INVALID_ARGUMENT: server_options.batching_parameters_file is set without setting "
-         "server_options.enable_batching to true."),
-        (["--model_base_path=/m", "--tensorflow_session_parallelism=2", "--tensorflow_intra_op_parallelism=2",
-          "--tensorflow_inter_op_parallelism=2"], "INVALID_ARGUMENT: Either configure server_options.tensorflow_session"),
-        (["--model_base_path=/m", "--grpc_channel_arguments=grpc.so_reuseport"],
-         "INVALID_ARGUMENT: --grpc_channel_arguments takes key=value pairs separated by commas; received"),
-        (["--model_base_path=/m", "--ssl_config_file=/nowhere/ssl.config"], "NOT_FOUND: --ssl_config_file /nowhere/ssl.config"),
-        (["--model_base_path=exports/m"],  # TF Serving does not make it absolute
-         "INVALID_ARGUMENT: Expected model default to have an absolute path or URI; got base_path()=exports/m"),
+        (
+            ["--model_base_path=/m", "--use_alts_credentials", "--ssl_config_file=/s"],
+            "INVALID_ARGUMENT: Either use_alts_credentials must be false or ssl_config_file must be empty.",
+        ),
+        (
+            ["--model_base_path=/m", "--batching_parameters_file=/b"],
+            "INVALID_ARGUMENT: server_options.batching_parameters_file is set without setting "
+            "server_options.enable_batching to true.",
+        ),
+        (
+            [
+                "--model_base_path=/m",
+                "--tensorflow_session_parallelism=2",
+                "--tensorflow_intra_op_parallelism=2",
+                "--tensorflow_inter_op_parallelism=2",
+            ],
+            "INVALID_ARGUMENT: Either configure server_options.tensorflow_session",
+        ),
+        (
+            ["--model_base_path=/m", "--grpc_channel_arguments=grpc.so_reuseport"],
+            "INVALID_ARGUMENT: --grpc_channel_arguments takes key=value pairs separated by commas; received",
+        ),
+        (
+            ["--model_base_path=/m", "--ssl_config_file=/nowhere/ssl.config"],
+            "NOT_FOUND: --ssl_config_file /nowhere/ssl.config",
+        ),
+        (
+            ["--model_base_path=exports/m"],  # TF Serving does not make it absolute
+            "INVALID_ARGUMENT: Expected model default to have an absolute path or URI; got base_path()=exports/m",
+        ),
     ],
-)  # fmt: skip
+)
 def test_start_up_errors_as_tf_serving_reports_them(flags, error):
     done = _run(*flags)
     assert done.returncode == 255
@@ -152,20 +214,16 @@ def test_model_configs_tf_serving_refuses_are_refused(tmp_path):
     # "Failed to start server. Error: INVALID_ARGUMENT: ...", see test_start_up_errors_as_tf_serving_reports_them)
     base = tf_serving_model("saved_model_half_plus_two_cpu")
     entries = {
-        f'config {{ name: "m" base_path: "{base}" }}':
-            "Illegal setting neither ModelServerConfig::model_type (deprecated) nor ModelServerConfig::model_platform, "
-            "model name is m",
-        f'config {{ name: "m" base_path: "{base}" model_platform: "tensorflow" model_type: TENSORFLOW }}':
-            "Illegal setting both ModelServerConfig::model_type (deprecated) and ModelServerConfig::model_platform, "
-            "model name is m",
+        f'config {{ name: "m" base_path: "{base}" }}': "Illegal setting neither ModelServerConfig::model_type (deprecated) nor ModelServerConfig::model_platform, "
+        "model name is m",
+        f'config {{ name: "m" base_path: "{base}" model_platform: "tensorflow" model_type: TENSORFLOW }}': "Illegal setting both ModelServerConfig::model_type (deprecated) and ModelServerConfig::model_platform, "
+        "model name is m",
         f'config {{ name: "m" base_path: "{base}" model_type: OTHER }}': "ModelServerConfig::model_type choice 2 not supported.",
         f'config {{ name: "m" base_path: "{base}" model_platform: "tflite" }}': "Model m requests unsupported platform tflite",
         f'config {{ name: "m" base_path: "{base}" model_platform: "tensorflow" }} '
-        f'config {{ name: "m" base_path: "{base}" model_platform: "tensorflow" }}':
-            "Illegal to list model m multiple times in config list",
-        'config { name: "m" base_path: "models/m" model_platform: "tensorflow" }':
-            "Expected model m to have an absolute path or URI; got base_path()=models/m",
-    }  # fmt: skip
+        f'config {{ name: "m" base_path: "{base}" model_platform: "tensorflow" }}': "Illegal to list model m multiple times in config list",
+        'config { name: "m" base_path: "models/m" model_platform: "tensorflow" }': "Expected model m to have an absolute path or URI; got base_path()=models/m",
+    }
     config = tmp_path / "models.config"
     for entry, error in entries.items():
         config.write_text(f"model_config_list {{ {entry} }}")
@@ -186,11 +244,29 @@ def _self_signed_certificate(folder):
     """A key and certificate for localhost and 127.0.0.1 (the openssl command; `cryptography` is not installed)."""
     key, cert = folder / "key.pem", folder / "cert.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-         "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=localhost",
-         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
-        check=True, capture_output=True,
-    )  # fmt: skip
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            key,
+            "-out",
+            cert,
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )
     return key.read_text(), cert.read_text()
 
 
@@ -204,27 +280,56 @@ def _every_flag(folder, dash, port=0, grpc_socket_path="", ssl_config_file="", m
     (folder / "session.config").write_text("allow_soft_placement: true\n")
     (folder / "monitoring.config").write_text("prometheus_config { enable: true }\n")
     values = {
-        "port": port, "grpc_socket_path": grpc_socket_path, "rest_api_num_threads": 3,
-        "rest_api_timeout_in_ms": 20000, "rest_api_enable_cors_support": "true", "enable_batching": "true",
-        "allow_version_labels_for_unavailable_models": "true", "batching_parameters_file": folder / "batching.txt",
-        "enable_per_model_batching_parameters": "false", "model_config_file": model_config_file,
-        "model_config_file_poll_wait_seconds": 30, "model_name": "hp3",
-        "model_base_path": tf_serving_model("saved_model_half_plus_three"), "num_load_threads": 2, "num_unload_threads": 1,
-        "max_num_load_retries": 1, "load_retry_interval_micros": 100000, "file_system_poll_wait_seconds": 1,
-        "flush_filesystem_caches": "true", "tensorflow_session_parallelism": 0,
-        "tensorflow_session_config_file": folder / "session.config", "tensorflow_intra_op_parallelism": 1,
-        "tensorflow_inter_op_parallelism": 3, "use_alts_credentials": "false", "ssl_config_file": ssl_config_file,
-        "platform_config_file": "", "per_process_gpu_memory_fraction": 0.5, "saved_model_tags": "serve",
-        "grpc_channel_arguments": "grpc.so_reuseport=0,grpc.max_connection_age_ms=60000", "grpc_max_threads": 8,
-        "enable_model_warmup": "true", "num_request_iterations_for_warmup": 2, "version": "false",
-        "monitoring_config_file": folder / "monitoring.config", "remove_unused_fields_from_bundle_metagraph": "true",
-        "prefer_tflite_model": "false", "num_tflite_pools": 2, "num_tflite_interpreters_per_pool": 1,
-        "xla_cpu_compilation_enabled": "false", "xla_gpu_compilation_enabled": "false", "enable_profiler": "true",
-        "thread_pool_factory_config_file": "", "mixed_precision": "bfloat16", "skip_initialize_tpu": "false",
-        "enable_grpc_healthcheck_service": "true", "enable_serialization_as_tensor_content": "false",
+        "port": port,
+        "grpc_socket_path": grpc_socket_path,
+        "rest_api_num_threads": 3,
+        "rest_api_timeout_in_ms": 20000,
+        "rest_api_enable_cors_support": "true",
+        "enable_batching": "true",
+        "allow_version_labels_for_unavailable_models": "true",
+        "batching_parameters_file": folder / "batching.txt",
+        "enable_per_model_batching_parameters": "false",
+        "model_config_file": model_config_file,
+        "model_config_file_poll_wait_seconds": 30,
+        "model_name": "hp3",
+        "model_base_path": tf_serving_model("saved_model_half_plus_three"),
+        "num_load_threads": 2,
+        "num_unload_threads": 1,
+        "max_num_load_retries": 1,
+        "load_retry_interval_micros": 100000,
+        "file_system_poll_wait_seconds": 1,
+        "flush_filesystem_caches": "true",
+        "tensorflow_session_parallelism": 0,
+        "tensorflow_session_config_file": folder / "session.config",
+        "tensorflow_intra_op_parallelism": 1,
+        "tensorflow_inter_op_parallelism": 3,
+        "use_alts_credentials": "false",
+        "ssl_config_file": ssl_config_file,
+        "platform_config_file": "",
+        "per_process_gpu_memory_fraction": 0.5,
+        "saved_model_tags": "serve",
+        "grpc_channel_arguments": "grpc.so_reuseport=0,grpc.max_connection_age_ms=60000",
+        "grpc_max_threads": 8,
+        "enable_model_warmup": "true",
+        "num_request_iterations_for_warmup": 2,
+        "version": "false",
+        "monitoring_config_file": folder / "monitoring.config",
+        "remove_unused_fields_from_bundle_metagraph": "true",
+        "prefer_tflite_model": "false",
+        "num_tflite_pools": 2,
+        "num_tflite_interpreters_per_pool": 1,
+        "xla_cpu_compilation_enabled": "false",
+        "xla_gpu_compilation_enabled": "false",
+        "enable_profiler": "true",
+        "thread_pool_factory_config_file": "",
+        "mixed_precision": "bfloat16",
+        "skip_initialize_tpu": "false",
+        "enable_grpc_healthcheck_service": "true",
+        "enable_serialization_as_tensor_content": "false",
         "enable_signature_method_name_check": "false",
-        "bind_address": "127.0.0.1", "rest_api_max_body_bytes": 1_000_000,  # ours
-    }  # fmt: skip
+        "bind_address": "127.0.0.1",
+        "rest_api_max_body_bytes": 1_000_000,  # ours
+    }
     assert set(MAIN_CC_DEFAULTS) - {"rest_api_port"} <= set(values)  # ServerProcess gives --rest_api_port
     return [f"{dash}{name}={value}" for name, value in values.items()]
 
@@ -263,8 +368,14 @@ def test_every_flag_in_double_dash_form_and_what_the_flags_do(tmp_path):
         'model_config_list { config { name: "hp2" base_path: "%s" model_platform: "tensorflow" '
         'version_labels { key: "stable" value: 123 } } }' % tf_serving_model("saved_model_half_plus_two_cpu")
     )
-    flags = _every_flag(tmp_path, "--", port=free_port(), grpc_socket_path=tmp_path / "grpc.sock",
-                        ssl_config_file=tmp_path / "ssl.config", model_config_file=tmp_path / "models.config")  # fmt: skip
+    flags = _every_flag(
+        tmp_path,
+        "--",
+        port=free_port(),
+        grpc_socket_path=tmp_path / "grpc.sock",
+        ssl_config_file=tmp_path / "ssl.config",
+        model_config_file=tmp_path / "models.config",
+    )
     server = ServerProcess(flags)
     try:
         log = "".join(server.log)
@@ -291,12 +402,17 @@ def test_every_flag_in_double_dash_form_and_what_the_flags_do(tmp_path):
                 _predict(channel, "hp2", [[1.0]])
             assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
         # REST stays plain HTTP, with CORS headers; its answers went through the batching scheduler
-        request = urllib.request.Request(f"http://{server.rest_address}/v1/models/hp2:predict", data=b'{"instances": [1.0]}')
+        request = urllib.request.Request(
+            f"http://{server.rest_address}/v1/models/hp2:predict", data=b'{"instances": [1.0]}'
+        )
         with urllib.request.urlopen(request, timeout=30) as response:
             assert json.loads(response.read()) == {"predictions": [2.5]}
             assert response.headers["Access-Control-Allow-Origin"] == "*"
-        preflight = urllib.request.Request(f"http://{server.rest_address}/v1/models/hp2:predict", method="OPTIONS",
-                                           headers={"Origin": "https://example.com"})  # fmt: skip
+        preflight = urllib.request.Request(
+            f"http://{server.rest_address}/v1/models/hp2:predict",
+            method="OPTIONS",
+            headers={"Origin": "https://example.com"},
+        )
         with urllib.request.urlopen(preflight, timeout=30) as response:
             assert response.status == 200 and response.headers["Access-Control-Allow-Methods"] == "POST, GET"
         assert server.batch_totals("hp2")[0] >= 1
@@ -320,7 +436,9 @@ def test_every_flag_in_single_dash_form_and_tf_servings_start_up_lines(tmp_path)
     try:
         with grpc.insecure_channel(server.grpc_address) as channel:
             assert _predict(channel, "hp3", [[1.0]]) == [[3.5]]
-        request = urllib.request.Request(f"http://{server.rest_address}/v1/models/hp3:predict", data=b'{"instances": [1.0]}')
+        request = urllib.request.Request(
+            f"http://{server.rest_address}/v1/models/hp3:predict", data=b'{"instances": [1.0]}'
+        )
         with urllib.request.urlopen(request, timeout=30) as response:
             assert json.loads(response.read()) == {"predictions": [3.5]}
         log = "".join(server.log)
@@ -357,11 +475,19 @@ def test_a_failed_load_is_retried_and_a_version_completed_late_is_served(tmp_pat
     completed.start()
     options = {"max_load_retries": 30, "load_retry_interval_seconds": 0.2}
     with caplog.at_level("INFO", logger="recipes-model-server"):
-        running = ModelServer([ModelConfig("late", str(tmp_path / "late"))], grpc_port=None, rest_port=0,
-                              poll_seconds=0, manager_options=options)  # fmt: skip
+        running = ModelServer(
+            [ModelConfig("late", str(tmp_path / "late"))],
+            grpc_port=None,
+            rest_port=0,
+            poll_seconds=0,
+            manager_options=options,
+        )
     completed.join()
     try:
-        assert rest_request(running, "POST", "/v1/models/late:predict", {"instances": [2.0]}) == (200, {"predictions": [3.0]})
+        assert rest_request(running, "POST", "/v1/models/late:predict", {"instances": [2.0]}) == (
+            200,
+            {"predictions": [3.0]},
+        )
         assert "Loading servable: {name: late version: 1} failed: " in caplog.text
         assert "Retrying of Loading servable: {name: late version: 1} retry: 1" in caplog.text
     finally:
@@ -400,8 +526,11 @@ def _slow_model(folder):
     class Spin(tf.Module):
         @tf.function(input_signature=[tf.TensorSpec([None], tf.int64, name="n")])
         def spin(self, n):
-            _, x = tf.while_loop(lambda i, x: i < n[0], lambda i, x: (i + 1, tf.sin(x) + 1.0),
-                                 (tf.constant(0, tf.int64), tf.constant(0.0)))  # fmt: skip
+            _, x = tf.while_loop(
+                lambda i, x: i < n[0],
+                lambda i, x: (i + 1, tf.sin(x) + 1.0),
+                (tf.constant(0, tf.int64), tf.constant(0.0)),
+            )
             return {"y": tf.fill(tf.shape(n), x)}
 
     module = Spin()
@@ -413,8 +542,9 @@ def test_rest_api_num_threads_bounds_the_requests_processed_at_once(tmp_path):
     base = _slow_model(tmp_path / "slow")
     spins = None
     for threads, fast_first in ((1, False), (2, True)):
-        running = ModelServer([ModelConfig("slow", base)], grpc_port=None, rest_port=0, poll_seconds=0,
-                              rest_num_threads=threads)  # fmt: skip
+        running = ModelServer(
+            [ModelConfig("slow", base)], grpc_port=None, rest_port=0, poll_seconds=0, rest_num_threads=threads
+        )
         finished = []
 
         def send(n):
@@ -456,15 +586,28 @@ def test_per_model_batching_parameters_come_from_each_version_folder(tmp_path):
 
     shutil.copytree(tf_serving_model("saved_model_half_plus_two_cpu"), tmp_path / "own")
     (tmp_path / "own" / "00000123" / "batching_params.pbtxt").write_text("max_batch_size { value: 2 }\n")
-    configs = [ModelConfig("own", str(tmp_path / "own")), ModelConfig("none", tf_serving_model("saved_model_half_plus_two_cpu"))]
-    running = ModelServer(configs, grpc_port=None, rest_port=0, poll_seconds=0, batching=BatchingParameters(),
-                          manager_options={"per_model_batching": True})  # fmt: skip
+    configs = [
+        ModelConfig("own", str(tmp_path / "own")),
+        ModelConfig("none", tf_serving_model("saved_model_half_plus_two_cpu")),
+    ]
+    running = ModelServer(
+        configs,
+        grpc_port=None,
+        rest_port=0,
+        poll_seconds=0,
+        batching=BatchingParameters(),
+        manager_options={"per_model_batching": True},
+    )
     try:
         status, body = rest_request(running, "POST", "/v1/models/own:predict", {"instances": [1.0, 2.0, 3.0]})
         assert status == 400 and "Task size 3 is larger than maximum input batch size 2" in body["error"]
-        assert rest_request(running, "POST", "/v1/models/own:predict", {"instances": [1.0, 2.0]})[1] == {"predictions": [2.5, 3.0]}
+        assert rest_request(running, "POST", "/v1/models/own:predict", {"instances": [1.0, 2.0]})[1] == {
+            "predictions": [2.5, 3.0]
+        }
         assert running.scheduler.batches_run == 1
-        assert rest_request(running, "POST", "/v1/models/none:predict", {"instances": [1.0] * 5})[0] == 200  # not batched
+        assert (
+            rest_request(running, "POST", "/v1/models/none:predict", {"instances": [1.0] * 5})[0] == 200
+        )  # not batched
         assert running.scheduler.batches_run == 1
     finally:
         running.stop()
@@ -473,8 +616,12 @@ def test_per_model_batching_parameters_come_from_each_version_folder(tmp_path):
 def test_a_rest_port_equal_to_the_grpc_port_is_skipped_as_in_tf_serving(caplog):
     port = free_port()
     with caplog.at_level("INFO", logger="recipes-model-server"):
-        running = ModelServer([ModelConfig("m", tf_serving_model("saved_model_half_plus_two_cpu"))], grpc_port=port,
-                              rest_port=port, poll_seconds=0)  # fmt: skip
+        running = ModelServer(
+            [ModelConfig("m", tf_serving_model("saved_model_half_plus_two_cpu"))],
+            grpc_port=port,
+            rest_port=port,
+            poll_seconds=0,
+        )
     try:
         assert running.rest_server is None and running.grpc_port == port
         assert "http_port cannot be same as grpc_port" in caplog.text

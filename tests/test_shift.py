@@ -200,23 +200,36 @@ def test_bad_inputs_raise_clear_errors(weather, digits):
         (dict(reference_data=weather, current_data=texts), "must be of the same modality"),
         (dict(reference_data=weather, current_data=weather, modality="tabular"), "`modality` must be one of"),
         (dict(reference_data=weather, current_data=weather, alpha=1.5), "`alpha` must be a finite number in (0, 1)"),
-        (dict(reference_data=weather, current_data=weather.drop(columns="wind")),
-         "`current_data` lacks the columns ['wind']"),
+        (
+            dict(reference_data=weather, current_data=weather.drop(columns="wind")),
+            "`current_data` lacks the columns ['wind']",
+        ),
         (dict(reference_data=weather, current_data=weather.head(5)), "at least 10 examples"),
         (dict(reference_data=texts, current_data=texts[:-1] + [None]), "only strings"),
         (dict(reference_data=np.zeros((20, 100)), current_data=np.zeros((20, 100))), "`modality` must be given"),
-        (dict(reference_data=np.zeros((20, 100)), current_data=np.zeros((20, 100)), modality="audio"),
-         "`sample_rate` is required"),
+        (
+            dict(reference_data=np.zeros((20, 100)), current_data=np.zeros((20, 100)), modality="audio"),
+            "`sample_rate` is required",
+        ),
         (dict(reference_data=digits, current_data=np.stack([digits] * 3, -1)), "same number of channels"),
         (dict(reference_data=weather, current_data=weather.assign(wind="calm")), "numeric in `reference_data` but"),
         (dict(reference_data=weather, current_data=weather, num_examples=-1), "`num_examples` must be an int >= 0"),
-        (dict(reference_data=weather, current_data=weather, column_types={"wind": "float"}),
-         "`column_types['wind']` must be one of ('number', 'category', 'date', 'text')"),
-        (dict(reference_data=weather, current_data=weather, column_types={"speed": "number"}),
-         "`column_types` names a column `reference_data` lacks"),
-        (dict(reference_data=weather, current_data=weather.assign(wind="calm"), column_types={"wind": "number"}),
-         "Column 'wind' holds numbers, but `current_data` holds 'calm'"),
-        (dict(reference_data=texts, current_data=texts, column_types={"text": "text"}), "`column_types` types the columns"),
+        (
+            dict(reference_data=weather, current_data=weather, column_types={"wind": "float"}),
+            "`column_types['wind']` must be one of ('number', 'category', 'date', 'text')",
+        ),
+        (
+            dict(reference_data=weather, current_data=weather, column_types={"speed": "number"}),
+            "`column_types` names a column `reference_data` lacks",
+        ),
+        (
+            dict(reference_data=weather, current_data=weather.assign(wind="calm"), column_types={"wind": "number"}),
+            "Column 'wind' holds numbers, but `current_data` holds 'calm'",
+        ),
+        (
+            dict(reference_data=texts, current_data=texts, column_types={"text": "text"}),
+            "`column_types` types the columns",
+        ),
     ]
     for arguments, message in cases:
         with pytest.raises(ValueError, match=None) as error:
@@ -240,7 +253,15 @@ def test_cli_compares_two_csv_files(weather, tmp_path, capsys):
     reviews = recipes.datasets.load_rotten_tomatoes().sample(400, random_state=0)
     reviews.iloc[:200].to_json(tmp_path / "a.jsonl", orient="records", lines=True)
     reviews.iloc[200:].to_json(tmp_path / "b.jsonl", orient="records", lines=True)
-    text = ["shift", "--reference", str(tmp_path / "a.jsonl"), "--current", str(tmp_path / "b.jsonl"), "--modality", "text"]
+    text = [
+        "shift",
+        "--reference",
+        str(tmp_path / "a.jsonl"),
+        "--current",
+        str(tmp_path / "b.jsonl"),
+        "--modality",
+        "text",
+    ]
     assert recipes_main([*text, "--column", "text", "--directory", str(output)]) == 0
     assert capsys.readouterr().out.startswith("PASS: no shift")
     assert recipes_main([*text, "--column", "review"]) == 2
@@ -281,8 +302,10 @@ def test_a_split_by_date_reports_the_label_shift_and_not_the_date(weather, tmp_p
     assert report.verdict == "fail" and labels.finding == "shift" and labels.moved == ["fog", "rain"], report
     assert report.summary.startswith("label shift: 'fog' 17.3% -> 47.4%, 'rain' 27.5% -> 1.4% (chi-square p=")
     assert labels.test == "chi-square" and labels.cramers_v > 0.3 and abs(labels.total_variation - 0.32) < 0.01
-    assert report.advice[0].startswith("the class frequencies moved ('fog' 17.3% -> 47.4%, 'rain' 27.5% -> 1.4%): "
-                                       "reweight the training rows by the class-prior ratio")  # fmt: skip
+    assert report.advice[0].startswith(
+        "the class frequencies moved ('fog' 17.3% -> 47.4%, 'rain' 27.5% -> 1.4%): "
+        "reweight the training rows by the class-prior ratio"
+    )
     assert "class_weight=shift_report(...).label_shift.class_weight" in report.advice[0]
     assert any("correct_probabilities" in item for item in report.advice)
     assert any("relabel" in item for item in report.advice)
@@ -298,9 +321,12 @@ def test_a_split_by_date_reports_the_label_shift_and_not_the_date(weather, tmp_p
     assert "date" in shift_report(train, test).shifted
 
     # class ids (with their names) give a class_weight Keras takes and probabilities moved to the current mix
-    ids = shift_report((train[0], train[1].map({"sun": 0, "rain": 1}).fillna(2).astype(int)),
-                       (test[0], test[1].map({"sun": 0, "rain": 1}).fillna(2).astype(int)),
-                       class_names=["sun", "rain", "other"], split_column="date").label_shift  # fmt: skip
+    ids = shift_report(
+        (train[0], train[1].map({"sun": 0, "rain": 1}).fillna(2).astype(int)),
+        (test[0], test[1].map({"sun": 0, "rain": 1}).fillna(2).astype(int)),
+        class_names=["sun", "rain", "other"],
+        split_column="date",
+    ).label_shift
     probabilities = ids.correct_probabilities(np.array([[0.4, 0.4, 0.2], [1 / 3, 1 / 3, 1 / 3]]))
     assert np.allclose(probabilities.sum(axis=1), 1) and probabilities[0, 1] < 0.05 and probabilities[0, 2] > 0.3
     assert ids.classes.set_index("name").loc["rain", "class"] == 1
@@ -383,12 +409,18 @@ def test_bad_labels_raise_clear_errors(weather, digits):
         (dict(reference_data=x, current_data=x, class_names=["a"]), "`class_names` names the classes of labels"),
         (dict(reference_data=(x, y), current_data=(x, y), class_names=["a"]), "names integer class ids"),
         (dict(reference_data=(x, np.zeros(len(y), int)), current_data=(x, y)), "must be of one kind"),
-        (dict(reference_data=(x, np.zeros(len(y), int) + 3), current_data=(x, np.zeros(len(y), int)),
-              class_names=["a", "b"]), "ids [3]"),
+        (
+            dict(
+                reference_data=(x, np.zeros(len(y), int) + 3),
+                current_data=(x, np.zeros(len(y), int)),
+                class_names=["a", "b"],
+            ),
+            "ids [3]",
+        ),
         (dict(reference_data=(x, y.where(y != "fog")), current_data=(x, y)), "none missing. Received: nan"),
         (dict(reference_data=x, current_data=x, split_column="day"), "`split_column` must be one of the columns"),
         (dict(reference_data=digits, current_data=digits, split_column="date"), "names a column of a table"),
-    ]  # fmt: skip
+    ]
     for arguments, message in cases:
         with pytest.raises(ValueError) as error:
             shift_report(**arguments)
@@ -399,8 +431,15 @@ def test_cli_compares_the_labels_of_two_files(weather, tmp_path, capsys):
     train, test = by_date(weather)
     train[0].assign(weather=train[1]).to_csv(tmp_path / "train.csv", index=False)
     test[0].assign(weather=test[1]).to_csv(tmp_path / "test.csv", index=False)
-    arguments = ["shift", "--reference", str(tmp_path / "train.csv"), "--current", str(tmp_path / "test.csv"),
-                 "--directory", str(tmp_path / "out")]  # fmt: skip
+    arguments = [
+        "shift",
+        "--reference",
+        str(tmp_path / "train.csv"),
+        "--current",
+        str(tmp_path / "test.csv"),
+        "--directory",
+        str(tmp_path / "out"),
+    ]
     assert recipes_main([*arguments, "--target", "weather", "--split-column", "date", "--json"]) == 1
     data = json.loads(capsys.readouterr().out)
     assert data["label_shift"]["moved"] == ["fog", "rain"] and data["split_column"] == "date"
@@ -417,14 +456,28 @@ def test_the_command_compares_a_serving_file_with_the_task_s_column_types(tmp_pa
     serving = weather[year == "2015"]
     serving.drop(columns="sky").to_csv(tmp_path / "serving.csv", index=False)
     serving.to_csv(tmp_path / "labelled.csv", index=False)
-    task = ["--target", "sky", "--date", "day", "--split-dates", "2014-01-01", "2014-07-01",
-            "--column-type", "low_c=category"]  # fmt: skip
+    task = [
+        "--target",
+        "sky",
+        "--date",
+        "day",
+        "--split-dates",
+        "2014-01-01",
+        "2014-07-01",
+        "--column-type",
+        "low_c=category",
+    ]
     arguments = ["shift", "--reference", tmp_path / "train.csv", "--directory", tmp_path / "out", "--json"]
     result = recipes_command(*arguments, "--current", tmp_path / "serving.csv", *task)
     assert result.returncode in (0, 1) and "Traceback" not in result.stderr, result.stderr[-2000:]
     report = json.loads(result.stdout)
-    assert report["column_types"] == {"day": "date (%d/%m/%Y)", "rain_mm": "number", "high_c": "number",
-                                      "low_c": "category", "wind": "number"}  # fmt: skip
+    assert report["column_types"] == {
+        "day": "date (%d/%m/%Y)",
+        "rain_mm": "number",
+        "high_c": "number",
+        "low_c": "category",
+        "wind": "number",
+    }
     # the date: compared as days, reported apart; its seasonal parts compared like any feature
     assert report["split_column"] == "day" and [row["feature"] for row in report["expected"]] == ["day"]
     assert report["expected"][0]["test"] == "KS" and report["expected"][0]["finding"] == "expected to differ"

@@ -38,9 +38,15 @@ def _values(dataset, field=None):
 def _train_briefly(task, tmp_path, model=None, **options):
     model = task.build_model(model, **options)
     result = recipes.fit(
-        model, task.train_data, validation_data=task.validation_data, batch_size=16, total_examples=64,
-        num_checkpoints=2, directory=tmp_path / "run", verbose=0,
-    )  # fmt: skip
+        model,
+        task.train_data,
+        validation_data=task.validation_data,
+        batch_size=16,
+        total_examples=64,
+        num_checkpoints=2,
+        directory=tmp_path / "run",
+        verbose=0,
+    )
     assert len(result.history["loss"]) == 2 and np.all(np.isfinite(result.history["val_loss"]))
     score = task.score(model, batch_size=64)
     assert np.isfinite(score)
@@ -97,8 +103,13 @@ def test_split_is_repeatable_and_old_rows_keep_their_side_when_rows_are_appended
 def test_weather_csv_with_iso_dates_and_missing_values(weather_csv, tmp_path):
     task = Task.from_path(weather_csv, target="sky", date="day", split_dates=["2014-07-01", "2015-01-01"])
     assert task.modality == "table" and task.problem == "classification"
-    assert task.column_types == {"day": "date (%Y-%m-%d)", "rain_mm": "number", "high_c": "number", "low_c": "number",
-                                 "wind": "number"}  # fmt: skip
+    assert task.column_types == {
+        "day": "date (%Y-%m-%d)",
+        "rain_mm": "number",
+        "high_c": "number",
+        "low_c": "number",
+        "wind": "number",
+    }
     assert task.num_examples == {"train": 912, "validation": 184, "test": 365}  # as the shipped split by date
     weather = weather_frame()
     means = task.fill_values
@@ -255,8 +266,11 @@ def test_shipped_tasks_split_as_before():
 
 
 def test_missing_column_names_the_columns_there_are(reviews_csv):
-    with pytest.raises(ValueError, match=r"`target` names a column 'label' that .*reviews.csv does not have; its "
-                                         r"columns are \['review_id', 'film', 'review', 'verdict'\]"):  # fmt: skip
+    with pytest.raises(
+        ValueError,
+        match=r"`target` names a column 'label' that .*reviews.csv does not have; its "
+        r"columns are \['review_id', 'film', 'review', 'verdict'\]",
+    ):
         Task.from_path(reviews_csv, target="label")
     with pytest.raises(ValueError, match=r"`group` names a column 'movie'.*its columns are"):
         Task.from_path(reviews_csv, target="verdict", group="movie")
@@ -306,8 +320,11 @@ def test_unreadable_image_is_named(tmp_path):
 
 
 def test_unreadable_wav_and_mixed_sample_rates_are_named(audio_folder, tmp_path):
-    with pytest.raises(ValueError, match=r"different sample rates: 16000 Hz \(30 clips, .*; 22050 Hz \(1 clip, e.g. "
-                                         r"two/en-us-m1_at22k.wav\)\. Pass sample_rate=16000"):  # fmt: skip
+    with pytest.raises(
+        ValueError,
+        match=r"different sample rates: 16000 Hz \(30 clips, .*; 22050 Hz \(1 clip, e.g. "
+        r"two/en-us-m1_at22k.wav\)\. Pass sample_rate=16000",
+    ):
         Task.from_path(audio_folder)
     folder = tmp_path / "clips"
     for name in ("yes", "no"):
@@ -318,8 +335,11 @@ def test_unreadable_wav_and_mixed_sample_rates_are_named(audio_folder, tmp_path)
 
     soundfile.write(folder / "no" / "deep.wav", np.zeros(800), 16000, subtype="PCM_24")
     (folder / "yes" / "junk.wav").write_bytes(b"RIFF\x00\x00\x00\x00not a wave")
-    with pytest.raises(ValueError, match=r"2 of 6 files .* as a WAV clip .*no/deep.wav: Can only read 16-bit WAV "
-                                         r"files, but received 24.*yes/junk.wav: "):  # fmt: skip
+    with pytest.raises(
+        ValueError,
+        match=r"2 of 6 files .* as a WAV clip .*no/deep.wav: Can only read 16-bit WAV "
+        r"files, but received 24.*yes/junk.wav: ",
+    ):
         Task.from_path(folder)
 
 
@@ -344,8 +364,11 @@ def test_date_that_does_not_parse_is_quoted_with_its_row(tmp_path):
     weather = weather_frame()
     weather.loc[1000, "day"] = "2014-02-30"
     weather.to_csv(tmp_path / "bad_day.csv", index=False)
-    with pytest.raises(ValueError, match=r"date column 'day' has a value that is not a date in its format '%Y-%m-%d' .*"
-                                         r"'2014-02-30' at row 1001"):  # fmt: skip
+    with pytest.raises(
+        ValueError,
+        match=r"date column 'day' has a value that is not a date in its format '%Y-%m-%d' .*"
+        r"'2014-02-30' at row 1001",
+    ):
         Task.from_path(tmp_path / "bad_day.csv", target="sky", date="day", split_dates=["2014-07-01", "2015-01-01"])
     weather = weather_frame()
     weather.loc[7, "day"] = np.nan
@@ -358,14 +381,20 @@ def test_values_beyond_the_sampled_rows_are_checked(tmp_path):
     frame = pd.DataFrame({"n": np.arange(50).astype(str), "y": ["a", "b"] * 25})
     frame.loc[45, "n"] = "forty-five"
     frame.to_csv(tmp_path / "late.csv", index=False)
-    with pytest.raises(ValueError, match=r"column 'n' holds numbers .* row 46 holds 'forty-five'; pass "
-                                         r"column_types=\{'n': 'category'\}"):  # fmt: skip
+    with pytest.raises(
+        ValueError,
+        match=r"column 'n' holds numbers .* row 46 holds 'forty-five'; pass "
+        r"column_types=\{'n': 'category'\}",
+    ):
         Task.from_path(tmp_path / "late.csv", target="y", sample_size=40)
     frame = pd.DataFrame({"on": [f"2020-01-{d:02d}" for d in range(1, 29)] * 2, "y": ["a", "b"] * 28})
     frame.loc[50, "on"] = "2020-01-32"
     frame.to_csv(tmp_path / "late_day.csv", index=False)
-    with pytest.raises(ValueError, match=r"date column 'on' has a value that is not a date in its format '%Y-%m-%d' "
-                                         r".*'2020-01-32' at row 51"):  # fmt: skip
+    with pytest.raises(
+        ValueError,
+        match=r"date column 'on' has a value that is not a date in its format '%Y-%m-%d' "
+        r".*'2020-01-32' at row 51",
+    ):
         Task.from_path(tmp_path / "late_day.csv", target="y", sample_size=40)
 
 
@@ -415,10 +444,11 @@ def _defaults(path, signature="row"):
 def _served_table_rows(frame):
     """Rows of a table as pandas reads them (NaN where missing), numbers as the float32 the signature declares."""
     return {
-        name: frame[name].to_numpy(dtype="float32") if pd.api.types.is_numeric_dtype(frame[name])
+        name: frame[name].to_numpy(dtype="float32")
+        if pd.api.types.is_numeric_dtype(frame[name])
         else frame[name].to_numpy()
         for name in frame.columns
-    }  # fmt: skip
+    }
 
 
 def test_table_export_takes_a_csv_row_as_written(tmp_path):
@@ -435,7 +465,10 @@ def test_table_export_takes_a_csv_row_as_written(tmp_path):
     signature = loaded.signatures["serving_default"]
     assert set(signature.structured_input_signature[1]) == {"day", "rain_mm", "high_c", "low_c", "wind", "key"}
     assert _defaults(path, "serving_default") == {} and sorted(loaded.signatures) == [
-        "row", "serving_default", "without_key"]  # fmt: skip
+        "row",
+        "serving_default",
+        "without_key",
+    ]
     # The `row` signature takes a row of the file as it stands: the target too, an input the model ignores,
     # declared as a row holds it, with a default of no rows.
     assert task.optional_inputs == {"sky": "string"}
@@ -450,21 +483,28 @@ def test_table_export_takes_a_csv_row_as_written(tmp_path):
     for sky in (["fog"] * 6, defaults["sky"]):  # another target, or none: the same answers
         again = row(**features, sky=tf.constant(sky), key=keys)
         np.testing.assert_array_equal(again["probabilities"].numpy(), by_row["probabilities"].numpy())
-    np.testing.assert_array_equal(signature(**features, key=keys)["probabilities"].numpy(),
-                                  by_row["probabilities"].numpy())  # fmt: skip
+    np.testing.assert_array_equal(
+        signature(**features, key=keys)["probabilities"].numpy(), by_row["probabilities"].numpy()
+    )
     # Rows of the training file, read as a client reads it: no type conversion, no filling, the target dropped.
     rows = pd.read_csv(tmp_path / "weather.csv").iloc[:6].drop(columns=["sky"])
     assert rows.day[0] == "01.01.2012 12:00" and rows.rain_mm.isna().any()
-    served = signature(**{k: tf.constant(v) for k, v in _served_table_rows(rows).items()},
-                       key=tf.constant([f"row-{i}" for i in range(6)]))  # fmt: skip
+    served = signature(
+        **{k: tf.constant(v) for k, v in _served_table_rows(rows).items()},
+        key=tf.constant([f"row-{i}" for i in range(6)]),
+    )
     assert _keys(served) == [f"row-{i}" for i in range(6)]
-    in_pipeline = {name: np.asarray(rows[name].to_numpy(dtype="float32" if task.column_types[name] == "number" else object))
-                   for name in task.features}  # fmt: skip
+    in_pipeline = {
+        name: np.asarray(rows[name].to_numpy(dtype="float32" if task.column_types[name] == "number" else object))
+        for name in task.features
+    }
     np.testing.assert_allclose(served["probabilities"].numpy(), model.predict(in_pipeline, verbose=0), atol=1e-6)
     assert {label.decode() for label in served["label"].numpy()} <= set(task.class_names)
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"could not parse.*2012-01-01"):
-        signature(**{k: tf.constant(v) for k, v in _served_table_rows(rows.assign(day="2012-01-01")).items()},
-                  key=tf.constant(["a"] * 6))  # fmt: skip
+        signature(
+            **{k: tf.constant(v) for k, v in _served_table_rows(rows.assign(day="2012-01-01")).items()},
+            key=tf.constant(["a"] * 6),
+        )
 
 
 def test_regression_and_free_text_columns_export(reviews_csv, weather_csv, tmp_path):
@@ -472,14 +512,16 @@ def test_regression_and_free_text_columns_export(reviews_csv, weather_csv, tmp_p
     model, _ = _train_briefly(task, tmp_path, "linear")
     loaded, path = _export(model, tmp_path / "weather")
     rows = pd.read_csv(weather_csv).iloc[:4].drop(columns=["high_c"])
-    served = loaded.signatures["serving_default"](**{k: tf.constant(v) for k, v in _served_table_rows(rows).items()},
-                                                  key=tf.constant(list("abcd")))  # fmt: skip
+    served = loaded.signatures["serving_default"](
+        **{k: tf.constant(v) for k, v in _served_table_rows(rows).items()}, key=tf.constant(list("abcd"))
+    )
     assert _keys(served) == list("abcd") and served["prediction"].shape == (4,)
     assert task.optional_inputs == {"high_c": "float32"}  # a numeric target, as a row holds it
     assert {name: value.dtype.name for name, value in _defaults(path).items()} == {"high_c": "float32"}
     rows = pd.read_csv(weather_csv).iloc[:4]
-    by_row = loaded.signatures["row"](**{k: tf.constant(v) for k, v in _served_table_rows(rows).items()},
-                                      key=tf.constant(list("abcd")))  # fmt: skip
+    by_row = loaded.signatures["row"](
+        **{k: tf.constant(v) for k, v in _served_table_rows(rows).items()}, key=tf.constant(list("abcd"))
+    )
     np.testing.assert_array_equal(by_row["prediction"].numpy(), served["prediction"].numpy())
     # A table with a free-text column beside a category: the text is weighed word by word, not as one category.
     table = Task.from_path(reviews_csv, target="verdict", key="review_id")
@@ -489,11 +531,13 @@ def test_regression_and_free_text_columns_export(reviews_csv, weather_csv, tmp_p
     rows = pd.read_csv(reviews_csv).iloc[:3]
     loaded, path = _export(model, tmp_path / "reviews")
     assert table.optional_inputs == {"review_id": "string", "verdict": "string"}  # --key is not a feature
-    by_row = loaded.signatures["row"](**{k: tf.constant(v) for k, v in _served_table_rows(rows).items()},
-                                      key=tf.constant(list("xyz")))  # fmt: skip
+    by_row = loaded.signatures["row"](
+        **{k: tf.constant(v) for k, v in _served_table_rows(rows).items()}, key=tf.constant(list("xyz"))
+    )
     assert _keys(by_row) == list("xyz") and by_row["probabilities"].shape == (3, 2)
-    served = loaded.signatures["serving_default"](film=tf.constant(rows.film.to_numpy()),
-                                                  review=tf.constant(rows.review.to_numpy()), key=tf.constant(list("xyz")))  # fmt: skip
+    served = loaded.signatures["serving_default"](
+        film=tf.constant(rows.film.to_numpy()), review=tf.constant(rows.review.to_numpy()), key=tf.constant(list("xyz"))
+    )
     assert _keys(served) == list("xyz") and served["probabilities"].shape == (3, 2)
 
 
@@ -504,8 +548,13 @@ def test_text_export_takes_the_column_by_its_name(reviews_csv, text_folder, tmp_
     loaded, path = _export(model, tmp_path)
     signature = loaded.signatures["serving_default"]
     assert set(signature.structured_input_signature[1]) == {"review", "key"}
-    assert set(loaded.signatures["row"].structured_input_signature[1]) == {"review", "key", "review_id", "film",
-                                                                          "verdict"}  # fmt: skip
+    assert set(loaded.signatures["row"].structured_input_signature[1]) == {
+        "review",
+        "key",
+        "review_id",
+        "film",
+        "verdict",
+    }
     texts = pd.read_csv(reviews_csv).review.to_numpy()[:3]
     served = signature(review=tf.constant(texts), key=tf.constant(["r1", "r2", "r3"]))
     assert _keys(served) == ["r1", "r2", "r3"]
@@ -553,8 +602,11 @@ def test_audio_export_takes_wav_bytes_and_waveforms_of_any_length(audio_folder, 
     assert set(signature.structured_input_signature[1]) == {"audio", "key"}
     short = next(p for p in sorted(audio_folder.rglob("*.wav")) if wave.open(str(p)).getnframes() == 9600)  # 0.6 s
     long_clip = np.sin(np.arange(22400) / 7.0).astype("float32") * 0.3  # 1.4 s
-    encoded = [short.read_bytes(), (audio_folder / "two" / "en-us-m1_at22k.wav").read_bytes(),
-               _wav_bytes(long_clip, 16000)]  # fmt: skip
+    encoded = [
+        short.read_bytes(),
+        (audio_folder / "two" / "en-us-m1_at22k.wav").read_bytes(),
+        _wav_bytes(long_clip, 16000),
+    ]
     served = signature(audio=tf.constant(encoded), key=tf.constant(["a", "b", "c"]))
     assert _keys(served) == ["a", "b", "c"] and served["probabilities"].shape == (3, 3)
     # As trained: clips decoded, resampled and padded as the input pipeline does give the same answers.
@@ -571,20 +623,34 @@ def test_audio_export_takes_wav_bytes_and_waveforms_of_any_length(audio_folder, 
     # Float waveforms of other lengths: the `waveform` signature, padded or cropped in the model.
     waveforms = loaded.signatures["waveform"]
     for length in (9600, 16000, 30000):
-        answer = waveforms(waveform=tf.constant(long_clip[None, :length].repeat(2, 0) if length <= 22400 else
-                                                np.pad(long_clip, (0, length - 22400))[None].repeat(2, 0)),
-                           key=tf.constant(["x", "y"]))  # fmt: skip
+        answer = waveforms(
+            waveform=tf.constant(
+                long_clip[None, :length].repeat(2, 0)
+                if length <= 22400
+                else np.pad(long_clip, (0, length - 22400))[None].repeat(2, 0)
+            ),
+            key=tf.constant(["x", "y"]),
+        )
         assert _keys(answer) == ["x", "y"]
     # The 30,000 samples cropped to the 22,400 trained on (a pure tone: compared with the floats, not the 16-bit WAV).
-    np.testing.assert_allclose(answer["probabilities"].numpy()[:1], model.predict(long_clip[None], verbose=0), atol=1e-5)
+    np.testing.assert_allclose(
+        answer["probabilities"].numpy()[:1], model.predict(long_clip[None], verbose=0), atol=1e-5
+    )
     with pytest.raises(tf.errors.InvalidArgumentError, match="WAV|RIFF|wav"):
         signature(audio=tf.constant([b"RIFF not a wave"]), key=tf.constant(["bad"]))
 
 
 def test_spoken_digit_arrays_export_takes_waveforms_of_any_length_and_wav(tmp_path):
     waveforms, labels, speakers = recipes.datasets.load_spoken_digits(num_per_digit=4)
-    task = Task.from_arrays(waveforms, labels, modality="audio", class_names=recipes.datasets.DIGIT_WORDS,
-                            group=speakers, sample_rate=16000, fractions=(0.5, 0.25, 0.25))  # fmt: skip
+    task = Task.from_arrays(
+        waveforms,
+        labels,
+        modality="audio",
+        class_names=recipes.datasets.DIGIT_WORDS,
+        group=speakers,
+        sample_rate=16000,
+        fractions=(0.5, 0.25, 0.25),
+    )
     assert task.serving_names == ("waveform",)
     model = task.build_model("linear")
     loaded, path = _export(model, tmp_path)
@@ -598,8 +664,9 @@ def test_spoken_digit_arrays_export_takes_waveforms_of_any_length_and_wav(tmp_pa
         expected = model.predict(np.pad(cut, (0, max(0, 16000 - length)))[None, :16000], verbose=0)
         np.testing.assert_allclose(answer["probabilities"].numpy(), expected, atol=1e-5)
     at22k = recipes.datasets.load_spoken_digits(num_per_digit=1, sample_rate=22050, seed=7)[0][3]
-    answer = loaded.signatures["audio"](audio=tf.constant([_wav_bytes(at22k, 22050), _wav_bytes(clip[:9600], 16000)]),
-                                        key=tf.constant(["w1", "w2"]))  # fmt: skip
+    answer = loaded.signatures["audio"](
+        audio=tf.constant([_wav_bytes(at22k, 22050), _wav_bytes(clip[:9600], 16000)]), key=tf.constant(["w1", "w2"])
+    )
     assert _keys(answer) == ["w1", "w2"] and answer["probabilities"].shape == (2, 10)
 
 
@@ -616,8 +683,7 @@ def test_export_served_takes_a_csv_row_as_json_with_its_target_or_without(weathe
     task = Task.from_path(weather_csv, target="sky", date="day", split_dates=["2014-07-01", "2015-01-01"])
     model, _ = _train_briefly(task, tmp_path, "linear")
     serving.export_model(model, tmp_path / "weather")
-    server = ModelServer([ModelConfig("weather", str(tmp_path / "weather"))], grpc_port=0, rest_port=0,
-                         poll_seconds=0)  # fmt: skip
+    server = ModelServer([ModelConfig("weather", str(tmp_path / "weather"))], grpc_port=0, rest_port=0, poll_seconds=0)
     url = f"http://127.0.0.1:{server.rest_port}/v1/models/weather:predict"
     frame = pd.read_csv(weather_csv).iloc[:4]
     assert list(frame.columns) == ["day", "rain_mm", "high_c", "low_c", "wind", "sky"]
@@ -640,24 +706,31 @@ def test_export_served_takes_a_csv_row_as_json_with_its_target_or_without(weathe
         answers = {
             "row with its target": rest(frame, signature_name="row"),
             "row without it": rest(frame.drop(columns=["sky"])),
-            "grpc, with its target": GrpcClient(f"127.0.0.1:{server.grpc_port}", model="weather",
-                                                signature_name="row").predict(frame.to_dict(orient="list"), keys=keys),
+            "grpc, with its target": GrpcClient(
+                f"127.0.0.1:{server.grpc_port}", model="weather", signature_name="row"
+            ).predict(frame.to_dict(orient="list"), keys=keys),
             # gRPC fills an input the request leaves out from the signature's defaults (predict_util.cc)
-            "grpc, without it": GrpcClient(f"127.0.0.1:{server.grpc_port}", model="weather", signature_name="row")
-            .predict(frame.drop(columns=["sky"]).to_dict(orient="list"), keys=keys),
-        }  # fmt: skip
+            "grpc, without it": GrpcClient(
+                f"127.0.0.1:{server.grpc_port}", model="weather", signature_name="row"
+            ).predict(frame.drop(columns=["sky"]).to_dict(orient="list"), keys=keys),
+        }
         # serving_default declares no target (REST needs every declared input: json_tensor.cc), so it refuses one,
         # and a column no signature declares, in TF Serving's words.
         row = {**frame.iloc[0].to_dict(), "key": "a"}
         assert "does not have named input: sky" in refused({"instances": [row]})
         assert "does not have named input: cloud" in refused(
-            {"signature_name": "row", "instances": [{**row, "cloud": 1.0}]})  # fmt: skip
+            {"signature_name": "row", "instances": [{**row, "cloud": 1.0}]}
+        )
     finally:
         server.stop()
     for name, predictions in answers.items():
         assert [p["key"] for p in predictions] == keys, name
-        assert all(p["label"] in task.class_names and len(p["probabilities"]) == len(task.class_names)
-                   for p in predictions), name  # fmt: skip
+        assert all(
+            p["label"] in task.class_names and len(p["probabilities"]) == len(task.class_names) for p in predictions
+        ), name
         assert [p["label"] for p in predictions] == [p["label"] for p in answers["row without it"]], name
-        np.testing.assert_allclose([p["probabilities"] for p in predictions],
-                                   [p["probabilities"] for p in answers["row without it"]], atol=1e-6)  # fmt: skip
+        np.testing.assert_allclose(
+            [p["probabilities"] for p in predictions],
+            [p["probabilities"] for p in answers["row without it"]],
+            atol=1e-6,
+        )

@@ -142,8 +142,9 @@ def image_models(tmp_path_factory):
     serving.export_model(mnist, base / "mnist")
     serving.export_model(resnet, base / "resnet")
     test = slice(1000, 1048)  # images neither model was trained on
-    return SimpleNamespace(base=base, names=names, mnist=mnist, resnet=resnet, rows=rows[test], images=images[test],
-                           labels=labels[test])  # fmt: skip
+    return SimpleNamespace(
+        base=base, names=names, mnist=mnist, resnet=resnet, rows=rows[test], images=images[test], labels=labels[test]
+    )
 
 
 def _start(every_dtype_model, extra_configs=(), **flags):
@@ -160,11 +161,16 @@ def _start(every_dtype_model, extra_configs=(), **flags):
 @pytest.fixture(scope="module")
 def server(every_dtype_model, image_models):
     """TF Serving's defaults, with the image models and TF Serving's test models under the names its guides use."""
-    running = _start(every_dtype_model, [
-        ModelConfig("mnist", str(image_models.base / "mnist")),
-        ModelConfig("resnet", str(image_models.base / "resnet")),
-        ModelConfig("saved_model_half_plus_three", tf_serving_model("saved_model_half_plus_three")),  # api_rest.md's name
-    ])  # fmt: skip
+    running = _start(
+        every_dtype_model,
+        [
+            ModelConfig("mnist", str(image_models.base / "mnist")),
+            ModelConfig("resnet", str(image_models.base / "resnet")),
+            ModelConfig(
+                "saved_model_half_plus_three", tf_serving_model("saved_model_half_plus_three")
+            ),  # api_rest.md's name
+        ],
+    )
     yield running
     running.stop()
 
@@ -172,7 +178,9 @@ def server(every_dtype_model, image_models):
 @pytest.fixture(scope="module")
 def flagged(every_dtype_model):
     """`--enable_signature_method_name_check --enable_serialization_as_tensor_content`."""
-    running = _start(every_dtype_model, enable_signature_method_name_check=True, enable_serialization_as_tensor_content=True)
+    running = _start(
+        every_dtype_model, enable_signature_method_name_check=True, enable_serialization_as_tensor_content=True
+    )
     yield running
     running.stop()
 
@@ -217,7 +225,11 @@ def _same(received, expected):
     """Equal values, bit for bit (NaN-safe, -0.0 told from 0.0); strings as bytes."""
     if expected.dtype == object:
         return received.tolist() == expected.tolist()
-    return received.dtype == expected.dtype and received.shape == expected.shape and received.tobytes() == expected.tobytes()
+    return (
+        received.dtype == expected.dtype
+        and received.shape == expected.shape
+        and received.tobytes() == expected.tobytes()
+    )
 
 
 def _example(**features):
@@ -339,10 +351,12 @@ def test_tf2_and_tf1_classify_regress_multi_inference_as_tf_servings_tests(serve
     for result, (signature, _) in zip(results, tasks):
         _assert_spec(result.model_spec, model, signature)
     # over REST: testClassifyREST and testRegressREST
-    assert rest_request(server, "POST", f"/v1/models/{model}:classify",
-                 {"signature_name": "classify_x_to_y", "examples": [{"x": 2.0}]}) == (200, {"results": [[["", 3.0]]]})  # fmt: skip
-    assert rest_request(server, "POST", f"/v1/models/{model}:regress",
-                 {"signature_name": "regress_x_to_y", "examples": [{"x": 2.0}]}) == (200, {"results": [3.0]})  # fmt: skip
+    assert rest_request(
+        server, "POST", f"/v1/models/{model}:classify", {"signature_name": "classify_x_to_y", "examples": [{"x": 2.0}]}
+    ) == (200, {"results": [[["", 3.0]]]})
+    assert rest_request(
+        server, "POST", f"/v1/models/{model}:regress", {"signature_name": "regress_x_to_y", "examples": [{"x": 2.0}]}
+    ) == (200, {"results": [3.0]})
 
 
 def test_method_name_check_flag_refuses_predict_method_signatures(flagged):
@@ -354,15 +368,21 @@ def test_method_name_check_flag_refuses_predict_method_signatures(flagged):
     tasks = [("regress_x_to_y", "tensorflow/serving/regress")]
     code, details = _code(lambda: _multi_inference(flagged, "tf2", tasks, [2.0]))
     assert (code, details) == (grpc.StatusCode.INVALID_ARGUMENT, message.format("regression", "regress"))
-    status, body = rest_request(flagged, "POST", "/v1/models/tf2:classify", {"signature_name": "classify_x_to_y", "examples": [{"x": 2.0}]})
+    status, body = rest_request(
+        flagged, "POST", "/v1/models/tf2:classify", {"signature_name": "classify_x_to_y", "examples": [{"x": 2.0}]}
+    )
     assert (status, body) == (400, {"error": message.format("classification", "classify")})
     # signatures with the right method names, and Predict on predict-method ones, still serve
     assert _classify(flagged, "tf1", "classify_x_to_y", [2.0]).result.classifications[0].classes[0].score == 3.0
-    assert rest_request(flagged, "POST", "/v1/models/tf1:regress", {"signature_name": "regress_x_to_y", "examples": [{"x": 2.0}]})[1] == {"results": [3.0]}
+    assert rest_request(
+        flagged, "POST", "/v1/models/tf1:regress", {"signature_name": "regress_x_to_y", "examples": [{"x": 2.0}]}
+    )[1] == {"results": [3.0]}
     assert tf.make_ndarray(_predict(flagged, "tf2", {"x": np.array([2.0], np.float32)}).outputs["y"]).tolist() == [3.0]
     # Predict takes predict, classify and regress signatures; others (TF2's init op has no method name) are INTERNAL
     code, details = _code(lambda: _predict(flagged, "tf2", {}, signature="__saved_model_init_op"))
-    assert code == grpc.StatusCode.INTERNAL and details.startswith("Expected prediction signature method_name to be one of")
+    assert code == grpc.StatusCode.INTERNAL and details.startswith(
+        "Expected prediction signature method_name to be one of"
+    )
 
 
 # -- the REST guide's regress example: a signature declaring DT_FLOAT for a DT_STRING placeholder ------
@@ -382,8 +402,11 @@ def test_predict_feeds_the_graphs_dtype_where_the_signature_declares_another(ser
     examples = np.array([_example(x=x).SerializeToString() for x in (1.0, 2.0)], dtype=object)
     response = _predict(server, "half_plus_three", {"inputs": examples}, signature="tensorflow/serving/regress")
     assert list(response.outputs["outputs"].float_val) == [3.5, 4.0]
-    code, details = _code(lambda: _predict(server, "half_plus_three", {"inputs": np.array([1.0], np.float32)},
-                                           signature="tensorflow/serving/regress"))  # fmt: skip
+    code, details = _code(
+        lambda: _predict(
+            server, "half_plus_three", {"inputs": np.array([1.0], np.float32)}, signature="tensorflow/serving/regress"
+        )
+    )
     # the session's refusal of a float for its string argument (FunctionCallFrame::SetArgs)
     assert (code, details) == (grpc.StatusCode.INVALID_ARGUMENT, "Expects arg[0] to be string but float is provided")
     # the metadata still shows the SignatureDef as exported, as TF Serving's does
@@ -391,22 +414,32 @@ def test_predict_feeds_the_graphs_dtype_where_the_signature_declares_another(ser
     request.model_spec.name = "half_plus_three"
     signature_map = get_model_metadata_pb2.SignatureDefMap()
     _stub(server).GetModelMetadata(request, timeout=30).metadata["signature_def"].Unpack(signature_map)
-    assert signature_map.signature_def["tensorflow/serving/regress"].inputs["inputs"].dtype == tf.float32.as_datatype_enum
+    assert (
+        signature_map.signature_def["tensorflow/serving/regress"].inputs["inputs"].dtype == tf.float32.as_datatype_enum
+    )
 
 
 def test_grpc_refuses_a_tensor_of_another_dtype_than_its_graph_tensor_as_tf_servings_session_does(server):
     # FunctionCallFrame::SetArgs: no cast, not even float64 (a NumPy array of Python floats) to float32
     invalid = grpc.StatusCode.INVALID_ARGUMENT
     assert _predict_error(server, "tf1", {"x": np.array([[1.0]], np.float64)}) == (
-        invalid, "Expects arg[0] to be float but double is provided")
+        invalid,
+        "Expects arg[0] to be float but double is provided",
+    )
     assert _predict_error(server, "tf2", {"x": np.array([1], np.int32)}) == (
-        invalid, "Expects arg[0] to be float but int32 is provided")
+        invalid,
+        "Expects arg[0] to be float but int32 is provided",
+    )
     # arguments are numbered in the session's sorted order of feed names: scaled_scale:0, then scaled_x:0
     x = np.array([1.0, 2.0], np.float32)
     assert _predict_error(server, "every_dtype", {"x": x.astype(np.float64), "scale": np.float32(3.0)}, "scaled") == (
-        invalid, "Expects arg[1] to be float but double is provided")
+        invalid,
+        "Expects arg[1] to be float but double is provided",
+    )
     assert _predict_error(server, "every_dtype", {"x": x, "scale": np.float16(3.0)}, "scaled") == (
-        invalid, "Expects arg[0] to be float but half is provided")
+        invalid,
+        "Expects arg[0] to be float but half is provided",
+    )
     assert list(_predict(server, "tf1", {"x": np.array([[1.0]], np.float32)}).outputs["y"].float_val) == [2.5]
 
 
@@ -582,8 +615,9 @@ def test_the_rest_guides_requests(server):
     status = _http(server, "GET", "/v1/models/saved_model_half_plus_three")
     assert status == (200, "application/json", API_REST_STATUS + "\n")
     assert _http(server, "GET", "/v1/models/saved_model_half_plus_three/versions/123")[2] == API_REST_STATUS + "\n"
-    status, content_type, body = _http(server, "POST", "/v1/models/saved_model_half_plus_three:predict",
-                                       '{"instances": [1.0,2.0,5.0]}')  # fmt: skip
+    status, content_type, body = _http(
+        server, "POST", "/v1/models/saved_model_half_plus_three:predict", '{"instances": [1.0,2.0,5.0]}'
+    )
     assert (status, content_type, json.loads(body)) == (200, "application/json", {"predictions": [3.5, 4.0, 5.5]})
     regress = '{"signature_name": "tensorflow/serving/regress", "examples": [{"x": 1.0}, {"x": 2.0}]}'
     status, _, body = _http(server, "POST", "/v1/models/saved_model_half_plus_three:regress", regress)
@@ -591,7 +625,10 @@ def test_the_rest_guides_requests(server):
     # an incorrect URL: HTTP/1.1 404 Not Found, Content-Type: application/json, { "error": "..." }
     status, content_type, body = _http(server, "POST", "/v1/models/half:predict", '{"instances": [1.0,5.0]}')
     assert (status, content_type, json.loads(body)) == (
-        404, "application/json", {"error": "Servable not found for request: Latest(half)"})  # fmt: skip
+        404,
+        "application/json",
+        {"error": "Servable not found for request: Latest(half)"},
+    )
 
     # Metadata: GetModelMetadataResponse as JSON
     metadata = json.loads(_http(server, "GET", "/v1/models/saved_model_half_plus_three/metadata")[2])
@@ -604,37 +641,60 @@ def test_the_rest_guides_requests(server):
         ("/v1/models/tf1:predict", {"instances": [{"x": [1.0]}, {"x": [2.0]}]}, {"predictions": [[2.5], [3.0]]}),
         ("/v1/models/tf1:predict", {"inputs": [[1.0], [2.0]]}, {"outputs": [[2.5], [3.0]]}),
         ("/v1/models/tf1:predict", {"inputs": {"x": [[1.0], [2.0]]}}, {"outputs": [[2.5], [3.0]]}),
-        ("/v1/models/tf1/versions/123:predict", {"signature_name": "serving_default", "instances": [[3.0]]},
-         {"predictions": [[3.5]]}),
-        ("/v1/models/every_dtype:predict", {"signature_name": "scaled", "instances": [{"x": 1.0, "scale": 3.0}]},
-         {"predictions": [{"y": 3.0, "z": -1.0}]}),  # several outputs: an object per instance
-        ("/v1/models/every_dtype:predict", {"signature_name": "scaled", "inputs": {"x": [1.0, 2.0], "scale": 3.0}},
-         {"outputs": {"y": [3.0, 6.0], "z": [-1.0, -2.0]}}),  # inputs of other 0-th dimensions: columnar
-    ]:  # fmt: skip
+        (
+            "/v1/models/tf1/versions/123:predict",
+            {"signature_name": "serving_default", "instances": [[3.0]]},
+            {"predictions": [[3.5]]},
+        ),
+        (
+            "/v1/models/every_dtype:predict",
+            {"signature_name": "scaled", "instances": [{"x": 1.0, "scale": 3.0}]},
+            {"predictions": [{"y": 3.0, "z": -1.0}]},
+        ),  # several outputs: an object per instance
+        (
+            "/v1/models/every_dtype:predict",
+            {"signature_name": "scaled", "inputs": {"x": [1.0, 2.0], "scale": 3.0}},
+            {"outputs": {"y": [3.0, 6.0], "z": [-1.0, -2.0]}},
+        ),  # inputs of other 0-th dimensions: columnar
+    ]:
         status, _, body = _http(server, "POST", path, json.dumps(request))
         assert (status, json.loads(body)) == (200, answer), (request, body)
     # Classify and regress: examples, a context shared by all of them, labels "" where the model has none
     for path, request, answer in [
-        ("/v1/models/tf1:classify", {"signature_name": "classify_x_to_y", "examples": [{"x": 1.0}, {"x": 2.0}]},
-         {"results": [[["", 2.5]], [["", 3.0]]]}),
-        ("/v1/models/tf1:classify", {"signature_name": "classify_x_to_y", "context": {"x": 1.0}, "examples": [{}, {}]},
-         {"results": [[["", 2.5]], [["", 2.5]]]}),
-        ("/v1/models/tf1:regress", {"signature_name": "regress_x_to_y2", "context": {"x": [4.0]},
-                                    "examples": [{}, {"x": 1.0}]}, {"results": [5.0, 3.5]}),  # an example's x wins
-    ]:  # fmt: skip
+        (
+            "/v1/models/tf1:classify",
+            {"signature_name": "classify_x_to_y", "examples": [{"x": 1.0}, {"x": 2.0}]},
+            {"results": [[["", 2.5]], [["", 3.0]]]},
+        ),
+        (
+            "/v1/models/tf1:classify",
+            {"signature_name": "classify_x_to_y", "context": {"x": 1.0}, "examples": [{}, {}]},
+            {"results": [[["", 2.5]], [["", 2.5]]]},
+        ),
+        (
+            "/v1/models/tf1:regress",
+            {"signature_name": "regress_x_to_y2", "context": {"x": [4.0]}, "examples": [{}, {"x": 1.0}]},
+            {"results": [5.0, 3.5]},
+        ),  # an example's x wins
+    ]:
         status, _, body = _http(server, "POST", path, json.dumps(request))
         assert (status, json.loads(body)) == (200, answer), (request, body)
     # regress_x2_to_y3 is a regress signature of a float tensor, not of tf.Examples: its session refuses them
     request = {"signature_name": "regress_x2_to_y3", "examples": [{"x2": 1.0}]}
     assert rest_request(server, "POST", "/v1/models/tf1:regress", request) == (
-        400, {"error": "Expects arg[0] to be float but string is provided"})
+        400,
+        {"error": "Expects arg[0] to be float but string is provided"},
+    )
     # JSON conformance: NaN, Infinity and -Infinity are numbers, in and out
     status, _, body = _http(server, "POST", "/v1/models/tf1:predict", '{"instances": [[NaN], [Infinity], [-Infinity]]}')
     assert status == 200 and body.replace(" ", "").replace("\n", "") == '{"predictions":[[NaN],[Infinity],[-Infinity]]}'
     # every error is a JSON object with the one key "error"
-    for method, path, request in [("POST", "/v1/models/tf1:predict", '{"instances": [1.0,'),
-                                  ("POST", "/v1/models/tf1:predict", '{"instances": [["a"]]}'),
-                                  ("GET", "/v1/models/tf1/versions/7", None), ("POST", "/v1/models/tf1:explain", "{}")]:
+    for method, path, request in [
+        ("POST", "/v1/models/tf1:predict", '{"instances": [1.0,'),
+        ("POST", "/v1/models/tf1:predict", '{"instances": [["a"]]}'),
+        ("GET", "/v1/models/tf1/versions/7", None),
+        ("POST", "/v1/models/tf1:explain", "{}"),
+    ]:
         status, content_type, body = _http(server, method, path, request)
         assert status in (400, 404) and content_type == "application/json" and list(json.loads(body)) == ["error"]
 
@@ -646,27 +706,59 @@ def test_unknown_signatures_and_malformed_requests_get_tf_servings_codes(server)
     x = {"x": np.array([1.0], np.float32)}
     invalid, failed_precondition = grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION
     expectations = [  # predict_util.cc, classifier.cc, regressor.cc, multi_inference.cc, get_model_metadata_impl.cc
-        (lambda: _predict(server, "tf1", x, signature="nope"), failed_precondition, 'Serving signature key "nope" not found.'),
+        (
+            lambda: _predict(server, "tf1", x, signature="nope"),
+            failed_precondition,
+            'Serving signature key "nope" not found.',
+        ),
         (lambda: _classify(server, "tf1", "nope", [1.0]), invalid, "No signature was found with the name: nope"),
         (lambda: _regress(server, "tf1", "nope", [1.0]), invalid, "No signature was found with the name: nope"),
-        (lambda: _multi_inference(server, "tf1", [("nope", "tensorflow/serving/regress")], [1.0]), invalid,
-         "Requested signature not found in model graph: nope"),
-        (lambda: _multi_inference(server, "tf1", [("regress_x_to_y", "tensorflow/serving/regress")] * 2, [1.0]), invalid,
-         "Duplicate evaluation of signature: regress_x_to_y"),
-        (lambda: _multi_inference(server, "tf1", [("regress_x_to_y", "tensorflow/serving/predict")], [1.0]),
-         grpc.StatusCode.UNIMPLEMENTED, "Unsupported signature method_name: tensorflow/serving/predict"),
+        (
+            lambda: _multi_inference(server, "tf1", [("nope", "tensorflow/serving/regress")], [1.0]),
+            invalid,
+            "Requested signature not found in model graph: nope",
+        ),
+        (
+            lambda: _multi_inference(server, "tf1", [("regress_x_to_y", "tensorflow/serving/regress")] * 2, [1.0]),
+            invalid,
+            "Duplicate evaluation of signature: regress_x_to_y",
+        ),
+        (
+            lambda: _multi_inference(server, "tf1", [("regress_x_to_y", "tensorflow/serving/predict")], [1.0]),
+            grpc.StatusCode.UNIMPLEMENTED,
+            "Unsupported signature method_name: tensorflow/serving/predict",
+        ),
         (lambda: _multi_inference(server, "tf1", [], [1.0]), invalid, "ModelSpec has no name specified."),
         (lambda: _regress(server, "tf1", "regress_x_to_y", []), invalid, "Input is empty."),
-        (lambda: _classify(server, "tf2", "regress_x_to_y", [1.0]), invalid,
-         'Expected classification signature outputs to contain at least one of "classes" or "scores"'),
-        (lambda: _regress(server, "tf1", "serving_default", [1.0]), invalid, "No regression inputs found in SignatureDef"),
+        (
+            lambda: _classify(server, "tf2", "regress_x_to_y", [1.0]),
+            invalid,
+            'Expected classification signature outputs to contain at least one of "classes" or "scores"',
+        ),
+        (
+            lambda: _regress(server, "tf1", "serving_default", [1.0]),
+            invalid,
+            "No regression inputs found in SignatureDef",
+        ),
         (lambda: _stub(server).Predict(predict_pb2.PredictRequest(), timeout=30), invalid, "Missing ModelSpec"),
-        (lambda: _stub(server).GetModelMetadata(get_model_metadata_pb2.GetModelMetadataRequest(
-            model_spec={"name": "tf1"}), timeout=30), invalid, "GetModelMetadataRequest must specify at least one metadata_field"),
-        (lambda: _stub(server).GetModelMetadata(get_model_metadata_pb2.GetModelMetadataRequest(
-            model_spec={"name": "tf1"}, metadata_field=["signature_def", "graph"]), timeout=30), invalid,
-         "Metadata field graph is not supported"),
-    ]  # fmt: skip
+        (
+            lambda: _stub(server).GetModelMetadata(
+                get_model_metadata_pb2.GetModelMetadataRequest(model_spec={"name": "tf1"}), timeout=30
+            ),
+            invalid,
+            "GetModelMetadataRequest must specify at least one metadata_field",
+        ),
+        (
+            lambda: _stub(server).GetModelMetadata(
+                get_model_metadata_pb2.GetModelMetadataRequest(
+                    model_spec={"name": "tf1"}, metadata_field=["signature_def", "graph"]
+                ),
+                timeout=30,
+            ),
+            invalid,
+            "Metadata field graph is not supported",
+        ),
+    ]
     for call, code, message in expectations:
         received_code, details = _code(call)
         assert received_code == code and details.startswith(message), (code, message, received_code, details)
@@ -678,7 +770,9 @@ def test_unknown_signatures_and_malformed_requests_get_tf_servings_codes(server)
         task.method_name = "tensorflow/serving/regress"
     request.input.example_list.examples.add().CopyFrom(_example(x=1.0))
     assert _code(lambda: _stub(server).MultiInference(request, timeout=30)) == (
-        invalid, "All ModelSpecs in a MultiInferenceRequest must access the same model name.")  # fmt: skip
+        invalid,
+        "All ModelSpecs in a MultiInferenceRequest must access the same model name.",
+    )
 
 
 def _predict_error(running, model, inputs, signature="", output_filter=()):
@@ -699,25 +793,46 @@ def test_predict_fills_inputs_from_the_signatures_defaults_and_checks_inputs_in_
     assert list(response.outputs["y"].float_val) == [3.0, 6.0]
     invalid = grpc.StatusCode.INVALID_ARGUMENT
     assert _predict_error(server, "tf1", {}) == (
-        invalid, ("input size does not match signature: 0!=1 len({}) != len({x}). "
-                  "Sent extra: {}. Missing but required: {x}."))  # fmt: skip
+        invalid,
+        ("input size does not match signature: 0!=1 len({}) != len({x}). Sent extra: {}. Missing but required: {x}."),
+    )
     assert _predict_error(server, "tf1", {"x": [[1.0]], "z": [1.0]}) == (
-        invalid, ("input size does not match signature: 2!=1 len({x,z}) != len({x}). "
-                  "Sent extra: {z}. Missing but required: {}."))  # fmt: skip
+        invalid,
+        (
+            "input size does not match signature: 2!=1 len({x,z}) != len({x}). "
+            "Sent extra: {z}. Missing but required: {}."
+        ),
+    )
     assert _predict_error(server, "tf1", {"z": [[1.0]]}) == (
-        invalid, ("Signature input alias: x(feed name: x:0) not found in request and no default value provided. "
-                  "Inputs expected to be in the request {z}, or default input alias set: "))  # fmt: skip
+        invalid,
+        (
+            "Signature input alias: x(feed name: x:0) not found in request and no default value provided. "
+            "Inputs expected to be in the request {z}, or default input alias set: "
+        ),
+    )
     assert _predict_error(server, "every_dtype", {"scale": np.float32(3.0)}, "scaled") == (
-        invalid, ("Signature input alias: x(feed name: scaled_x:0) not found in request and no default value provided. "
-                  "Inputs expected to be in the request {scale}, or default input alias set: scale"))  # fmt: skip
+        invalid,
+        (
+            "Signature input alias: x(feed name: scaled_x:0) not found in request and no default value provided. "
+            "Inputs expected to be in the request {scale}, or default input alias set: scale"
+        ),
+    )
     assert _predict_error(server, "every_dtype", {"x": x, "q": x}, "scaled") == (
-        invalid, "Inputs contains invalid name. Used request inputs: x, request input: q,x")
+        invalid,
+        "Inputs contains invalid name. Used request inputs: x, request input: q,x",
+    )
     assert _predict_error(server, "tf1", {"x": [[1.0]]}, output_filter=["y", "w"]) == (
-        invalid, "output tensor alias not found in signature: w Outputs expected to be in the set {y}.")
+        invalid,
+        "output tensor alias not found in signature: w Outputs expected to be in the set {y}.",
+    )
     assert _predict_error(server, "tf1", {"x": [[1.0]]}, output_filter=["y", "y"]) == (
-        invalid, "duplicate output tensor alias: y")
+        invalid,
+        "duplicate output tensor alias: y",
+    )
     assert _predict_error(server, "tf1", {"x": [[b"1.0"]]}) == (
-        invalid, "Expects arg[0] to be float but string is provided")  # fmt: skip
+        invalid,
+        "Expects arg[0] to be float but string is provided",
+    )
     # only the outputs asked for, once each
     request = predict_pb2.PredictRequest(output_filter=["z"])
     request.model_spec.name, request.model_spec.signature_name = "every_dtype", "scaled"
@@ -753,12 +868,18 @@ def test_version_labels_and_versions_of_unknown_models_as_server_core_reports_th
     request.model_spec.name, request.model_spec.version_label = "nope", "stable"
     request.inputs["x"].CopyFrom(tf.make_tensor_proto(np.ones([1, 1], np.float32)))
     assert _code(lambda: _stub(server).Predict(request, timeout=30)) == (
-        grpc.StatusCode.INVALID_ARGUMENT, "Unrecognized servable version label: stable")
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "Unrecognized servable version label: stable",
+    )
     request.model_spec.version.value = 5
     assert _code(lambda: _stub(server).Predict(request, timeout=30)) == (
-        grpc.StatusCode.NOT_FOUND, "Servable not found for request: Specific(nope, 5)")
+        grpc.StatusCode.NOT_FOUND,
+        "Servable not found for request: Specific(nope, 5)",
+    )
     assert rest_request(server, "POST", "/v1/models/nope/labels/stable:predict", {"instances": [1.0]}) == (
-        400, {"error": "Unrecognized servable version label: stable"})
+        400,
+        {"error": "Unrecognized servable version label: stable"},
+    )
 
 
 def test_reload_config_refuses_what_server_core_refuses(server):
@@ -769,31 +890,36 @@ def test_reload_config_refuses_what_server_core_refuses(server):
     base = tf_serving_model("saved_model_half_plus_two_cpu")
     configs = {
         "": "ServerModelConfig type not supported by HandleReloadConfigRequest. Only ModelConfigList is currently "
-            "supported",
-        f'model_config_list {{ config {{ name: "tf1" base_path: "{base}" }} }}':
-            "Illegal setting neither ModelServerConfig::model_type (deprecated) nor ModelServerConfig::model_platform, "
-            "model name is tf1",
+        "supported",
+        f'model_config_list {{ config {{ name: "tf1" base_path: "{base}" }} }}': "Illegal setting neither ModelServerConfig::model_type (deprecated) nor ModelServerConfig::model_platform, "
+        "model name is tf1",
         f'model_config_list {{ config {{ name: "tf1" base_path: "{base}" model_platform: "tensorflow" }} '
-        f'config {{ name: "tf1" base_path: "{base}" model_platform: "tensorflow" }} }}':
-            "Illegal to list model tf1 multiple times in config list",
-        'model_config_list { config { name: "tf1" base_path: "tf1" model_platform: "tensorflow" } }':
-            "Expected model tf1 to have an absolute path or URI; got base_path()=tf1",
-    }  # fmt: skip
+        f'config {{ name: "tf1" base_path: "{base}" model_platform: "tensorflow" }} }}': "Illegal to list model tf1 multiple times in config list",
+        'model_config_list { config { name: "tf1" base_path: "tf1" model_platform: "tensorflow" } }': "Expected model tf1 to have an absolute path or URI; got base_path()=tf1",
+    }
     for text, message in configs.items():
         request = model_management_pb2.ReloadConfigRequest()
         text_format.Parse(text, request.config)
         assert _code(lambda: stub.HandleReloadConfigRequest(request, timeout=30)) == (
-            grpc.StatusCode.INVALID_ARGUMENT, message)  # fmt: skip
-    assert sorted(server.manager.configs) == sorted(["every_dtype", "tf2", "tf1", "half_plus_three", "mnist", "resnet",
-                                                     "saved_model_half_plus_three"])  # fmt: skip
+            grpc.StatusCode.INVALID_ARGUMENT,
+            message,
+        )
+    assert sorted(server.manager.configs) == sorted(
+        ["every_dtype", "tf2", "tf1", "half_plus_three", "mnist", "resnet", "saved_model_half_plus_three"]
+    )
 
 
 # -- the command line ---------------------------------------------------------------------------------
 
 
 def test_command_line_flags():
-    running = ServerProcess([f"--model_base_path={tf_serving_model('saved_model_half_plus_two_tf2_cpu')}",
-                             "--enable_signature_method_name_check", "--enable_serialization_as_tensor_content=true"])  # fmt: skip
+    running = ServerProcess(
+        [
+            f"--model_base_path={tf_serving_model('saved_model_half_plus_two_tf2_cpu')}",
+            "--enable_signature_method_name_check",
+            "--enable_serialization_as_tensor_content=true",
+        ]
+    )
     try:
         stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(running.grpc_address))
         request = predict_pb2.PredictRequest()

@@ -33,8 +33,16 @@ def test_load_reports_keyed_answers_over_both_protocols(text_export):
     try:
         for protocol in ("grpc", "rest"):
             address = server.grpc_address if protocol == "grpc" else server.rest_address
-            report = run_load(address, "text", {"text": texts}, protocol=protocol, concurrency=4,
-                              rows_per_request=3, seconds=0.5, warmup_seconds=0.2)  # fmt: skip
+            report = run_load(
+                address,
+                "text",
+                {"text": texts},
+                protocol=protocol,
+                concurrency=4,
+                rows_per_request=3,
+                seconds=0.5,
+                warmup_seconds=0.2,
+            )
             assert report.errors == {} and report.requests > 0
             assert 0 < report.p50_ms <= report.p99_ms
         report = run_load(server.grpc_address, "nope", {"text": texts}, concurrency=2, seconds=0.3, warmup_seconds=0)
@@ -52,8 +60,27 @@ def test_load_reports_keyed_answers_over_both_protocols(text_export):
 def test_tune_batching_sweeps_and_writes_parameters_the_server_reads(text_export, tmp_path, capsys):
     base, rows, _ = text_export
     out = tmp_path / "batching"
-    status = main(["tune-batching", "--model-path", base, rows, "--key", "id", "--directory", str(out),
-                   "--clients", "8", "--seconds", "0.5", "--max-batch-sizes", "2", "8", "--timeouts-ms", "1"])  # fmt: skip
+    status = main(
+        [
+            "tune-batching",
+            "--model-path",
+            base,
+            rows,
+            "--key",
+            "id",
+            "--directory",
+            str(out),
+            "--clients",
+            "8",
+            "--seconds",
+            "0.5",
+            "--max-batch-sizes",
+            "2",
+            "8",
+            "--timeouts-ms",
+            "1",
+        ]
+    )
     assert status == 0
     printed = capsys.readouterr().out
     for label in ("no batching", "size 2, 0 ms", "size 8, 0 ms", "ms", "chose size"):
@@ -62,10 +89,19 @@ def test_tune_batching_sweeps_and_writes_parameters_the_server_reads(text_export
     assert chosen.max_batch_size in (2, 8) and chosen.num_batch_threads >= 1
     table = (out / "batching_sweep.csv").read_text().splitlines()
     assert table[0] == "max_batch_size,batch_timeout_ms,requests_per_s,p50_ms,p99_ms"
-    assert [line.split(",")[:2] for line in table[1:]] == [["", ""], ["2", "0"], ["8", "0"], [str(chosen.max_batch_size), "1"]]
+    assert [line.split(",")[:2] for line in table[1:]] == [
+        ["", ""],
+        ["2", "0"],
+        ["8", "0"],
+        [str(chosen.max_batch_size), "1"],
+    ]
     assert all(float(line.split(",")[2]) > 0 for line in table[1:])
     assert (out / "batching_sweep.png").read_bytes()[:4] == b"\x89PNG"
-    assert sorted(p.name for p in out.iterdir()) == ["batching_parameters.txt", "batching_sweep.csv", "batching_sweep.png"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "batching_parameters.txt",
+        "batching_sweep.csv",
+        "batching_sweep.png",
+    ]
 
 
 def test_tune_batching_refuses_bad_arguments(text_export, tmp_path, capsys):
@@ -73,7 +109,9 @@ def test_tune_batching_refuses_bad_arguments(text_export, tmp_path, capsys):
     assert main(["tune-batching", "--model-path", base, rows, "--clients", "0"]) == 2
     assert "`clients` must be an int >= 1. Received: clients=0" in capsys.readouterr().err
     assert main(["tune-batching", "--model-path", base, rows, "--timeouts-ms", "1", "-2"]) == 2
-    assert "`timeouts_ms[1]` must be a finite number in [0, inf]. Received: timeouts_ms[1]=-2.0" in capsys.readouterr().err
+    assert (
+        "`timeouts_ms[1]` must be a finite number in [0, inf]. Received: timeouts_ms[1]=-2.0" in capsys.readouterr().err
+    )
     assert main(["tune-batching", "--model-path", str(tmp_path), rows]) == 2
     assert "SavedModel" in capsys.readouterr().err
     np.testing.assert_equal(list(tmp_path.iterdir()), [])

@@ -50,9 +50,7 @@ def test_finite_data_never_runs_out(model_fn):
 def test_fit_accepts_dicts_and_datasets(model_fn):
     x, y = blobs(120)
     dict_model = model_fn()
-    recipes.fit(
-        dict_model, ({"features": x}, y), batch_size=10, total_examples=120, num_checkpoints=2, verbose=0
-    )
+    recipes.fit(dict_model, ({"features": x}, y), batch_size=10, total_examples=120, num_checkpoints=2, verbose=0)
     assert int(dict_model.optimizer.iterations) == 2 * 6
     dataset_model = model_fn()
     result = recipes.fit(
@@ -96,7 +94,10 @@ def test_fit_rejects_bad_arguments(model_fn, kwargs, message):
 
 def test_fit_rejects_bad_data(model_fn):
     x, y = blobs(40)
-    with pytest.raises(ValueError, match=r"one row per example in every array. Received lengths: \{'train_data x': 40, 'train_data y': 30\}"):
+    with pytest.raises(
+        ValueError,
+        match=r"one row per example in every array. Received lengths: \{'train_data x': 40, 'train_data y': 30\}",
+    ):
         recipes.fit(model_fn(), (x, y[:30]), batch_size=10, total_examples=100, num_checkpoints=2, monitor="loss")
     with pytest.raises(ValueError, match="Received: ndarray"):
         recipes.fit(model_fn(), x, batch_size=10, total_examples=100, num_checkpoints=2, monitor="loss")
@@ -104,8 +105,11 @@ def test_fit_rejects_bad_data(model_fn):
         recipes.fit(
             model_fn(),
             tf.data.Dataset.from_tensor_slices((x, y)).repeat(),
-            batch_size=10, total_examples=100, num_checkpoints=2, monitor="loss",
-        )  # fmt: skip
+            batch_size=10,
+            total_examples=100,
+            num_checkpoints=2,
+            monitor="loss",
+        )
 
 
 def test_fit_rejects_uncompiled_model(model_fn):
@@ -120,9 +124,16 @@ def test_fit_rejects_uncompiled_model(model_fn):
 def test_unlogged_monitor_names_what_was_logged(model_fn, tmp_path):
     with pytest.raises(ValueError, match=r"monitors 'val_auc'.*\['accuracy', 'loss', 'val_accuracy', 'val_loss'\]"):
         recipes.fit(
-            model_fn(), blobs(40), validation_data=blobs(20), batch_size=10, total_examples=100,
-            num_checkpoints=2, monitor="val_auc", directory=tmp_path, verbose=0,
-        )  # fmt: skip
+            model_fn(),
+            blobs(40),
+            validation_data=blobs(20),
+            batch_size=10,
+            total_examples=100,
+            num_checkpoints=2,
+            monitor="val_auc",
+            directory=tmp_path,
+            verbose=0,
+        )
 
 
 def test_mirrored_strategy_on_cpu(model_fn):

@@ -253,9 +253,7 @@ def on_the_fly(dataset, augmenter, *, seed=0, probability=1.0, num_parallel_call
         return (x, *element[1:]) if is_tuple else x
 
     if isinstance(augmenter, keras.layers.Layer):
-        return dataset.map(
-            lambda *element: rebuild(element, augmenter(element[0], training=True)), **parallel
-        )
+        return dataset.map(lambda *element: rebuild(element, augmenter(element[0], training=True)), **parallel)
     check_callable("augmenter", augmenter, AUGMENTER_EXPECTED)
     is_text = x_spec.dtype == tf.string
     if is_text and x_spec.shape.rank != 0:

@@ -159,8 +159,7 @@ def augmentation_effect(
     x_test, y_test = np.asarray(test_data[0]), np.asarray(test_data[1])
     if len(x_train) == 0 or len(x_test) == 0:
         raise ValueError(
-            "`train_data` and `test_data` must not be empty. "
-            f"Received: {len(x_train)} and {len(x_test)} examples"
+            f"`train_data` and `test_data` must not be empty. Received: {len(x_train)} and {len(x_test)} examples"
         )
     if total_examples is None:
         total_examples = DEFAULT_PASSES * (n + 1) * len(x_train)

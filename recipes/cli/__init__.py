@@ -15,8 +15,14 @@ SUBCOMMANDS = {
     "train": ("train", "train one baseline (text, audio, vision, tabular) on real data and export it"),
     "predict": ("predict", "offline batch prediction of an exported model over a CSV or JSON Lines file, resumable"),
     "tune-batching": ("tune_batching", "sweep TF Serving's batching parameters under load; write the best as a file"),
-    "cost": ("cost", "measure a model's throughput per device and batch size; cost per million predictions per machine"),
-    "augment": ("augment", "multiply a labelled text file with seeded nlpaug augmenters (synonyms, typos, swaps), offline"),
+    "cost": (
+        "cost",
+        "measure a model's throughput per device and batch size; cost per million predictions per machine",
+    ),
+    "augment": (
+        "augment",
+        "multiply a labelled text file with seeded nlpaug augmenters (synonyms, typos, swaps), offline",
+    ),
     "doctor": ("doctor", "every debugging check on a baseline and its data, as a Markdown and HTML report"),
     "overfit-check": ("overfit_check", "can a fresh baseline learn a small sample by heart? PASS or FAIL with causes"),
     "mode-check": ("mode_check", "train/eval mode mistakes: random inference, frozen BatchNorm statistics"),

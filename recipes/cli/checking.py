@@ -11,9 +11,10 @@ import sys
 
 def add_json_argument(parser):
     parser.add_argument(
-        "--json", action="store_true",
+        "--json",
+        action="store_true",
         help="print the report as JSON (its to_dict()) on stdout and nothing else; progress goes to stderr",
-    )  # fmt: skip
+    )
 
 
 @contextlib.contextmanager

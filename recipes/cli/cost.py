@@ -36,13 +36,21 @@ def add_arguments(parser):
     parser.add_argument("--key", default="key", help="key column of INPUT (default: key)")
     parser.add_argument("--signature", default="serving_default", help="default: serving_default")
     parser.add_argument("--batch-sizes", default="1,8,32,128", help="comma-separated (default: 1,8,32,128)")
-    parser.add_argument("--seconds", type=float, default=1.0, help="timed seconds per device and batch size (default: 1)")
+    parser.add_argument(
+        "--seconds", type=float, default=1.0, help="timed seconds per device and batch size (default: 1)"
+    )
     parser.add_argument("--prices", help="a .csv or .json price table replacing the built-in one")
     parser.add_argument(
-        "--price", action="append", default=[], metavar="NAME=USD", help="a machine's price in USD per hour (repeatable)"
+        "--price",
+        action="append",
+        default=[],
+        metavar="NAME=USD",
+        help="a machine's price in USD per hour (repeatable)",
     )
     parser.add_argument("--cores-per-replica", type=int, help="vCPUs per CPU replica (default: the cores measured)")
-    parser.add_argument("--gpu-throughput", type=float, metavar="ROWS_PER_S", help="one GPU's rows/s, when none is here")
+    parser.add_argument(
+        "--gpu-throughput", type=float, metavar="ROWS_PER_S", help="one GPU's rows/s, when none is here"
+    )
     parser.add_argument("--gpu-latency-ms", type=float, help="p99 of one call at --gpu-throughput")
     parser.add_argument("--target-rps", type=float, help="predictions per second to serve (default: none)")
     parser.add_argument("--max-latency-ms", type=float, help="largest acceptable p99 of one call (default: none)")

@@ -23,9 +23,13 @@ def add_arguments(parser):
     add_task_arguments(parser)
     parser.add_argument("--directory", help="report folder (default: doctor/TASK)")
     parser.add_argument(
-        "--total-examples", type=int, help="examples shown in the training run (default: the task's passes of recipes train)"
+        "--total-examples",
+        type=int,
+        help="examples shown in the training run (default: the task's passes of recipes train)",
     )
-    parser.add_argument("--num-checkpoints", type=int, default=5, help="virtual epochs of the training run (default: 5)")
+    parser.add_argument(
+        "--num-checkpoints", type=int, default=5, help="virtual epochs of the training run (default: 5)"
+    )
     parser.add_argument(
         "--target-score", type=float, help="score wanted, e.g. human-level accuracy (for the diagnosis)"
     )

@@ -98,7 +98,9 @@ def load_model(path):
     try:
         return keras.saving.load_model(path)
     except Exception as error:  # noqa: BLE001 - a file Keras cannot read is bad input, said in one line
-        raise ValueError(f"--model-path {path!r} cannot be loaded as a Keras model: {type(error).__name__}: {error}") from None
+        raise ValueError(
+            f"--model-path {path!r} cannot be loaded as a Keras model: {type(error).__name__}: {error}"
+        ) from None
 
 
 def _write(path, text):

@@ -21,7 +21,9 @@ def add_arguments(parser):
     parser.add_argument("--per-class", type=int, default=100, help="rows per class (or target bin), default: 100")
     parser.add_argument("--target-score", type=float, default=0.9, help="accuracy (or R^2) to reach, default: 0.9")
     parser.add_argument(
-        "--total-examples", type=int, help="examples to train on at most (default: one pass over the sample per checkpoint)"
+        "--total-examples",
+        type=int,
+        help="examples to train on at most (default: one pass over the sample per checkpoint)",
     )
     parser.add_argument("--num-checkpoints", type=int, default=50, help="virtual epochs, each measured (default: 50)")
     parser.add_argument("--output", help="write the curve to this PNG file")
@@ -40,10 +42,16 @@ def run(args):
         task, model_fn, (x, y), _ = task_data(args)
         classifier = task.problem == "classification"
         report = overfit_check(
-            model_fn, (x, y), num_classes=min(10, len(np.unique(y))) if classifier else 10,
-            per_class=args.per_class, target_score=args.target_score, total_examples=args.total_examples,
-            num_checkpoints=args.num_checkpoints, seed=args.seed, task=task.problem,
-        )  # fmt: skip
+            model_fn,
+            (x, y),
+            num_classes=min(10, len(np.unique(y))) if classifier else 10,
+            per_class=args.per_class,
+            target_score=args.target_score,
+            total_examples=args.total_examples,
+            num_checkpoints=args.num_checkpoints,
+            seed=args.seed,
+            task=task.problem,
+        )
         text = str(report)
         if args.output:
             text += f"\ncurve written to {report.plot(args.output)}"

@@ -25,7 +25,9 @@ output: .csv (key, label, probability_<class>... for classifiers; key, predictio
 def add_arguments(parser):
     from recipes.cli import add_verbose_arguments
 
-    parser.add_argument("input_path", metavar="INPUT", help="input .csv or .jsonl file, or a folder of images or WAV clips")
+    parser.add_argument(
+        "input_path", metavar="INPUT", help="input .csv or .jsonl file, or a folder of images or WAV clips"
+    )
     parser.add_argument(
         "--model-path", required=True, help="SavedModel version folder, or export folder (its highest version)"
     )
@@ -96,8 +98,9 @@ def run(args):
 
     if os.path.isdir(args.input_path):
         with tempfile.TemporaryDirectory(prefix="recipes-predict-") as folder:
-            rows = folder_rows(args.model_path, args.input_path, os.path.join(folder, "files.jsonl"), args.key,
-                               args.signature)  # fmt: skip
+            rows = folder_rows(
+                args.model_path, args.input_path, os.path.join(folder, "files.jsonl"), args.key, args.signature
+            )
             return _predict(args, rows)
     return _predict(args, args.input_path)
 

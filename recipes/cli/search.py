@@ -47,13 +47,16 @@ def add_arguments(parser):
     parser.add_argument("--tuner", choices=TUNERS, default="random", help="default: random")
     parser.add_argument("--max-trials", type=int, default=10, help="default: 10")
     parser.add_argument(
-        "--total-examples", type=int,
+        "--total-examples",
+        type=int,
         help="examples each trial trains on (default: 3 passes over the training split, 20 for a table)",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--train-fraction", type=float, default=1.0,
+        "--train-fraction",
+        type=float,
+        default=1.0,
         help="search on this share of the training split, drawn by --seed, for a quick look (default: 1.0)",
-    )  # fmt: skip
+    )
     parser.add_argument("--num-checkpoints", type=int, default=3, help="virtual epochs per trial (default: 3)")
     parser.add_argument("--batch-size", type=int, default=32, help="default: 32")
     parser.add_argument("--objective", default="val_loss", help="validation metric to rank by (default: val_loss)")

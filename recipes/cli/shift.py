@@ -35,9 +35,10 @@ def add_arguments(parser):
     parser.add_argument("--reference", required=True, help="the data the model was trained on (.csv or .jsonl)")
     parser.add_argument("--current", required=True, help="the data to compare: test or serving (.csv or .jsonl)")
     parser.add_argument(
-        "--modality", choices=("table", "text"),
+        "--modality",
+        choices=("table", "text"),
         help="table (default) or text (needs --column); with the task options, the task's modality",
-    )  # fmt: skip
+    )
     parser.add_argument("--column", help="the text column, for --modality text")
     parser.add_argument("--columns", nargs="+", help="columns to compare (table; default: all of the reference's)")
     parser.add_argument(
@@ -50,9 +51,10 @@ def add_arguments(parser):
     parser.add_argument("--seed", type=int, default=0, help="default: 0")
     parser.add_argument("--directory", default=".", help="folder for shift.md and shift.png (default: .)")
     group = parser.add_argument_group(
-        "the reference file as a task", "read --reference as recipes train --data reads it (needs --target), and "
+        "the reference file as a task",
+        "read --reference as recipes train --data reads it (needs --target), and "
         "compare both files with the task's column types and its --date as the split column",
-    )  # fmt: skip
+    )
     parser.set_defaults(task_options=add_table_task_arguments(group))
     add_json_argument(parser)
 
@@ -100,7 +102,9 @@ def _as_task(args):
         return dict(modality="text", column=args.column or task.features[0])
     columns = args.columns or [*task.features, *([task.date] if task.date and task.date not in task.features else [])]
     column_types = {column: kind for column, kind in task.column_types.items() if column in columns}
-    return dict(modality="table", columns=columns, column_types=column_types, split_column=args.split_column or task.date)
+    return dict(
+        modality="table", columns=columns, column_types=column_types, split_column=args.split_column or task.date
+    )
 
 
 def run(args):
@@ -111,8 +115,16 @@ def run(args):
 
     with report_output(args):
         as_task = any(getattr(args, option) is not None for option in args.task_options)
-        options = _as_task(args) if as_task else dict(modality=args.modality or "table", column=args.column,
-                                                       columns=args.columns, split_column=args.split_column)  # fmt: skip
+        options = (
+            _as_task(args)
+            if as_task
+            else dict(
+                modality=args.modality or "table",
+                column=args.column,
+                columns=args.columns,
+                split_column=args.split_column,
+            )
+        )
         reference, current = _read(args.reference, "reference"), _read(args.current, "current")
         labels = None
         if args.target:

@@ -37,25 +37,40 @@ def add_task_arguments(parser, shipped=SHIPPED, model_help=None):
         model_help: Optional help for `--model`, defaults to naming the task's factories.
     """
     parser.add_argument(
-        "shipped", nargs="?", choices=shipped, metavar="TASK",
+        "shipped",
+        nargs="?",
+        choices=shipped,
+        metavar="TASK",
         help=f"a shipped data set: {', '.join(shipped)} (or --data PATH)",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--model", metavar="FACTORY",
-        help=model_help or "factory name, one of the task's models (default: its first); text: bag_of_words, lstm, "
+        "--model",
+        metavar="FACTORY",
+        help=model_help
+        or "factory name, one of the task's models (default: its first); text: bag_of_words, lstm, "
         "transformer; image and audio: cnn, linear (image: transfer, audio: lstm); table: classifier or regressor, linear",
-    )  # fmt: skip
-    group = parser.add_argument_group("your own data", "instead of a shipped TASK: a table file or a folder of class "
-                                      "folders, read as recipes.tasks.Task.from_path reads it")  # fmt: skip
-    group.add_argument("--data", metavar="PATH", help="a .csv, .tsv, .jsonl or .parquet table, or a folder of class folders")
+    )
+    group = parser.add_argument_group(
+        "your own data",
+        "instead of a shipped TASK: a table file or a folder of class "
+        "folders, read as recipes.tasks.Task.from_path reads it",
+    )
+    group.add_argument(
+        "--data", metavar="PATH", help="a .csv, .tsv, .jsonl or .parquet table, or a folder of class folders"
+    )
     group.add_argument("--target", metavar="COLUMN", help="the column to predict (tables)")
     add_table_task_arguments(group)
     group.add_argument(
-        "--task", "--modality", dest="modality", choices=MODALITIES,
+        "--task",
+        "--modality",
+        dest="modality",
+        choices=MODALITIES,
         help="read the data as this modality (default: what the path holds)",
-    )  # fmt: skip
+    )
     group.add_argument("--image-size", type=int, nargs=2, metavar=("HEIGHT", "WIDTH"), help="images are resized to it")
-    group.add_argument("--sample-rate", type=int, metavar="HZ", help="clips are resampled to it (needed for mixed rates)")
+    group.add_argument(
+        "--sample-rate", type=int, metavar="HZ", help="clips are resampled to it (needed for mixed rates)"
+    )
 
 
 def add_table_task_arguments(group):
@@ -67,7 +82,8 @@ def add_table_task_arguments(group):
             "--key", metavar="COLUMN", help="a column of row keys to split by (default: the row number)"
         ),
         group.add_argument(
-            "--group", metavar="COLUMN",
+            "--group",
+            metavar="COLUMN",
             help="rows of one group stay in one split (tables: a column; folders: a regular expression on file names)",
         ),
         group.add_argument("--date", metavar="COLUMN", help="a date column to split by, with --split-dates"),
@@ -76,28 +92,41 @@ def add_table_task_arguments(group):
         ),
         group.add_argument("--problem", choices=PROBLEMS, help="default: inferred from the target"),
         group.add_argument(
-            "--column-type", action="append", metavar="COLUMN=TYPE", type=_column_type,
+            "--column-type",
+            action="append",
+            metavar="COLUMN=TYPE",
+            type=_column_type,
             help=f"override a column's inferred type ({', '.join(COLUMN_TYPES)}); repeatable",
         ),
         group.add_argument(
             "--features", nargs="+", metavar="COLUMN", help="the input columns (default: all the others)"
         ),
-    ]  # fmt: skip
+    ]
     return [action.dest for action in actions]
 
 
 def _column_type(text):
     name, sep, kind = text.rpartition("=")
     if not sep or not name:
-        raise argparse.ArgumentTypeError(f"must be COLUMN=TYPE, TYPE one of {', '.join(COLUMN_TYPES)}. Received: {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"must be COLUMN=TYPE, TYPE one of {', '.join(COLUMN_TYPES)}. Received: {text!r}"
+        )
     return name, kind
 
 
 _DATA_OPTIONS = {
-    "target": "--target", "key": "--key", "group": "--group", "date": "--date", "split_dates": "--split-dates",
-    "modality": "--task", "problem": "--problem", "column_type": "--column-type", "features": "--features",
-    "image_size": "--image-size", "sample_rate": "--sample-rate",
-}  # fmt: skip
+    "target": "--target",
+    "key": "--key",
+    "group": "--group",
+    "date": "--date",
+    "split_dates": "--split-dates",
+    "modality": "--task",
+    "problem": "--problem",
+    "column_type": "--column-type",
+    "features": "--features",
+    "image_size": "--image-size",
+    "sample_rate": "--sample-rate",
+}
 
 
 def task_from_args(args, seed=0):
@@ -127,19 +156,29 @@ def task_from_args(args, seed=0):
         if name == "tabular" and target is not None:
             given.remove("--target")
         if given:
-            raise ValueError(f"{', '.join(given)} appl{'ies' if len(given) == 1 else 'y'} to --data, not to the "
-                             f"shipped task {name!r}")  # fmt: skip
+            raise ValueError(
+                f"{', '.join(given)} appl{'ies' if len(given) == 1 else 'y'} to --data, not to the "
+                f"shipped task {name!r}"
+            )
         if name == "tabular" and target is None and model == "regressor":
             target = TABULAR_REGRESSION_TARGET  # `recipes train tabular --model regressor`, as before
         return shipped(name, seed=seed, target=target)
     image_size = options["image_size"]
     return Task.from_path(
-        data, target=options["target"], key=options["key"], group=options["group"], date=options["date"],
-        split_dates=options["split_dates"], modality=options["modality"], problem=options["problem"],
-        column_types=dict(options["column_type"]) if options["column_type"] else None, features=options["features"],
-        image_size=tuple(image_size) if image_size else None, sample_rate=options["sample_rate"],
+        data,
+        target=options["target"],
+        key=options["key"],
+        group=options["group"],
+        date=options["date"],
+        split_dates=options["split_dates"],
+        modality=options["modality"],
+        problem=options["problem"],
+        column_types=dict(options["column_type"]) if options["column_type"] else None,
+        features=options["features"],
+        image_size=tuple(image_size) if image_size else None,
+        sample_rate=options["sample_rate"],
         name=getattr(args, "name", None),
-    )  # fmt: skip
+    )
 
 
 def check_model(task, model):

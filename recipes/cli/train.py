@@ -114,8 +114,10 @@ def train_and_export(args, task=None, passes=None):
             model = task.build_model(args.model)
     counts = task.num_examples
     total_examples = args.total_examples or max(int(passes * counts["train"]), args.batch_size * args.num_checkpoints)
-    print(f"[{name}] {model.name} on {counts['train']} training / {counts['validation']} validation / "
-          f"{counts['test']} test examples ({describe(task)}); {total_examples} examples to show")  # fmt: skip
+    print(
+        f"[{name}] {model.name} on {counts['train']} training / {counts['validation']} validation / "
+        f"{counts['test']} test examples ({describe(task)}); {total_examples} examples to show"
+    )
     result = recipes.fit(
         model,
         task.train_data,

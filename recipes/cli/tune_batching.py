@@ -18,7 +18,9 @@ EXAMPLE = """example:
 def add_arguments(parser):
     from recipes.cli import add_verbose_arguments
 
-    parser.add_argument("input_path", metavar="INPUT", help="CSV or JSON Lines rows to send (as `recipes predict` reads)")
+    parser.add_argument(
+        "input_path", metavar="INPUT", help="CSV or JSON Lines rows to send (as `recipes predict` reads)"
+    )
     parser.add_argument("--model-path", required=True, help="the model's export folder (its numeric version folders)")
     parser.add_argument("--key", default="key", help="key column of INPUT (default: key)")
     parser.add_argument("--protocol", choices=("grpc", "rest"), default="grpc", help="default: grpc")

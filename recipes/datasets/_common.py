@@ -32,17 +32,13 @@ def require_program(program, install):
 
 def require_file(path, install):
     if not os.path.exists(path):
-        raise MissingDataError(
-            f"{path} is missing. Install it with: {install}  (or run `make setup` as root)"
-        )
+        raise MissingDataError(f"{path} is missing. Install it with: {install}  (or run `make setup` as root)")
     return path
 
 
 def cache_dir(name):
     """Folder for generated data: $KERAS_RECIPES_CACHE or ~/.cache/keras-recipes, then `name`."""
-    root = os.environ.get("KERAS_RECIPES_CACHE") or os.path.join(
-        os.path.expanduser("~"), ".cache", "keras-recipes"
-    )
+    root = os.environ.get("KERAS_RECIPES_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "keras-recipes")
     path = os.path.join(root, name)
     os.makedirs(path, exist_ok=True)
     return path

@@ -23,13 +23,33 @@ from recipes.datasets._common import cache_dir, require_program
 
 DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 ESPEAK_ACCENTS = (
-    "en-us", "en-us-nyc", "en-gb", "en-gb-scotland",
-    "en-gb-x-rp", "en-gb-x-gbclan", "en-gb-x-gbcwmd", "en-029",
-)  # fmt: skip
+    "en-us",
+    "en-us-nyc",
+    "en-gb",
+    "en-gb-scotland",
+    "en-gb-x-rp",
+    "en-gb-x-gbclan",
+    "en-gb-x-gbcwmd",
+    "en-029",
+)
 ESPEAK_VARIANTS = (
-    "m1", "m2", "m3", "m4", "m5", "m6", "m7",
-    "f1", "f2", "f3", "f4", "f5", "croak", "klatt", "klatt2", "klatt3",
-)  # fmt: skip
+    "m1",
+    "m2",
+    "m3",
+    "m4",
+    "m5",
+    "m6",
+    "m7",
+    "f1",
+    "f2",
+    "f3",
+    "f4",
+    "f5",
+    "croak",
+    "klatt",
+    "klatt2",
+    "klatt3",
+)
 FLITE_VOICES = ("kal16", "awb", "rms", "slt")
 _GENERATOR_VERSION = 1  # bump when the synthesis below changes, to invalidate caches
 
@@ -53,10 +73,22 @@ def _flite(word, voice):
     name, stretch, f0_mean = voice
     with tempfile.NamedTemporaryFile(suffix=".wav") as out:
         subprocess.run(
-            ["flite", "-voice", name, "--setf", f"duration_stretch={stretch}",
-             "--setf", f"int_f0_target_mean={f0_mean}", "-t", word, "-o", out.name],
-            capture_output=True, check=True,
-        )  # fmt: skip
+            [
+                "flite",
+                "-voice",
+                name,
+                "--setf",
+                f"duration_stretch={stretch}",
+                "--setf",
+                f"int_f0_target_mean={f0_mean}",
+                "-t",
+                word,
+                "-o",
+                out.name,
+            ],
+            capture_output=True,
+            check=True,
+        )
         with open(out.name, "rb") as f:
             return _pcm_from_wav(f.read())
 
@@ -97,9 +129,7 @@ def _fit_clip(samples, clip_samples, offset_fraction):
     return clip
 
 
-def load_spoken_digits(
-    num_per_digit=100, voices="espeak", seed=0, sample_rate=16000, clip_seconds=1.0, cache=True
-):
+def load_spoken_digits(num_per_digit=100, voices="espeak", seed=0, sample_rate=16000, clip_seconds=1.0, cache=True):
     """Spoken digits "zero" to "nine" as float waveforms, deterministic for a seed.
 
     Each clip is one synthesised word with its silence trimmed, placed at a
@@ -138,9 +168,13 @@ def load_spoken_digits(
     sample_rate = check_int("sample_rate", sample_rate, minimum=1000)
     program = "espeak-ng" if voices == "espeak" else "flite"
     settings = dict(
-        voices=voices, num_per_digit=num_per_digit, seed=seed, sample_rate=sample_rate,
-        clip_seconds=clip_seconds, version=_GENERATOR_VERSION,
-    )  # fmt: skip
+        voices=voices,
+        num_per_digit=num_per_digit,
+        seed=seed,
+        sample_rate=sample_rate,
+        clip_seconds=clip_seconds,
+        version=_GENERATOR_VERSION,
+    )
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
     path = os.path.join(cache_dir("spoken_digits"), f"{voices}-{digest}.npz") if cache else None
     if path and os.path.exists(path):

@@ -27,7 +27,5 @@ def load_seattle_weather():
         `weather` (one of `SEATTLE_WEATHER_CLASSES`; noisy labels).
     """
     folder = package_dir("vega_datasets", "pip install vega_datasets==0.9.0")
-    frame = pd.read_csv(
-        os.path.join(folder, "_data", "seattle-weather.csv"), dtype={"date": str}
-    )
+    frame = pd.read_csv(os.path.join(folder, "_data", "seattle-weather.csv"), dtype={"date": str})
     return frame[["date", "precipitation", "temp_max", "temp_min", "wind", "weather"]]

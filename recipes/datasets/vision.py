@@ -10,9 +10,17 @@ from recipes.datasets._common import require_file
 
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 FASHION_MNIST_CLASSES = (
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
-)  # fmt: skip
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
 _FASHION_MNIST_FILES = {
     "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
     "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
@@ -72,7 +80,6 @@ def load_fashion_mnist(subset="train"):
     subset = check_one_of("subset", subset, tuple(_FASHION_MNIST_FILES))
     install = "apt-get install dataset-fashion-mnist"
     images_file, labels_file = (
-        require_file(os.path.join(FASHION_MNIST_DIR, name), install)
-        for name in _FASHION_MNIST_FILES[subset]
+        require_file(os.path.join(FASHION_MNIST_DIR, name), install) for name in _FASHION_MNIST_FILES[subset]
     )
     return _read_idx(images_file), _read_idx(labels_file).astype(np.int64)

@@ -90,7 +90,9 @@ class Case:
     def trained_model(self):
         """The model the training run trained, or a `ValueError` saying there is none."""
         if self.model is None:
-            raise ValueError("the training run failed (see the diagnose section), so there is no trained model to check")
+            raise ValueError(
+                "the training run failed (see the diagnose section), so there is no trained model to check"
+            )
         return self.model
 
 
@@ -107,10 +109,13 @@ class OverfitCheck:
 
         classifier = case.is_classification
         return overfit_check(
-            case.model_fn, case.train_data, per_class=self.per_class, seed=case.seed,
+            case.model_fn,
+            case.train_data,
+            per_class=self.per_class,
+            seed=case.seed,
             num_classes=min(10, len(np.unique(case.train_data[1]))) if classifier else 10,
             task="classification" if classifier else "regression",
-        )  # fmt: skip
+        )
 
 
 class TrainingRun:
@@ -128,10 +133,14 @@ class TrainingRun:
         recipes.set_seed(case.seed)
         model = case.model_fn(*case.train_data[: required_positional(case.model_fn)])
         result = recipes.fit(
-            model, case.train_data, validation_data=case.validation_data, batch_size=case.batch_size,
-            total_examples=case.total_examples, num_checkpoints=case.num_checkpoints,
+            model,
+            case.train_data,
+            validation_data=case.validation_data,
+            batch_size=case.batch_size,
+            total_examples=case.total_examples,
+            num_checkpoints=case.num_checkpoints,
             verbose=2 if case.verbose > 1 else 0,
-        )  # fmt: skip
+        )
         case.model = model
         return diagnose(result.history, target_score=case.target_score)
 
@@ -193,8 +202,14 @@ class ShiftCheck:
         columns = getattr(frame, "columns", ())
         # a split column that is not among the inputs (the movie of a review, the speaker of a clip) is kept out already
         split_column = case.split_column if case.split_column in columns else None
-        return shift_report(reference, current, modality=case.modality, seed=case.seed, split_column=split_column,
-                            class_names=case.class_names if case.is_classification else None)  # fmt: skip
+        return shift_report(
+            reference,
+            current,
+            modality=case.modality,
+            seed=case.seed,
+            split_column=split_column,
+            class_names=case.class_names if case.is_classification else None,
+        )
 
 
 class ErrorCheck:

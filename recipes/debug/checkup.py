@@ -243,7 +243,9 @@ def _run(check, case, directory):
         if report is None:
             return None
         if not isinstance(report, Report):
-            raise ValueError(f"a check must return a recipes.report.Report or None. Received: a {type(report).__name__}")
+            raise ValueError(
+                f"a check must return a recipes.report.Report or None. Received: a {type(report).__name__}"
+            )
         filename = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_") + ".png"
         if report.plot(os.path.join(directory, filename)) is not None:
             figures.append(filename)
@@ -301,7 +303,7 @@ def _html(markdown_text):
         raise ImportError("the HTML report needs the `markdown` package: pip install markdown") from error
     body = markdown.markdown(markdown_text, extensions=["tables", "fenced_code"])
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{html.escape('recipes doctor report')}</title><style>{_STYLE}</style></head>\n"
         f"<body>\n{body}\n</body></html>\n"
     )

@@ -223,13 +223,23 @@ def _report(probabilities, labels, names, top_k):
     wrong = predicted != labels
     confidently_wrong = np.flatnonzero(wrong & (probabilities.max(axis=1) >= CONFIDENTLY_WRONG))
     confidently_wrong = confidently_wrong[np.argsort(-losses[confidently_wrong], kind="stable")]
-    summary, advice = _summary_and_advice(accuracy, len(labels), names, most_confused, per_class, top_loss,
-                                          confidently_wrong)  # fmt: skip
+    summary, advice = _summary_and_advice(
+        accuracy, len(labels), names, most_confused, per_class, top_loss, confidently_wrong
+    )
     return ErrorReport(
-        verdict="info", summary=summary, advice=advice, accuracy=accuracy, num_examples=len(labels),
-        class_names=list(names), confusion=confusion, per_class=per_class, most_confused=most_confused,
-        top_loss=top_loss, losses=losses, predicted=predicted,
-    )  # fmt: skip
+        verdict="info",
+        summary=summary,
+        advice=advice,
+        accuracy=accuracy,
+        num_examples=len(labels),
+        class_names=list(names),
+        confusion=confusion,
+        per_class=per_class,
+        most_confused=most_confused,
+        top_loss=top_loss,
+        losses=losses,
+        predicted=predicted,
+    )
 
 
 def _summary_and_advice(accuracy, num_rows, names, most_confused, per_class, top_loss, confidently_wrong):
@@ -319,7 +329,9 @@ def model_inputs(model, x):
         x = {name: as_array(x[name]) for name in wanted}
         lengths = {len(v) if v.ndim else 0 for v in x.values()}
         if len(lengths) != 1:
-            raise ValueError(f"`x` must have the same number of rows in every input. Received: lengths {sorted(lengths)}")
+            raise ValueError(
+                f"`x` must have the same number of rows in every input. Received: lengths {sorted(lengths)}"
+            )
         return x
     if isinstance(x, (list, tuple)) and len(names) > 1:
         raise ValueError(

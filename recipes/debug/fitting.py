@@ -22,7 +22,13 @@ from recipes.report import Report
 
 FINDINGS = ("underfitting", "overfitting", "good", "not converged", "diverged")
 # The verdict of each finding: a run still learning is worth a warning, not a failure.
-VERDICT_OF = {"good": "pass", "not converged": "warn", "underfitting": "fail", "overfitting": "fail", "diverged": "fail"}
+VERDICT_OF = {
+    "good": "pass",
+    "not converged": "warn",
+    "underfitting": "fail",
+    "overfitting": "fail",
+    "diverged": "fail",
+}
 
 # Thresholds. Each is a module constant, so that a project can tune them in one place.
 # Diverged: the last training loss is above the first and more than this many times the lowest. A loss
@@ -139,8 +145,7 @@ REMEDIES = {
         ),
         Remedy(
             "gradient clipping",
-            "model.compile(optimizer=keras.optimizers.Adam(1e-3, clipnorm=1.0), loss=model.loss, "
-            "metrics=['accuracy'])",
+            "model.compile(optimizer=keras.optimizers.Adam(1e-3, clipnorm=1.0), loss=model.loss, metrics=['accuracy'])",
         ),
     ),
     "good": (
@@ -281,12 +286,19 @@ def diagnose(history, target_score=None, metric=None):
     def result(finding, evidence):
         remedies = list(REMEDIES[finding])
         return Diagnosis(
-            verdict=VERDICT_OF[finding], summary=f"{finding}: " + "; ".join(evidence),
-            advice=[f"{remedy}: {call}" for remedy, call in remedies], finding=finding, evidence=evidence,
-            remedies=remedies, metric=metric, train=train, validation=validation, target_score=target_score,
+            verdict=VERDICT_OF[finding],
+            summary=f"{finding}: " + "; ".join(evidence),
+            advice=[f"{remedy}: {call}" for remedy, call in remedies],
+            finding=finding,
+            evidence=evidence,
+            remedies=remedies,
+            metric=metric,
+            train=train,
+            validation=validation,
+            target_score=target_score,
             epochs=epochs,
             history={name: [float(v) for v in values] for name, values in curves.items()},
-        )  # fmt: skip
+        )
 
     diverged = _diverged(loss, val_loss, bounded)
     if diverged:

@@ -439,8 +439,7 @@ def _train_step_findings(model, x, train_step):
 
 def _summary(findings, deterministic, repeats, num_norms, checked_step):
     checks = [
-        f"inference is {'deterministic' if deterministic else 'NOT deterministic'} ({repeats} calls at "
-        "training=False)",
+        f"inference is {'deterministic' if deterministic else 'NOT deterministic'} ({repeats} calls at training=False)",
         f"{num_norms} BatchNormalization layer(s) checked" if num_norms else "no BatchNormalization layer",
     ]
     if checked_step:

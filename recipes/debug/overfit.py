@@ -71,10 +71,18 @@ _CATEGORICAL_LOSSES = frozenset({"categoricalcrossentropy", "categoricalfocalcro
 _BINARY_LOSSES = frozenset({"binarycrossentropy", "binaryfocalcrossentropy", "hinge", "squaredhinge"})
 _REGRESSION_LOSSES = frozenset(
     {
-        "mse", "meansquarederror", "mae", "meanabsoluteerror", "huber", "logcosh", "mape",
-        "meanabsolutepercentageerror", "msle", "meansquaredlogarithmicerror",
+        "mse",
+        "meansquarederror",
+        "mae",
+        "meanabsoluteerror",
+        "huber",
+        "logcosh",
+        "mape",
+        "meanabsolutepercentageerror",
+        "msle",
+        "meansquaredlogarithmicerror",
     }
-)  # fmt: skip
+)
 _CLASSIFICATION_LOSSES = _SPARSE_LOSSES | _CATEGORICAL_LOSSES | _BINARY_LOSSES
 
 
@@ -170,7 +178,9 @@ class OverfitReport(Report):
         shown = "nan" if math.isnan(self.reached) else f"{self.reached:.3f}"
         axes.set_title(f"overfit_check: {self.verdict} ({self.metric} {shown}, {self.num_examples} examples)")
         if not values:
-            axes.text(0.5, 0.5, "no checkpoint finished\n" + (self.error or "")[:80], ha="center", transform=axes.transAxes)
+            axes.text(
+                0.5, 0.5, "no checkpoint finished\n" + (self.error or "")[:80], ha="center", transform=axes.transAxes
+            )
         path = os.fspath(path)
         figure.savefig(path, dpi=100)
         return path
@@ -303,9 +313,16 @@ def overfit_check(
     score = _Scorer(model, y_sample, sample_ids, task)
     before = _snapshot(model)
     tracker = _Tracker(x_sample, score, target_score, before)
-    common = dict(metric=metric, target_score=target_score, chance=chance, steps_per_checkpoint=steps,
-                  num_examples=len(indices), indices=indices, classes=classes,
-                  label_agreement=label_agreement)  # fmt: skip
+    common = dict(
+        metric=metric,
+        target_score=target_score,
+        chance=chance,
+        steps_per_checkpoint=steps,
+        num_examples=len(indices),
+        indices=indices,
+        classes=classes,
+        label_agreement=label_agreement,
+    )
     try:
         history = model.fit(
             _batches(x_sample, y_sample, batch_size, seed),
@@ -322,10 +339,16 @@ def overfit_check(
         findings = _ordered(findings)
         summary = f"training stopped with {message} ({sample}; target {metric} {target_score:g})"
         return OverfitReport(
-            verdict="fail", summary=summary, advice=_advice("fail", findings), reached=math.nan,
-            curve={"loss": [], metric: []}, checkpoints=0, causes=[text for _, text in findings], error=message,
+            verdict="fail",
+            summary=summary,
+            advice=_advice("fail", findings),
+            reached=math.nan,
+            curve={"loss": [], metric: []},
+            checkpoints=0,
+            causes=[text for _, text in findings],
+            error=message,
             **common,
-        )  # fmt: skip
+        )
 
     losses = [float(v) for v in history.history.get("loss", [])]
     values = tracker.values
@@ -346,10 +369,15 @@ def overfit_check(
             "which more data or a bigger model will not fix"
         )
     return OverfitReport(
-        verdict=verdict, summary=summary, advice=_advice(verdict, findings), reached=reached,
-        curve={"loss": losses, metric: values}, checkpoints=len(values), causes=[text for _, text in findings],
+        verdict=verdict,
+        summary=summary,
+        advice=_advice(verdict, findings),
+        reached=reached,
+        curve={"loss": losses, metric: values},
+        checkpoints=len(values),
+        causes=[text for _, text in findings],
         **common,
-    )  # fmt: skip
+    )
 
 
 # -- arguments and sampling ----------------------------------------------------------------------------
@@ -361,7 +389,9 @@ def _check_arguments(task, num_classes, per_class, target_score, total_examples,
     if num_classes is not None:
         minimum = 2 if task == "classification" else 1
         if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < minimum:
-            raise ValueError(f"`num_classes` must be None or an int >= {minimum}. Received: num_classes={num_classes!r}")
+            raise ValueError(
+                f"`num_classes` must be None or an int >= {minimum}. Received: num_classes={num_classes!r}"
+            )
     check_int("per_class", per_class)
     check_int("num_checkpoints", num_checkpoints)
     check_int("batch_size", batch_size)
@@ -376,7 +406,9 @@ def _class_ids(y):
     if y.ndim == 2 and y.shape[1] > 1:
         return y.argmax(axis=1)  # one-hot rows
     if y.ndim > 2:
-        raise ValueError(f"`data`'s y must hold one label or one one-hot row per example. Received: y of shape {y.shape}")
+        raise ValueError(
+            f"`data`'s y must hold one label or one one-hot row per example. Received: y of shape {y.shape}"
+        )
     flat = y.reshape(len(y))
     if flat.dtype.kind not in "biuf" or (flat.dtype.kind == "f" and not np.all(np.mod(flat, 1) == 0)):
         raise ValueError(
@@ -434,7 +466,9 @@ def _build_model(model_fn, x_sample, y_sample):
     if not model.built:
         model(take_rows(x_sample, np.arange(min(2, num_examples(x_sample)))))
     if _has_outputs(model) and len(model.outputs) != 1:
-        raise ValueError(f"`model_fn` must return a single-output model. Received: a model with {len(model.outputs)} outputs")
+        raise ValueError(
+            f"`model_fn` must return a single-output model. Received: a model with {len(model.outputs)} outputs"
+        )
     return model
 
 

@@ -202,7 +202,9 @@ def search_hyperparameters(
     """
     tuner = _check_tuner(tuner)
     if not callable(model_fn):
-        raise ValueError(f"`model_fn` must be a callable returning a compiled keras.Model. Received: model_fn={model_fn!r}")
+        raise ValueError(
+            f"`model_fn` must be a callable returning a compiled keras.Model. Received: model_fn={model_fn!r}"
+        )
     check_int("max_trials", max_trials)
     check_int("hyperband_factor", hyperband_factor, 2)
     if num_initial_points is not None:
@@ -227,10 +229,30 @@ def search_hyperparameters(
     }
     _check_settings(os.path.join(directory, tuner), settings, overwrite)
 
-    plan = _Plan(model_fn, names, train_data, validation_data, batch_size, steps_per_epoch, num_checkpoints,
-                 objective_name, direction, seed, verbose)  # fmt: skip
-    oracle = _oracle(tuner, objective_name, direction, max_trials, num_checkpoints, hyperband_factor,
-                     num_initial_points, seed, hyperparameters)  # fmt: skip
+    plan = _Plan(
+        model_fn,
+        names,
+        train_data,
+        validation_data,
+        batch_size,
+        steps_per_epoch,
+        num_checkpoints,
+        objective_name,
+        direction,
+        seed,
+        verbose,
+    )
+    oracle = _oracle(
+        tuner,
+        objective_name,
+        direction,
+        max_trials,
+        num_checkpoints,
+        hyperband_factor,
+        num_initial_points,
+        seed,
+        hyperparameters,
+    )
     with contextlib.ExitStack() as stack:
         if verbose == 0:  # KerasTuner and a reloaded `recipes.fit` print whatever their verbosity
             stack.enter_context(contextlib.redirect_stdout(stack.enter_context(open(os.devnull, "w"))))
@@ -381,9 +403,7 @@ def _check_signature(model_fn, names):
     required = [
         p.name
         for p in parameters.values()
-        if p.default is kinds.empty
-        and p.kind not in (kinds.VAR_POSITIONAL, kinds.VAR_KEYWORD)
-        and p.name not in names
+        if p.default is kinds.empty and p.kind not in (kinds.VAR_POSITIONAL, kinds.VAR_KEYWORD) and p.name not in names
     ]
     if required:
         raise ValueError(

@@ -16,6 +16,13 @@ from recipes.layers.images import DecodeImages
 from recipes.layers.numbers import FillMissing
 
 __all__ = [
-    "DATE_FEATURE_NAMES", "MFCC", "ClassProbabilities", "DateFeatures", "DecodeImages", "DecodeWav", "FillMissing",
-    "FitLength", "class_names_of",
-]  # fmt: skip
+    "DATE_FEATURE_NAMES",
+    "MFCC",
+    "ClassProbabilities",
+    "DateFeatures",
+    "DecodeImages",
+    "DecodeWav",
+    "FillMissing",
+    "FitLength",
+    "class_names_of",
+]

@@ -55,9 +55,13 @@ class MFCC(keras.layers.Layer):
     ):
         super().__init__(**kwargs)
         for name, value in [
-            ("sample_rate", sample_rate), ("num_mfccs", num_mfccs), ("num_mel_bins", num_mel_bins),
-            ("frame_length", frame_length), ("frame_step", frame_step), ("fft_length", fft_length),
-        ]:  # fmt: skip
+            ("sample_rate", sample_rate),
+            ("num_mfccs", num_mfccs),
+            ("num_mel_bins", num_mel_bins),
+            ("frame_length", frame_length),
+            ("frame_step", frame_step),
+            ("fft_length", fft_length),
+        ]:
             check_int(name, value)
         if num_mfccs > num_mel_bins:
             raise ValueError(
@@ -198,9 +202,7 @@ class DecodeWav(keras.layers.Layer):
 
     def call(self, encoded):
         encoded = tf.reshape(tf.convert_to_tensor(encoded, tf.string), [-1])
-        return tf.map_fn(
-            self._decode_one, encoded, fn_output_signature=tf.TensorSpec([self.num_samples], tf.float32)
-        )
+        return tf.map_fn(self._decode_one, encoded, fn_output_signature=tf.TensorSpec([self.num_samples], tf.float32))
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.num_samples)

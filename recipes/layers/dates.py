@@ -16,11 +16,20 @@ FEATURE_NAMES = (
 _MONTH_NAMES = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 # What each strptime directive of a date format matches; the date's own fields are captured.
 _DIRECTIVES = {
-    "Y": (r"(\d{4})", "year"), "y": (r"(\d{2})", "short_year"), "m": (r"(\d{1,2})", "month"),
-    "d": (r"(\d{1,2})", "day"), "b": (r"([A-Za-z]{3})", "month_name"), "B": (r"([A-Za-z]+)", "month_name"),
-    "H": (r"\d{1,2}", None), "I": (r"\d{1,2}", None), "M": (r"\d{1,2}", None), "S": (r"\d{1,2}", None),
-    "f": (r"\d{1,9}", None), "p": (r"(?:[AaPp][Mm])", None), "z": (r"(?:Z|[+-]\d{2}:?\d{2})", None),
-}  # fmt: skip
+    "Y": (r"(\d{4})", "year"),
+    "y": (r"(\d{2})", "short_year"),
+    "m": (r"(\d{1,2})", "month"),
+    "d": (r"(\d{1,2})", "day"),
+    "b": (r"([A-Za-z]{3})", "month_name"),
+    "B": (r"([A-Za-z]+)", "month_name"),
+    "H": (r"\d{1,2}", None),
+    "I": (r"\d{1,2}", None),
+    "M": (r"\d{1,2}", None),
+    "S": (r"\d{1,2}", None),
+    "f": (r"\d{1,9}", None),
+    "p": (r"(?:[AaPp][Mm])", None),
+    "z": (r"(?:Z|[+-]\d{2}:?\d{2})", None),
+}
 
 
 def date_pattern(date_format):

@@ -28,7 +28,7 @@ def decode_image(encoded, height, width, channels):
         lambda: image,
         lambda: tf.cast(
             tf.clip_by_value(tf.round(tf.image.resize(image, [height, width], antialias=True)), 0, 255), tf.uint8
-        ),  # fmt: skip
+        ),
     )
     return tf.ensure_shape(resized, [height, width, channels])
 

@@ -21,14 +21,40 @@ import pandas as pd
 KINDS = ("number", "category", "date", "text")
 
 _DAYS = (
-    "%Y-%m-%d", "%Y/%m/%d", "%m/%d/%Y", "%d/%m/%Y", "%d.%m.%Y", "%Y.%m.%d", "%d-%m-%Y", "%m-%d-%Y",
-    "%m/%d/%y", "%d/%m/%y", "%d.%m.%y", "%d %b %Y", "%d %B %Y", "%b %d, %Y", "%B %d, %Y", "%b %d %Y",
-    "%d-%b-%Y", "%Y%m%d",
-)  # fmt: skip
+    "%Y-%m-%d",
+    "%Y/%m/%d",
+    "%m/%d/%Y",
+    "%d/%m/%Y",
+    "%d.%m.%Y",
+    "%Y.%m.%d",
+    "%d-%m-%Y",
+    "%m-%d-%Y",
+    "%m/%d/%y",
+    "%d/%m/%y",
+    "%d.%m.%y",
+    "%d %b %Y",
+    "%d %B %Y",
+    "%b %d, %Y",
+    "%B %d, %Y",
+    "%b %d %Y",
+    "%d-%b-%Y",
+    "%Y%m%d",
+)
 _TIMES = (
-    "", " %H:%M", " %H:%M:%S", " %H:%M:%S.%f", "T%H:%M", "T%H:%M:%S", "T%H:%M:%S.%f", "T%H:%M:%SZ",
-    "T%H:%M:%S.%fZ", "T%H:%M:%S%z", " %H:%M:%S%z", " %I:%M %p", " %I:%M:%S %p",
-)  # fmt: skip
+    "",
+    " %H:%M",
+    " %H:%M:%S",
+    " %H:%M:%S.%f",
+    "T%H:%M",
+    "T%H:%M:%S",
+    "T%H:%M:%S.%f",
+    "T%H:%M:%SZ",
+    "T%H:%M:%S.%fZ",
+    "T%H:%M:%S%z",
+    " %H:%M:%S%z",
+    " %I:%M %p",
+    " %I:%M:%S %p",
+)
 # Tried in this order: year first, then month first (US) before day first when both read every value.
 DATE_FORMATS = tuple(day + time for day in _DAYS for time in _TIMES)
 STORED_DATES = "stored as dates"  # the date_format of a column the file stores as dates (Parquet timestamps)

@@ -16,8 +16,10 @@ def _labels(y, class_names, name):
         raise ValueError(f"`{name}` must hold one label per example (1-D). Received shape {y.shape}")
     if y.dtype.kind in "iu" and class_names is not None:
         if len(y) and (y.min() < 0 or y.max() >= len(class_names)):
-            raise ValueError(f"`{name}` must hold positions in `class_names` (0..{len(class_names) - 1}). "
-                             f"Received labels from {y.min()} to {y.max()}")  # fmt: skip
+            raise ValueError(
+                f"`{name}` must hold positions in `class_names` (0..{len(class_names) - 1}). "
+                f"Received labels from {y.min()} to {y.max()}"
+            )
         return y.astype("int64"), tuple(class_names)
     texts = y.astype(str)
     names = tuple(class_names) if class_names is not None else tuple(sorted(set(texts.tolist())))
@@ -30,11 +32,14 @@ def _check_x(x, modality, name):
     if modality == "image" and (
         x.ndim not in (3, 4) or x.dtype != np.uint8 or (x.ndim == 4 and x.shape[3] not in (1, 3))
     ):
-        raise ValueError(f"`{name}` must be uint8 images (examples, height, width[, 1 or 3 channels]). "
-                         f"Received shape {x.shape} and dtype {x.dtype}")  # fmt: skip
+        raise ValueError(
+            f"`{name}` must be uint8 images (examples, height, width[, 1 or 3 channels]). "
+            f"Received shape {x.shape} and dtype {x.dtype}"
+        )
     if modality == "audio" and (x.ndim != 2 or x.dtype.kind != "f"):
-        raise ValueError(f"`{name}` must be float waveforms (examples, samples). Received shape {x.shape} and "
-                         f"dtype {x.dtype}")  # fmt: skip
+        raise ValueError(
+            f"`{name}` must be float waveforms (examples, samples). Received shape {x.shape} and dtype {x.dtype}"
+        )
     if modality == "text" and (x.ndim != 1 or x.dtype.kind not in "USO"):
         raise ValueError(f"`{name}` must be a 1-D array of strings. Received shape {x.shape} and dtype {x.dtype}")
     return x
@@ -44,9 +49,20 @@ class ArrayExamples:
     """Examples in memory, split by row, key or group; optionally a separate test set and further test sets."""
 
     def __init__(
-        self, x, y, *, modality, class_names=None, key=None, group=None, fractions=None, seed=0, test_data=None,
-        extra_test_data=None, sample_rate=None,
-    ):  # fmt: skip
+        self,
+        x,
+        y,
+        *,
+        modality,
+        class_names=None,
+        key=None,
+        group=None,
+        fractions=None,
+        seed=0,
+        test_data=None,
+        extra_test_data=None,
+        sample_rate=None,
+    ):
         self.modality = check_one_of("modality", modality, ("text", "image", "audio"))
         self.problem, self.target = "classification", None
         self.x = _check_x(x, self.modality, "x")
@@ -56,10 +72,16 @@ class ArrayExamples:
         values = {"key": key, "group": group}
         for role, value in values.items():
             if value is not None and len(np.asarray(value)) != len(self.y):
-                raise ValueError(f"`{role}` must hold one value per example ({len(self.y)}). "
-                                 f"Received {len(np.asarray(value))}")  # fmt: skip
-        plan = SplitPlan.make(key=None if key is None else "key", group=None if group is None else "group",
-                              fractions=fractions, seed=seed, separate_test=test_data is not None)  # fmt: skip
+                raise ValueError(
+                    f"`{role}` must hold one value per example ({len(self.y)}). Received {len(np.asarray(value))}"
+                )
+        plan = SplitPlan.make(
+            key=None if key is None else "key",
+            group=None if group is None else "group",
+            fractions=fractions,
+            seed=seed,
+            separate_test=test_data is not None,
+        )
         self.plan = dataclasses.replace(plan, column=None)  # the values are arrays, not named columns
         split_values = (
             np.arange(len(self.y)) if key is None and group is None else np.asarray(key if key is not None else group)
@@ -72,8 +94,10 @@ class ArrayExamples:
         for name, (x_test, y_test) in extra.items():
             x_test = _check_x(x_test, self.modality, f"{name} x")
             if x_test.shape[1:] != self.x.shape[1:]:
-                raise ValueError(f"the {name} set's examples must have the shape of `x`'s, {self.x.shape[1:]}. "
-                                 f"Received {x_test.shape[1:]}")  # fmt: skip
+                raise ValueError(
+                    f"the {name} set's examples must have the shape of `x`'s, {self.x.shape[1:]}. "
+                    f"Received {x_test.shape[1:]}"
+                )
             self.sets[name] = (x_test, _labels(y_test, self.class_names, f"{name} y")[0])
         self.extra_tests = tuple(name for name in extra if name not in SPLITS)
         self.num_examples = {name: len(labels) for name, (_, labels) in self.sets.items()}

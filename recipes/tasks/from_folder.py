@@ -166,22 +166,38 @@ class FolderExamples:
     """The examples of a folder of class folders (see the module docstring); built by `Task.from_path`."""
 
     def __init__(
-        self, path, *, modality=None, group=None, fractions=None, seed=0, class_names=None, problem=None,
-        image_size=None, color_mode=None, sample_rate=None, num_samples=None, sample_size=20_000,
-    ):  # fmt: skip
+        self,
+        path,
+        *,
+        modality=None,
+        group=None,
+        fractions=None,
+        seed=0,
+        class_names=None,
+        problem=None,
+        image_size=None,
+        color_mode=None,
+        sample_rate=None,
+        num_samples=None,
+        sample_size=20_000,
+    ):
         self.path = os.fspath(path)
         sample_size = check_int("sample_size", sample_size)
         if problem is not None and check_one_of("problem", problem, ("classification", "regression")) != (
             "classification"
         ):
-            raise ValueError("a folder of class folders is a classification; its labels are the folder names. "
-                             f"Received: problem={problem!r}")  # fmt: skip
+            raise ValueError(
+                "a folder of class folders is a classification; its labels are the folder names. "
+                f"Received: problem={problem!r}"
+            )
         files_by_class = _class_files(self.path)
         if modality is None:
             modality = _modality_of(files_by_class, self.path)
         elif check_one_of("modality", modality, ("text", "image", "audio", "table")) == "table":
-            raise ValueError(f"a folder is read as 'image', 'audio' or 'text'; a table is one file. "
-                             f"Received: modality={modality!r} for the folder {self.path}")  # fmt: skip
+            raise ValueError(
+                f"a folder is read as 'image', 'audio' or 'text'; a table is one file. "
+                f"Received: modality={modality!r} for the folder {self.path}"
+            )
         self.modality = modality.lower()
         extensions = EXTENSIONS[self.modality]
         files_by_class = {
@@ -232,9 +248,11 @@ class FolderExamples:
         try:
             pattern = re.compile(self.group)
         except (re.error, TypeError) as error:
-            raise ValueError(f"`group` must be a regular expression for a folder (matched against each file's name; "
-                             f"its first group, or the whole match, is the group). Received: group={self.group!r} "
-                             f"({error})") from None  # fmt: skip
+            raise ValueError(
+                f"`group` must be a regular expression for a folder (matched against each file's name; "
+                f"its first group, or the whole match, is the group). Received: group={self.group!r} "
+                f"({error})"
+            ) from None
         groups = []
         for relative in self.files:
             found = pattern.search(os.path.basename(relative))
@@ -333,4 +351,3 @@ class FolderExamples:
             resampled = f", {_clips(self.resampled)} resampled from other rates" if self.resampled else ""
             return {"audio": f"WAV clips as {self.num_samples} samples at {self.sample_rate} Hz{resampled}"}
         return {"text": "UTF-8 text"}
-

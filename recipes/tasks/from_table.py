@@ -38,9 +38,23 @@ class TableExamples:
     """The examples of a table (see the module docstring); built by `recipes.tasks.Task.from_path`/`from_frame`."""
 
     def __init__(
-        self, source, *, target, key=None, group=None, date=None, split_dates=None, fractions=None, seed=0,
-        features=None, column_types=None, problem=None, modality=None, class_names=None, sample_size=SAMPLE_ROWS,
-    ):  # fmt: skip
+        self,
+        source,
+        *,
+        target,
+        key=None,
+        group=None,
+        date=None,
+        split_dates=None,
+        fractions=None,
+        seed=0,
+        features=None,
+        column_types=None,
+        problem=None,
+        modality=None,
+        class_names=None,
+        sample_size=SAMPLE_ROWS,
+    ):
         self.source = source
         sample_size = check_int("sample_size", sample_size)
         if target is None:
@@ -53,8 +67,9 @@ class TableExamples:
         roles = {"key": key, "group": group, "date": date}
         for role, value in roles.items():
             if value is not None and value == target:
-                raise ValueError(f"the target column cannot also be the {role}. Received: target={target!r}, "
-                                 f"{role}={value!r}")  # fmt: skip
+                raise ValueError(
+                    f"the target column cannot also be the {role}. Received: target={target!r}, {role}={value!r}"
+                )
         if features is None:
             features = [c for c in source.columns if c not in (target, key, group)]
         else:
@@ -71,8 +86,9 @@ class TableExamples:
         _column_list(source, "column_types", list(column_types))
         for name, kind in column_types.items():
             column_types[name] = check_one_of(f"column_types[{name!r}]", kind, KINDS)
-        self.plan = SplitPlan.make(key=key, group=group, date=date, split_dates=split_dates, fractions=fractions,
-                                   seed=seed)  # fmt: skip
+        self.plan = SplitPlan.make(
+            key=key, group=group, date=date, split_dates=split_dates, fractions=fractions, seed=seed
+        )
         head = source.head(min(TYPE_ROWS, sample_size))
         if len(head) == 0:
             raise ValueError(f"{source} holds no rows")
@@ -214,8 +230,9 @@ class TableExamples:
             self.num_examples = {name: labels[code]["rows"] for code, name in enumerate(SPLITS)}
             self.class_names, self.class_counts = None, None
             self.train_mean = target_sum / target_count if target_count else float("nan")
-            self.targets = {SPLITS[code]: np.concatenate(parts or [np.zeros(0, "float32")])
-                            for code, parts in held_out.items()}  # fmt: skip
+            self.targets = {
+                SPLITS[code]: np.concatenate(parts or [np.zeros(0, "float32")]) for code, parts in held_out.items()
+            }
         check_splits(self.num_examples, self.plan, str(self.source))
         self.fill_values = {name: (total / count if count else 0.0) for name, (total, count) in sums.items()}
         self._sample = sample
@@ -278,12 +295,14 @@ class TableExamples:
             return {"train_texts": np.concatenate([part[self.features[0]] for part, _ in self._sample])}
         kinds = {name: self.column_types[name].kind for name in self.features}
         return {
-            "frame": self.sample_frame(), "target": self.target,
-            "date_columns": {name: model_date_format(self.column_types[name]) for name in self.features
-                             if kinds[name] == "date"},
+            "frame": self.sample_frame(),
+            "target": self.target,
+            "date_columns": {
+                name: model_date_format(self.column_types[name]) for name in self.features if kinds[name] == "date"
+            },
             "text_columns": [name for name in self.features if kinds[name] == "text"],
             "fill_values": dict(self.fill_values),
-        }  # fmt: skip
+        }
 
     def describe_inputs(self):
         return {name: str(self.column_types[name]) for name in self.features}

@@ -15,10 +15,13 @@ def _text():
     from recipes import datasets
 
     return Task.from_frame(
-        datasets.load_rotten_tomatoes(), target="label", group="movie_name",
+        datasets.load_rotten_tomatoes(),
+        target="label",
+        group="movie_name",
         class_names=datasets.ROTTEN_TOMATOES_CLASSES,
-        column_types={"text": "text"}, name="text",
-    )  # fmt: skip
+        column_types={"text": "text"},
+        name="text",
+    )
 
 
 def _audio(seed):
@@ -27,9 +30,15 @@ def _audio(seed):
     waveforms, labels, speakers = datasets.load_spoken_digits(num_per_digit=100, seed=seed)
     unseen_x, unseen_y, _ = datasets.load_spoken_digits(num_per_digit=20, voices="flite", seed=seed)
     return Task.from_arrays(
-        waveforms, labels, modality="audio", class_names=datasets.DIGIT_WORDS, group=speakers, sample_rate=16000,
-        extra_test_data={"unseen flite voices": (unseen_x, unseen_y)}, name="audio",
-    )  # fmt: skip
+        waveforms,
+        labels,
+        modality="audio",
+        class_names=datasets.DIGIT_WORDS,
+        group=speakers,
+        sample_rate=16000,
+        extra_test_data={"unseen flite voices": (unseen_x, unseen_y)},
+        name="audio",
+    )
 
 
 def _vision():
@@ -38,19 +47,28 @@ def _vision():
     images, labels = datasets.load_fashion_mnist("train")
     # A fixed fifth of the training images keeps the default run near a minute.
     return Task.from_arrays(
-        images, labels, modality="image", class_names=datasets.FASHION_MNIST_CLASSES,
-        fractions={"train": 0.2, "validation": 0.02, "unused": 0.78}, test_data=datasets.load_fashion_mnist("test"),
-        name="vision", horizontal_flip=True, model_options={"transfer": {"input_size": 32}},
-    )  # fmt: skip
+        images,
+        labels,
+        modality="image",
+        class_names=datasets.FASHION_MNIST_CLASSES,
+        fractions={"train": 0.2, "validation": 0.02, "unused": 0.78},
+        test_data=datasets.load_fashion_mnist("test"),
+        name="vision",
+        horizontal_flip=True,
+        model_options={"transfer": {"input_size": 32}},
+    )
 
 
 def _tabular(target):
     from recipes import datasets
 
     return Task.from_frame(
-        datasets.load_seattle_weather(), target=target, date="date", split_dates=("2014/07/01", "2015/01/01"),
+        datasets.load_seattle_weather(),
+        target=target,
+        date="date",
+        split_dates=("2014/07/01", "2015/01/01"),
         name="tabular",
-    )  # fmt: skip
+    )
 
 
 def shipped(name, *, seed=0, target=None):

@@ -46,8 +46,10 @@ def _fractions(fractions, separate_test):
             + f". Received: fractions={fractions!r}"
         )
     if separate_test and "test" in dict(pairs):
-        raise ValueError(f"`fractions` must not include 'test' when the test set is given separately. "
-                         f"Received: fractions={fractions!r}")  # fmt: skip
+        raise ValueError(
+            f"`fractions` must not include 'test' when the test set is given separately. "
+            f"Received: fractions={fractions!r}"
+        )
     return pairs
 
 
@@ -94,11 +96,15 @@ class SplitPlan:
             )
         if date is not None:
             if given:
-                raise ValueError(f"split by date or by {given[0][0]}, not both. Received: date={date!r}, "
-                                 f"{given[0][0]}={given[0][1]!r}")  # fmt: skip
+                raise ValueError(
+                    f"split by date or by {given[0][0]}, not both. Received: date={date!r}, "
+                    f"{given[0][0]}={given[0][1]!r}"
+                )
             if fractions is not None:
-                raise ValueError(f"`fractions` has no use in a split by date (`split_dates` cut it). "
-                                 f"Received: fractions={fractions!r}")  # fmt: skip
+                raise ValueError(
+                    f"`fractions` has no use in a split by date (`split_dates` cut it). "
+                    f"Received: fractions={fractions!r}"
+                )
             if isinstance(split_dates, (str, bytes)) or not hasattr(split_dates, "__len__") or len(split_dates) != 2:
                 raise ValueError(
                     "`split_dates` must be two dates: the first starts validation, the second starts test. "

@@ -25,18 +25,27 @@ def _factory(modality, problem, model):
     if modality == "text":
         from models import text
 
-        return {"bag_of_words": text.bag_of_words_classifier, "lstm": text.lstm_classifier,
-                "transformer": text.transformer_classifier}[model]  # fmt: skip
+        return {
+            "bag_of_words": text.bag_of_words_classifier,
+            "lstm": text.lstm_classifier,
+            "transformer": text.transformer_classifier,
+        }[model]
     if modality == "image":
         from models import vision
 
-        return {"cnn": vision.cnn_classifier, "linear": vision.linear_classifier,
-                "transfer": vision.transfer_classifier}[model]  # fmt: skip
+        return {
+            "cnn": vision.cnn_classifier,
+            "linear": vision.linear_classifier,
+            "transfer": vision.transfer_classifier,
+        }[model]
     if modality == "audio":
         from models import audio
 
-        return {"cnn": audio.mfcc_cnn_classifier, "lstm": audio.mfcc_lstm_classifier,
-                "linear": audio.mfcc_linear_classifier}[model]  # fmt: skip
+        return {
+            "cnn": audio.mfcc_cnn_classifier,
+            "lstm": audio.mfcc_lstm_classifier,
+            "linear": audio.mfcc_linear_classifier,
+        }[model]
     from models import tabular
 
     if problem == "classification":
@@ -138,10 +147,28 @@ class Task:
 
     @classmethod
     def from_path(
-        cls, path, *, target=None, key=None, group=None, date=None, split_dates=None, fractions=None, seed=0,
-        modality=None, problem=None, column_types=None, features=None, class_names=None, image_size=None,
-        color_mode=None, sample_rate=None, num_samples=None, sample_size=SAMPLE_ROWS, name=None,
-    ):  # fmt: skip
+        cls,
+        path,
+        *,
+        target=None,
+        key=None,
+        group=None,
+        date=None,
+        split_dates=None,
+        fractions=None,
+        seed=0,
+        modality=None,
+        problem=None,
+        column_types=None,
+        features=None,
+        class_names=None,
+        image_size=None,
+        color_mode=None,
+        sample_rate=None,
+        num_samples=None,
+        sample_size=SAMPLE_ROWS,
+        name=None,
+    ):
         """A task on a table file or a folder of class folders, everything inferred from the files.
 
         A table (CSV, TSV, JSON Lines or Parquet) needs `target`; its other
@@ -215,8 +242,14 @@ class Task:
         path = os.fspath(path)
         default_name = os.path.basename(os.path.normpath(path)).split(".")[0] or "data"
         if os.path.isdir(path):
-            table_only = {"target": target, "key": key, "date": date, "split_dates": split_dates,
-                          "column_types": column_types, "features": features}  # fmt: skip
+            table_only = {
+                "target": target,
+                "key": key,
+                "date": date,
+                "split_dates": split_dates,
+                "column_types": column_types,
+                "features": features,
+            }
             given = [name for name, value in table_only.items() if value is not None]
             if given:
                 raise ValueError(
@@ -224,43 +257,108 @@ class Task:
                     f"{path} is a folder of class folders: its labels are the folder names"
                 )
             examples = FolderExamples(
-                path, modality=modality, group=group, fractions=fractions, seed=seed, class_names=class_names,
-                problem=problem, image_size=image_size, color_mode=color_mode, sample_rate=sample_rate,
-                num_samples=num_samples, sample_size=sample_size,
-            )  # fmt: skip
+                path,
+                modality=modality,
+                group=group,
+                fractions=fractions,
+                seed=seed,
+                class_names=class_names,
+                problem=problem,
+                image_size=image_size,
+                color_mode=color_mode,
+                sample_rate=sample_rate,
+                num_samples=num_samples,
+                sample_size=sample_size,
+            )
         else:
-            folder_only = {"image_size": image_size, "color_mode": color_mode, "sample_rate": sample_rate,
-                           "num_samples": num_samples}  # fmt: skip
+            folder_only = {
+                "image_size": image_size,
+                "color_mode": color_mode,
+                "sample_rate": sample_rate,
+                "num_samples": num_samples,
+            }
             given = [name for name, value in folder_only.items() if value is not None]
             if given:
-                raise ValueError(f"{', '.join(f'`{n}`' for n in given)} appl{'ies' if len(given) == 1 else 'y'} to "
-                                 f"folders of images or clips, not to the table {path}")  # fmt: skip
+                raise ValueError(
+                    f"{', '.join(f'`{n}`' for n in given)} appl{'ies' if len(given) == 1 else 'y'} to "
+                    f"folders of images or clips, not to the table {path}"
+                )
             examples = TableExamples(
-                TableSource(path), target=target, key=key, group=group, date=date, split_dates=split_dates,
-                fractions=fractions, seed=seed, features=features, column_types=column_types, problem=problem,
-                modality=modality, class_names=class_names, sample_size=sample_size,
-            )  # fmt: skip
+                TableSource(path),
+                target=target,
+                key=key,
+                group=group,
+                date=date,
+                split_dates=split_dates,
+                fractions=fractions,
+                seed=seed,
+                features=features,
+                column_types=column_types,
+                problem=problem,
+                modality=modality,
+                class_names=class_names,
+                sample_size=sample_size,
+            )
         return cls(examples, name=name or default_name, path=path)
 
     @classmethod
     def from_frame(
-        cls, frame, *, target, key=None, group=None, date=None, split_dates=None, fractions=None, seed=0,
-        modality=None, problem=None, column_types=None, features=None, class_names=None, sample_size=SAMPLE_ROWS,
+        cls,
+        frame,
+        *,
+        target,
+        key=None,
+        group=None,
+        date=None,
+        split_dates=None,
+        fractions=None,
+        seed=0,
+        modality=None,
+        problem=None,
+        column_types=None,
+        features=None,
+        class_names=None,
+        sample_size=SAMPLE_ROWS,
         name="frame",
-    ):  # fmt: skip
+    ):
         """A task on a `pandas.DataFrame` in memory; the arguments are `from_path`'s for tables."""
         examples = TableExamples(
-            TableSource(frame=frame), target=target, key=key, group=group, date=date, split_dates=split_dates,
-            fractions=fractions, seed=seed, features=features, column_types=column_types, problem=problem,
-            modality=modality, class_names=class_names, sample_size=sample_size,
-        )  # fmt: skip
+            TableSource(frame=frame),
+            target=target,
+            key=key,
+            group=group,
+            date=date,
+            split_dates=split_dates,
+            fractions=fractions,
+            seed=seed,
+            features=features,
+            column_types=column_types,
+            problem=problem,
+            modality=modality,
+            class_names=class_names,
+            sample_size=sample_size,
+        )
         return cls(examples, name=name)
 
     @classmethod
     def from_arrays(
-        cls, x, y, *, modality, class_names=None, key=None, group=None, fractions=None, seed=0, test_data=None,
-        extra_test_data=None, sample_rate=None, name="arrays", horizontal_flip=False, model_options=None,
-    ):  # fmt: skip
+        cls,
+        x,
+        y,
+        *,
+        modality,
+        class_names=None,
+        key=None,
+        group=None,
+        fractions=None,
+        seed=0,
+        test_data=None,
+        extra_test_data=None,
+        sample_rate=None,
+        name="arrays",
+        horizontal_flip=False,
+        model_options=None,
+    ):
         """A classification task on examples in memory: uint8 images, float waveforms or strings.
 
         Args:
@@ -281,9 +379,18 @@ class Task:
             model_options: Optional dict from factory name to keyword arguments for it.
         """
         examples = ArrayExamples(
-            x, y, modality=modality, class_names=class_names, key=key, group=group, fractions=fractions, seed=seed,
-            test_data=test_data, extra_test_data=extra_test_data, sample_rate=sample_rate,
-        )  # fmt: skip
+            x,
+            y,
+            modality=modality,
+            class_names=class_names,
+            key=key,
+            group=group,
+            fractions=fractions,
+            seed=seed,
+            test_data=test_data,
+            extra_test_data=extra_test_data,
+            sample_rate=sample_rate,
+        )
         return cls(examples, name=name, horizontal_flip=horizontal_flip, model_options=model_options)
 
     # -- the data --------------------------------------------------------------------------------------------
@@ -370,8 +477,13 @@ class Task:
         options = {**self.model_options.get(model, {}), **options}
         data = self._examples.model_arguments()
         if self.modality == "text":
-            built = factory(data["train_texts"], self.num_classes, class_names=self.class_names,
-                            input_name=self.serving_names[0], **options)  # fmt: skip
+            built = factory(
+                data["train_texts"],
+                self.num_classes,
+                class_names=self.class_names,
+                input_name=self.serving_names[0],
+                **options,
+            )
         elif self.modality == "image":
             if model in ("cnn", "transfer") and "augment" not in options:
                 from models import vision
@@ -379,16 +491,29 @@ class Task:
                 options["augment"] = vision.augmentation(horizontal_flip=self.horizontal_flip)
             built = factory(data["image_shape"], self.num_classes, class_names=self.class_names, **options)
         elif self.modality == "audio":
-            built = factory(self.num_classes, class_names=self.class_names, num_samples=data["num_samples"],
-                            sample_rate=data["sample_rate"], input_name=self.serving_names[0], **options)  # fmt: skip
+            built = factory(
+                self.num_classes,
+                class_names=self.class_names,
+                num_samples=data["num_samples"],
+                sample_rate=data["sample_rate"],
+                input_name=self.serving_names[0],
+                **options,
+            )
         else:
             if self.problem == "classification":
                 options.setdefault("class_names", self.class_names)
-            built = factory(data["frame"], data["target"], date_columns=data["date_columns"],
-                            text_columns=data["text_columns"], fill_values=data["fill_values"], **options)  # fmt: skip
+            built = factory(
+                data["frame"],
+                data["target"],
+                date_columns=data["date_columns"],
+                text_columns=data["text_columns"],
+                fill_values=data["fill_values"],
+                **options,
+            )
         if self.class_names is not None and class_names_of(built) != list(self.class_names):
-            raise ValueError(f"the factory {model!r} ordered the classes {class_names_of(built)}, the task "
-                             f"{list(self.class_names)}")  # fmt: skip
+            raise ValueError(
+                f"the factory {model!r} ordered the classes {class_names_of(built)}, the task {list(self.class_names)}"
+            )
         if self.optional_inputs:
             from serving.export import set_optional_inputs
 
@@ -431,16 +556,27 @@ class Task:
     def to_dict(self):
         """The task's description as JSON types."""
         return {
-            "name": self.name, "path": self.path, "modality": self.modality, "problem": self.problem,
-            "target": self.target, "inputs": dict(self.inputs), "key": self.key, "group": self.group,
-            "date": self.date, "split": self.split,
+            "name": self.name,
+            "path": self.path,
+            "modality": self.modality,
+            "problem": self.problem,
+            "target": self.target,
+            "inputs": dict(self.inputs),
+            "key": self.key,
+            "group": self.group,
+            "date": self.date,
+            "split": self.split,
             "class_names": None if self.class_names is None else list(self.class_names),
-            "metric": self.metric, "models": list(self.models), "num_examples": dict(self.num_examples),
-        }  # fmt: skip
+            "metric": self.metric,
+            "models": list(self.models),
+            "num_examples": dict(self.num_examples),
+        }
 
     def __repr__(self):
-        return (f"Task(name={self.name!r}, modality={self.modality!r}, problem={self.problem!r}, "
-                f"num_examples={self.num_examples})")  # fmt: skip
+        return (
+            f"Task(name={self.name!r}, modality={self.modality!r}, problem={self.problem!r}, "
+            f"num_examples={self.num_examples})"
+        )
 
     def __str__(self):
         source = self.path or "data in memory"

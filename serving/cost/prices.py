@@ -18,8 +18,22 @@ BUILTIN_PRICES = (
     {"machine": "c6i.large", "device": "cpu", "vcpus": 2, "gpus": 0, "accelerator": "", "usd_per_hour": 0.085},
     {"machine": "c6i.2xlarge", "device": "cpu", "vcpus": 8, "gpus": 0, "accelerator": "", "usd_per_hour": 0.34},
     {"machine": "c6i.8xlarge", "device": "cpu", "vcpus": 32, "gpus": 0, "accelerator": "", "usd_per_hour": 1.36},
-    {"machine": "g4dn.xlarge", "device": "gpu", "vcpus": 4, "gpus": 1, "accelerator": "NVIDIA T4", "usd_per_hour": 0.526},
-    {"machine": "g6.xlarge", "device": "gpu", "vcpus": 4, "gpus": 1, "accelerator": "NVIDIA L4", "usd_per_hour": 0.8048},
+    {
+        "machine": "g4dn.xlarge",
+        "device": "gpu",
+        "vcpus": 4,
+        "gpus": 1,
+        "accelerator": "NVIDIA T4",
+        "usd_per_hour": 0.526,
+    },
+    {
+        "machine": "g6.xlarge",
+        "device": "gpu",
+        "vcpus": 4,
+        "gpus": 1,
+        "accelerator": "NVIDIA L4",
+        "usd_per_hour": 0.8048,
+    },
 )
 PRICE_COLUMNS = ("machine", "device", "vcpus", "gpus", "accelerator", "usd_per_hour", "replicas")
 
@@ -97,8 +111,12 @@ def _read_prices(path):
         raise ValueError(f"the price file {path} does not exist")
     extension = os.path.splitext(path)[1].lower()
     if extension == ".csv":
-        frame = pd.read_csv(path, dtype={"machine": str, "device": str, "accelerator": str}, keep_default_na=False,
-                            na_values={"vcpus": [""], "gpus": [""], "replicas": [""], "usd_per_hour": [""]})  # fmt: skip
+        frame = pd.read_csv(
+            path,
+            dtype={"machine": str, "device": str, "accelerator": str},
+            keep_default_na=False,
+            na_values={"vcpus": [""], "gpus": [""], "replicas": [""], "usd_per_hour": [""]},
+        )
         return frame.to_dict("records"), None, os.path.basename(path)
     if extension == ".json":
         with open(path, encoding="utf-8") as f:
@@ -111,8 +129,8 @@ def _read_prices(path):
         if isinstance(data, list) and all(isinstance(row, dict) for row in data):
             return data, None, os.path.basename(path)
         raise ValueError(
-            f"the price file {path} must hold a list of machine objects or {{\"machines\": [...], \"date\": ..., "
-            f"\"source\": ...}}. Received: a {type(data).__name__}"
+            f'the price file {path} must hold a list of machine objects or {{"machines": [...], "date": ..., '
+            f'"source": ...}}. Received: a {type(data).__name__}'
         )
     raise ValueError(f"the price file must end in .csv or .json. Received: {path!r}")
 
@@ -151,9 +169,15 @@ def _price_row(row, number):
     if counts["replicas"] is None and not counts[needed]:
         raise ValueError(f"{where}: a {device.upper()} machine needs `{needed}` >= 1 (or `replicas`). Received: {row}")
     accelerator = "" if _missing(row.get("accelerator")) else str(row["accelerator"])
-    return {"machine": machine.strip(), "device": device, "vcpus": counts["vcpus"], "gpus": counts["gpus"],
-            "accelerator": accelerator, "usd_per_hour": _price(row.get("usd_per_hour"), machine),
-            "replicas": counts["replicas"]}  # fmt: skip
+    return {
+        "machine": machine.strip(),
+        "device": device,
+        "vcpus": counts["vcpus"],
+        "gpus": counts["gpus"],
+        "accelerator": accelerator,
+        "usd_per_hour": _price(row.get("usd_per_hour"), machine),
+        "replicas": counts["replicas"],
+    }
 
 
 def _price(value, machine):

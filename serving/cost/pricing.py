@@ -111,14 +111,26 @@ def cost_report(
         notes.append(f"GPU: measured{on}; used for every GPU machine type (GPUs differ: measure on the one you rent).")
     elif gpu_throughput is not None:
         latency = "unknown p99" if gpu_latency_ms is None else f"p99 {gpu_latency_ms:g} ms"
-        note = f"No GPU was measured: GPU machine types use the supplied {gpu_throughput:,.0f} rows/s per GPU ({latency})."
+        note = (
+            f"No GPU was measured: GPU machine types use the supplied {gpu_throughput:,.0f} rows/s per GPU ({latency})."
+        )
         if gpu_latency_ms is None and max_latency_ms is not None:
             note += " Its latency cannot be checked against the p99 target, so it is not chosen."
-            advice.append("pass gpu_latency_ms= (--gpu-latency-ms), the supplied GPU's p99, to check it against the target")
+            advice.append(
+                "pass gpu_latency_ms= (--gpu-latency-ms), the supplied GPU's p99, to check it against the target"
+            )
         notes.append(note)
-        curves["gpu"] = pd.DataFrame([{"batch_size": math.nan, "replica_rows_per_s": float(gpu_throughput),
-                                       "p50_ms": math.nan, "p99_ms": math.nan if gpu_latency_ms is None
-                                       else float(gpu_latency_ms), "source": "supplied"}])  # fmt: skip
+        curves["gpu"] = pd.DataFrame(
+            [
+                {
+                    "batch_size": math.nan,
+                    "replica_rows_per_s": float(gpu_throughput),
+                    "p50_ms": math.nan,
+                    "p99_ms": math.nan if gpu_latency_ms is None else float(gpu_latency_ms),
+                    "source": "supplied",
+                }
+            ]
+        )
     elif (table.device == "gpu").any():
         notes.append("No GPU was measured and no GPU throughput supplied: GPU machine types are not measured.")
         advice.append(
@@ -165,10 +177,15 @@ def cost_report(
     )
 
 
-def check_targets(target_rps=None, max_latency_ms=None, gpu_throughput=None, gpu_latency_ms=None, cores_per_replica=None):
+def check_targets(
+    target_rps=None, max_latency_ms=None, gpu_throughput=None, gpu_latency_ms=None, cores_per_replica=None
+):
     """Checks `cost_report`'s keyword arguments (a command checks them before it spends time measuring)."""
     positive = dict(
-        target_rps=target_rps, max_latency_ms=max_latency_ms, gpu_throughput=gpu_throughput, gpu_latency_ms=gpu_latency_ms
+        target_rps=target_rps,
+        max_latency_ms=max_latency_ms,
+        gpu_throughput=gpu_throughput,
+        gpu_latency_ms=gpu_latency_ms,
     )
     for name, value in positive.items():
         if value is not None:
@@ -185,17 +202,30 @@ def _points(table, curves, cores_per_replica, target_rps, max_latency_ms):
     for machine in table.itertuples(index=False):
         replicas = machine.replicas
         if replicas is None or (isinstance(replicas, float) and math.isnan(replicas)):
-            replicas = machine.gpus if machine.device == "gpu" else (machine.vcpus // cores_per_replica
-                                                                   if cores_per_replica else 0)  # fmt: skip
-        base = {"machine": machine.machine, "device": machine.device, "replicas": int(replicas),
-                "usd_per_hour": machine.usd_per_hour}  # fmt: skip
+            replicas = (
+                machine.gpus
+                if machine.device == "gpu"
+                else (machine.vcpus // cores_per_replica if cores_per_replica else 0)
+            )
+        base = {
+            "machine": machine.machine,
+            "device": machine.device,
+            "replicas": int(replicas),
+            "usd_per_hour": machine.usd_per_hour,
+        }
         curve = curves.get(machine.device)
         if curve is None:
             points.append({**base, "source": "not measured", "status": "not measured"})
             continue
         for op in curve.itertuples(index=False):
-            point = {**base, "source": op.source, "batch_size": op.batch_size, "p50_ms": op.p50_ms, "p99_ms": op.p99_ms,
-                     "replica_rows_per_s": op.replica_rows_per_s}  # fmt: skip
+            point = {
+                **base,
+                "source": op.source,
+                "batch_size": op.batch_size,
+                "p50_ms": op.p50_ms,
+                "p99_ms": op.p99_ms,
+                "replica_rows_per_s": op.replica_rows_per_s,
+            }
             if max_latency_ms is None:
                 point["meets_latency"], point["status"] = True, "ok"
             elif math.isnan(op.p99_ms):
@@ -214,8 +244,21 @@ def _points(table, curves, cores_per_replica, target_rps, max_latency_ms):
                 point["machines"] = math.ceil(target_rps / rows_per_s)
                 point["usd_per_hour_total"] = point["machines"] * machine.usd_per_hour
             points.append(point)
-    point_columns = ["machine", "device", "replicas", "usd_per_hour", "source", "status", "batch_size", "rows_per_s",
-                     "replica_rows_per_s", "p50_ms", "p99_ms", "meets_latency", "cost_per_million"]  # fmt: skip
+    point_columns = [
+        "machine",
+        "device",
+        "replicas",
+        "usd_per_hour",
+        "source",
+        "status",
+        "batch_size",
+        "rows_per_s",
+        "replica_rows_per_s",
+        "p50_ms",
+        "p99_ms",
+        "meets_latency",
+        "cost_per_million",
+    ]
     if target_rps is not None:
         point_columns += ["machines", "usd_per_hour_total"]
     points = pd.DataFrame.from_records(points, columns=point_columns)
@@ -271,9 +314,15 @@ def _conclusion(cheapest, best, points, target_rps, max_latency_ms):
                 f"No machine type meets p99 <= {max_latency_ms:g} ms: the lowest p99 is {lowest.p99_ms:.1f} ms "
                 f"({lowest.device.upper()}{batch})"
             )
-            return "fail", summary, "raise max_latency_ms (--max-latency-ms), or serve a smaller model or a faster device"
+            return (
+                "fail",
+                summary,
+                "raise max_latency_ms (--max-latency-ms), or serve a smaller model or a faster device",
+            )
         if max_latency_ms is not None and points.replica_rows_per_s.notna().any():
-            summary = f"No machine type is known to meet p99 <= {max_latency_ms:g} ms: no latency was measured or supplied"
+            summary = (
+                f"No machine type is known to meet p99 <= {max_latency_ms:g} ms: no latency was measured or supplied"
+            )
             return "error", summary, None  # the advice to pass gpu_latency_ms is already there
         summary = "No machine type can be priced: no throughput is measured or supplied for any of them"
         return "error", summary, "measure the model with serving.measure_throughput (`recipes cost`)"
@@ -319,16 +368,22 @@ def _measurements(measurements):
         frame["p50_ms"] = math.nan
     for index, row in enumerate(frame.to_dict("records"), 1):
         if row["device"] not in DEVICES:
-            raise ValueError(f"measurement {index}: `device` must be one of {list(DEVICES)}. Received: {row['device']!r}")
+            raise ValueError(
+                f"measurement {index}: `device` must be one of {list(DEVICES)}. Received: {row['device']!r}"
+            )
         size = row["batch_size"]
-        if isinstance(size, bool) or not isinstance(size, (int, float, np.integer, np.floating)) or not (
-            float(size).is_integer() and size >= 1
+        if (
+            isinstance(size, bool)
+            or not isinstance(size, (int, float, np.integer, np.floating))
+            or not (float(size).is_integer() and size >= 1)
         ):
             raise ValueError(f"measurement {index}: `batch_size` must be an int >= 1. Received: {size!r}")
         for name in ("rows_per_s", "p99_ms"):
             value = row[name]
-            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not (
-                math.isfinite(value) and value > 0
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float, np.integer, np.floating))
+                or not (math.isfinite(value) and value > 0)
             ):
                 raise ValueError(f"measurement {index}: `{name}` must be a number > 0. Received: {value!r}")
     frame["batch_size"] = frame.batch_size.astype(float)

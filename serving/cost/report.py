@@ -60,20 +60,35 @@ class CostReport(Report):
 
     def _shown(self):
         """The table with readable column names and numbers, as text."""
-        columns = {"machine": "machine", "device": "device", "replicas": "replicas", "usd_per_hour": "USD/h",
-                   "batch_size": "batch", "rows_per_s": "rows/s", "p99_ms": "p99 ms",
-                   "cost_per_million": "USD/1M pred", "machines": "machines", "usd_per_hour_total": "USD/h total",
-                   "status": "status"}  # fmt: skip
+        columns = {
+            "machine": "machine",
+            "device": "device",
+            "replicas": "replicas",
+            "usd_per_hour": "USD/h",
+            "batch_size": "batch",
+            "rows_per_s": "rows/s",
+            "p99_ms": "p99 ms",
+            "cost_per_million": "USD/1M pred",
+            "machines": "machines",
+            "usd_per_hour_total": "USD/h total",
+            "status": "status",
+        }
         usd = lambda value: format_usd(value)[1:]  # noqa: E731
-        formats = {"replicas": "{:.0f}".format, "usd_per_hour": "{:.4g}".format, "batch_size": "{:.0f}".format,
-                   "rows_per_s": "{:,.0f}".format, "p99_ms": "{:.1f}".format, "cost_per_million": "{:.3g}".format,
-                   "machines": "{:.0f}".format, "usd_per_hour_total": usd}  # fmt: skip
+        formats = {
+            "replicas": "{:.0f}".format,
+            "usd_per_hour": "{:.4g}".format,
+            "batch_size": "{:.0f}".format,
+            "rows_per_s": "{:,.0f}".format,
+            "p99_ms": "{:.1f}".format,
+            "cost_per_million": "{:.3g}".format,
+            "machines": "{:.0f}".format,
+            "usd_per_hour_total": usd,
+        }
         shown = self.table[[c for c in columns if c in self.table.columns]].copy()
         for column, form in formats.items():
             if column in shown.columns:
                 shown[column] = [
-                    "-" if v is None or (isinstance(v, float) and math.isnan(v)) else form(v)
-                    for v in shown[column]
+                    "-" if v is None or (isinstance(v, float) and math.isnan(v)) else form(v) for v in shown[column]
                 ]
         return shown.rename(columns=columns)
 
@@ -102,14 +117,17 @@ class CostReport(Report):
                 late = measured[~measured.meets_latency]
                 costs.plot(late.batch_size, late.cost_per_million, "x", color="black", markersize=9)
             else:  # a supplied throughput has no batch size
-                costs.axhline(rows.cost_per_million.iloc[0], linestyle="--", color=colours[machine],
-                              label=f"{machine} (supplied)")  # fmt: skip
+                costs.axhline(
+                    rows.cost_per_million.iloc[0], linestyle="--", color=colours[machine], label=f"{machine} (supplied)"
+                )
         costs.set_xscale("log", base=2)
         costs.set_yscale("log")
         costs.set_xlabel("batch size" + ("" if self.max_latency_ms is None else " (x: p99 above the target)"))
         unmeasured = list(self.table.machine[self.table.source == "not measured"])
         if unmeasured:
-            costs.text(0.02, 0.02, f"not measured: {', '.join(unmeasured)}", transform=costs.transAxes, fontsize="small")
+            costs.text(
+                0.02, 0.02, f"not measured: {', '.join(unmeasured)}", transform=costs.transAxes, fontsize="small"
+            )
         costs.set_ylabel("USD per million predictions")
         costs.set_title("cost per million predictions")
         if len(points):
@@ -122,10 +140,17 @@ class CostReport(Report):
             speeds.plot(rows.p99_ms, rows.replica_rows_per_s, "o-", label=f"{device.upper()} ({source})")
             for _, row in rows.iterrows():
                 if not math.isnan(row.batch_size):
-                    speeds.annotate(f"{row.batch_size:.0f}", (row.p99_ms, row.replica_rows_per_s), fontsize="small",
-                                    textcoords="offset points", xytext=(4, -10))  # fmt: skip
+                    speeds.annotate(
+                        f"{row.batch_size:.0f}",
+                        (row.p99_ms, row.replica_rows_per_s),
+                        fontsize="small",
+                        textcoords="offset points",
+                        xytext=(4, -10),
+                    )
         if self.max_latency_ms is not None:
-            speeds.axvline(self.max_latency_ms, linestyle="--", color="grey", label=f"p99 target {self.max_latency_ms:g} ms")
+            speeds.axvline(
+                self.max_latency_ms, linestyle="--", color="grey", label=f"p99 target {self.max_latency_ms:g} ms"
+            )
         speeds.set_xscale("log")
         speeds.set_yscale("log")
         sizes = sorted(self.points.batch_size.dropna().unique())

@@ -127,10 +127,18 @@ def measure_throughput(
             times = np.array(latencies[size, tf_device])
             p50, p99 = np.percentile(times, [50, 99]) * 1000
             records.append(
-                {"tf_device": tf_device, "device_name": device_name, "device": device, "batch_size": size,
-                 "calls": len(times), "rows_per_s": size * len(times) / float(np.sum(times)),
-                 "p50_ms": float(p50), "p99_ms": float(p99), "cores": cores if device == "cpu" else None}
-            )  # fmt: skip
+                {
+                    "tf_device": tf_device,
+                    "device_name": device_name,
+                    "device": device,
+                    "batch_size": size,
+                    "calls": len(times),
+                    "rows_per_s": size * len(times) / float(np.sum(times)),
+                    "p50_ms": float(p50),
+                    "p99_ms": float(p99),
+                    "cores": cores if device == "cpu" else None,
+                }
+            )
     return pd.DataFrame.from_records(records, columns=MEASUREMENT_COLUMNS)
 
 
@@ -236,5 +244,3 @@ def _batch_sizes(batch_sizes):
     if isinstance(batch_sizes, (str, int)) or not batch_sizes:
         raise ValueError(f"`batch_sizes` must be a non-empty list of ints >= 1. Received: batch_sizes={batch_sizes!r}")
     return sorted({check_int(f"batch_sizes[{i}]", size) for i, size in enumerate(batch_sizes)})
-
-

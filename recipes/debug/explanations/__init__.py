@@ -44,8 +44,16 @@ from recipes.debug.explanations.text import explain_text
 
 EXPLAINERS = {"text": explain_text, "image": explain_image, "audio": explain_audio, "table": explain_table}
 
-__all__ = ["DEFAULT_METHODS", "EXPLAINERS", "METHODS", "MODALITIES", "Explanation", "attribute", "explain",
-           "infer_modality"]  # fmt: skip
+__all__ = [
+    "DEFAULT_METHODS",
+    "EXPLAINERS",
+    "METHODS",
+    "MODALITIES",
+    "Explanation",
+    "attribute",
+    "explain",
+    "infer_modality",
+]
 
 
 def explain(model, x, *, modality=None, class_name=None, method=None, steps=50, smooth_samples=0, batch_size=64):
@@ -117,10 +125,21 @@ def explain(model, x, *, modality=None, class_name=None, method=None, steps=50, 
     with logits(model) as score:
         attributions, layer, scores, baseline_scores, notes = EXPLAINERS[modality](model, x, explained, **settings)
     explanation = Explanation(
-        verdict="info", summary="", modality=modality, method=method, layer=layer, score=score,
-        class_names=class_names, explained=explained, predicted=predicted, probabilities=probabilities,
-        attributions=attributions, x=x, scores=scores, baseline_scores=baseline_scores,
-    )  # fmt: skip
+        verdict="info",
+        summary="",
+        modality=modality,
+        method=method,
+        layer=layer,
+        score=score,
+        class_names=class_names,
+        explained=explained,
+        predicted=predicted,
+        probabilities=probabilities,
+        attributions=attributions,
+        x=x,
+        scores=scores,
+        baseline_scores=baseline_scores,
+    )
     return dataclasses.replace(
         explanation, summary=advice.summary(explanation), advice=advice.advice(explanation, notes)
     )

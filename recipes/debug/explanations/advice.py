@@ -90,7 +90,9 @@ def _evidence(e, i, notes):
         return text
     weights = np.abs(heat)
     if not weights.any():
-        return "the map is all zero (no positive evidence at this layer): try method='saliency' or 'integrated_gradients'"
+        return (
+            "the map is all zero (no positive evidence at this layer): try method='saliency' or 'integrated_gradients'"
+        )
     total = weights.sum()
     rows, columns = np.indices(heat.shape)
     centre = (float((rows * weights).sum() / total), float((columns * weights).sum() / total))

@@ -39,6 +39,9 @@ def _quiet_frames(waveform, frame_length, frame_step, num_frames):
     """Frames (centred at `t * frame_step`, as Keras's spectrogram layers frame) below `QUIET_DB` of the loudest."""
     padded = np.pad(np.asarray(waveform, dtype=np.float64), frame_length // 2)
     loudness = np.array(
-        [np.sqrt(np.mean(padded[t * frame_step : t * frame_step + frame_length] ** 2) + 1e-20) for t in range(num_frames)]
+        [
+            np.sqrt(np.mean(padded[t * frame_step : t * frame_step + frame_length] ** 2) + 1e-20)
+            for t in range(num_frames)
+        ]
     )
     return 20 * np.log10(loudness / max(loudness.max(), 1e-10)) < QUIET_DB

@@ -17,7 +17,9 @@ def explain_image(model, images, class_ids, *, method, steps, batch_size, smooth
     clone = float_image_model(model)
     pixels = images.astype(np.float32)
     if method in ("integrated_gradients", "gradient_x_input"):
-        values, scores, baseline = attribute(clone, pixels, class_ids, method=method, steps=steps, batch_size=batch_size)
+        values, scores, baseline = attribute(
+            clone, pixels, class_ids, method=method, steps=steps, batch_size=batch_size
+        )
         maps = values.sum(axis=-1) if values.ndim == 4 else values
         return list(maps), model.inputs[0].name, scores, baseline, []
     try:
@@ -36,7 +38,9 @@ def explain_image(model, images, class_ids, *, method, steps, batch_size, smooth
                     "method='gradcam' needs a Conv2D layer at the top level of the model; use method='saliency'"
                 )
             layer = convolutions[-1].name
-            maps = Gradcam(clone, clone=False)(score, pixels, penultimate_layer=layer, seek_penultimate_conv_layer=False)
+            maps = Gradcam(clone, clone=False)(
+                score, pixels, penultimate_layer=layer, seek_penultimate_conv_layer=False
+            )
         else:
             layer = model.inputs[0].name
             maps = Saliency(clone, clone=False)(score, pixels, smooth_samples=smooth_samples, keepdims=True)

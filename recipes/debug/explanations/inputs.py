@@ -31,8 +31,11 @@ def examples(model, x, modality):
     expected = tuple(model.inputs[0].shape[1:])
     if array.ndim == len(expected):
         array = array[None]
-    if array.dtype.kind not in "biuf" or array.ndim != len(expected) + 1 or array.shape[0] == 0 or any(
-        e is not None and e != s for e, s in zip(expected, array.shape[1:])
+    if (
+        array.dtype.kind not in "biuf"
+        or array.ndim != len(expected) + 1
+        or array.shape[0] == 0
+        or any(e is not None and e != s for e, s in zip(expected, array.shape[1:]))
     ):
         raise ValueError(
             f"`x` must hold numeric examples of shape {expected} (batch first) for this {modality} model. "
@@ -48,9 +51,7 @@ def explained(class_name, predicted, class_names):
         return predicted.astype(np.int64)
     values = [class_name] * n if isinstance(class_name, (str, int, np.integer)) else list(class_name)
     if len(values) != n:
-        raise ValueError(
-            f"`class_name` must be one class or one per example ({n}). Received: {len(values)} values"
-        )
+        raise ValueError(f"`class_name` must be one class or one per example ({n}). Received: {len(values)} values")
     ids = []
     for value in values:
         if isinstance(value, str):

@@ -7,8 +7,12 @@ METHODS = {
     "audio": ("integrated_gradients", "gradient_x_input"),
     "table": ("integrated_gradients", "gradient_x_input"),
 }
-DEFAULT_METHODS = {"text": "integrated_gradients", "image": "gradcam", "audio": "integrated_gradients",
-                   "table": "integrated_gradients"}  # fmt: skip
+DEFAULT_METHODS = {
+    "text": "integrated_gradients",
+    "image": "gradcam",
+    "audio": "integrated_gradients",
+    "table": "integrated_gradients",
+}
 TABLE_NEEDS = (
     "modality='table' needs named column inputs encoded by a nested model (a FeatureSpace, as models.tabular "
     "builds) or a single float input vector"

@@ -45,9 +45,20 @@ def _draw_text(e, axes, i):
         if x + extent > 1.0 and x > 0:
             x, y = 0.0, y - 0.35
         strength = min(abs(value) / largest, 1.0)
-        colour = (1 - strength * 0.8, 1.0, 1 - strength * 0.8) if value > 0 else (1.0, 1 - strength * 0.8, 1 - strength * 0.8)
-        axes.text(x, y, token, transform=axes.transAxes, fontsize="small", family="monospace",
-                  bbox=dict(facecolor=colour, edgecolor="none", pad=1.5))  # fmt: skip
+        colour = (
+            (1 - strength * 0.8, 1.0, 1 - strength * 0.8)
+            if value > 0
+            else (1.0, 1 - strength * 0.8, 1 - strength * 0.8)
+        )
+        axes.text(
+            x,
+            y,
+            token,
+            transform=axes.transAxes,
+            fontsize="small",
+            family="monospace",
+            bbox=dict(facecolor=colour, edgecolor="none", pad=1.5),
+        )
         x += extent
 
 

@@ -46,7 +46,9 @@ def _encoded_columns(encoder):
         if id(tensor) not in memo:
             operation, node_index, _ = tensor._keras_history
             node = operation._inbound_nodes[node_index]
-            memo[id(tensor)] = frozenset().union(*(sources(t) for t in node.input_tensors)) if node.input_tensors else frozenset()
+            memo[id(tensor)] = (
+                frozenset().union(*(sources(t) for t in node.input_tensors)) if node.input_tensors else frozenset()
+            )
         return memo[id(tensor)]
 
     output = encoder.outputs[0]

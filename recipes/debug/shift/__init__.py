@@ -34,8 +34,17 @@ from recipes.debug.shift.labels import LabelShift
 from recipes.debug.shift.report import ShiftReport
 from recipes.debug.shift.statistics import MIN_PSI, compare, holm
 
-__all__ = ["ACTIONS", "MIN_DOMAIN_AUC", "MIN_PSI", "MIN_SKILL_LOST", "MODALITIES", "ConceptShift", "LabelShift",
-           "ShiftReport", "shift_report"]
+__all__ = [
+    "ACTIONS",
+    "MIN_DOMAIN_AUC",
+    "MIN_PSI",
+    "MIN_SKILL_LOST",
+    "MODALITIES",
+    "ConceptShift",
+    "LabelShift",
+    "ShiftReport",
+    "shift_report",
+]
 
 
 def shift_report(
@@ -120,7 +129,7 @@ def shift_report(
     # labels too: 2012 to mid-2014 against 2015, as the shipped task splits it by date
     train, test = weather[weather.date < "2014/07/01"], weather[weather.date >= "2015/01/01"]
     report = shift_report((train.drop(columns="weather"), train.weather), (test.drop(columns="weather"), test.weather),
-                          split_column="date")  # fmt: skip
+                          split_column="date")
     print(report.label_shift.moved, report.label_shift.class_weight["rain"])  # ['fog', 'rain'] 0.054...
     ```
 
@@ -163,19 +172,25 @@ def shift_report(
     (reference, ref_labels), (current, cur_labels) = inputs.labelled(reference_data, current_data)
     modality = inputs.check_arguments(reference, current, modality, alpha, seed, sample_rate, num_examples, cv)
     if split_column is not None and modality != "table":
-        raise ValueError(f"`split_column` names a column of a table; these are {modality} data. Received: "
-                         f"split_column={split_column!r}")  # fmt: skip
+        raise ValueError(
+            f"`split_column` names a column of a table; these are {modality} data. Received: "
+            f"split_column={split_column!r}"
+        )
     if ref_labels is not None:
         ref_labels = labels.as_labels(ref_labels, "reference_data")
         cur_labels = labels.as_labels(cur_labels, "current_data")
         problem = labels.problem_of(ref_labels, cur_labels)
         names = labels.class_names_of(ref_labels, cur_labels, class_names) if problem == "classification" else None
     elif class_names is not None:
-        raise ValueError("`class_names` names the classes of labels: pass (x, y) tuples as `reference_data` and "
-                         "`current_data`. Received: inputs alone")  # fmt: skip
+        raise ValueError(
+            "`class_names` names the classes of labels: pass (x, y) tuples as `reference_data` and "
+            "`current_data`. Received: inputs alone"
+        )
     if column_types is not None and modality != "table":
-        raise ValueError(f"`column_types` types the columns of a table; these are {modality} data. Received: "
-                         f"column_types={column_types!r}")  # fmt: skip
+        raise ValueError(
+            f"`column_types` types the columns of a table; these are {modality} data. Received: "
+            f"column_types={column_types!r}"
+        )
     rng = np.random.default_rng(seed)
     new_tokens, kinds = [], {}
     if modality == "table":
@@ -216,9 +231,15 @@ def shift_report(
         label_fields = labels.compare_labels(ref_labels, cur_labels, problem, names)
         sides = {"reference": reference, "current": current}
         concept_fields = concept.compare_concept(
-            design, ref_labels, cur_labels, problem, names, seed, num_examples,
+            design,
+            ref_labels,
+            cur_labels,
+            problem,
+            names,
+            seed,
+            num_examples,
             lambda side, i: _example(modality, sides[side], i),
-        )  # fmt: skip
+        )
         p_values.append(label_fields["p_value"])
         if concept_fields is not None:
             p_values.append(concept_fields["p_value"])
@@ -272,9 +293,20 @@ def _table(rows):
     """The features table: shifted first, then the largest PSI."""
     table = pd.DataFrame(
         rows,
-        columns=["feature", "type", "test", "statistic", "p_value", "p_holm", "psi", "distance", "change",
-                 "finding", "action"],
-    )  # fmt: skip
+        columns=[
+            "feature",
+            "type",
+            "test",
+            "statistic",
+            "p_value",
+            "p_holm",
+            "psi",
+            "distance",
+            "change",
+            "finding",
+            "action",
+        ],
+    )
     table["_order"] = table.finding != "shift"
     table = table.sort_values(["_order", "psi"], ascending=[True, False], kind="stable")
     return table.drop(columns="_order").reset_index(drop=True)
@@ -305,9 +337,7 @@ def _examples(modality, reference, current, features, num_examples, rng, labels_
         elif modality == "text":
             frame = pd.DataFrame({"text": data[index]})
         else:
-            frame = pd.DataFrame(
-                {f.name: (f.reference if side == "reference" else f.current)[index] for f in features}
-            )
+            frame = pd.DataFrame({f.name: (f.reference if side == "reference" else f.current)[index] for f in features})
             if modality == "audio":
                 frame["example"] = [data[i] for i in index]
             else:

@@ -22,8 +22,7 @@ ACTIONS = {
     "keras.layers.RandomContrast or retrain on such images",
     "colour": "check the channel order (RGB vs BGR) and white balance; augment colour or retrain on such images",
     "loudness": "normalise loudness (peak or RMS) in preprocessing, or augment the gain in training",
-    "duration": "check the sample rate, resampling and clip length in the pipeline; if real, retrain with such "
-    "clips",
+    "duration": "check the sample rate, resampling and clip length in the pipeline; if real, retrain with such clips",
     "voice": "the voices, microphones or noise differ: add recordings like the current ones to training and "
     "retrain; augment with noise",
 }

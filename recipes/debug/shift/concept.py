@@ -99,16 +99,22 @@ class ConceptShift(Report):
     def to_dict(self):
         """As `Report.to_dict`, without images and waveforms among the pairs' examples."""
         data = super().to_dict()
-        arrays = [c for c in ("reference_example", "current_example") if c in self.pairs
-                  and any(isinstance(v, np.ndarray) for v in self.pairs[c])]  # fmt: skip
+        arrays = [
+            c
+            for c in ("reference_example", "current_example")
+            if c in self.pairs and any(isinstance(v, np.ndarray) for v in self.pairs[c])
+        ]
         data["pairs"] = to_json(self.pairs.drop(columns=arrays))
         return data
 
     def markdown_details(self):
         if self.finding == "not tested":
             return ""
-        accuracy = (f"; accuracy {self.reference_accuracy:.1%} -> {self.current_accuracy:.1%}"
-                    if self.reference_accuracy is not None else "")  # fmt: skip
+        accuracy = (
+            f"; accuracy {self.reference_accuracy:.1%} -> {self.current_accuracy:.1%}"
+            if self.reference_accuracy is not None
+            else ""
+        )
         parts = [
             f"Model: {self.model}, trained on {self.num_fit} reference rows; tested on {self.num_held_out} held-out "
             f"reference rows and {self.num_current} current rows. Mean {self.metric} {self.reference_loss:.3f} -> "
@@ -199,8 +205,10 @@ def _compare_concept(design, y_ref, y_cur, problem, names, seed, num_examples, e
         return None
     scaler = make_pipeline(SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler())
     scaler.fit(design.dense_reference[fit])
-    x_fit, x_held, x_cur = (design.rows(side, rows, scaler.transform) for side, rows in
-                            (("reference", fit), ("reference", held_out), ("current", current)))  # fmt: skip
+    x_fit, x_held, x_cur = (
+        design.rows(side, rows, scaler.transform)
+        for side, rows in (("reference", fit), ("reference", held_out), ("current", current))
+    )
     if problem == "classification":
         from sklearn.linear_model import LogisticRegression
 
@@ -228,8 +236,11 @@ def _compare_concept(design, y_ref, y_cur, problem, names, seed, num_examples, e
         right = None
         edges = np.unique(np.quantile(y_ref[fit], np.linspace(0, 1, _TARGET_BINS + 1)[1:-1]))
         bins = [np.searchsorted(edges, y, side="right") for y in (y_ref[held_out], y_cur[current])]
-        bounds = [f"<= {edges[0]:.4g}"] + [f"{a:.4g}..{b:.4g}" for a, b in zip(edges, edges[1:])] + [
-            f"> {edges[-1]:.4g}"] if len(edges) else ["all"]  # fmt: skip
+        bounds = (
+            [f"<= {edges[0]:.4g}"] + [f"{a:.4g}..{b:.4g}" for a, b in zip(edges, edges[1:])] + [f"> {edges[-1]:.4g}"]
+            if len(edges)
+            else ["all"]
+        )
         names = dict(enumerate(bounds))
         strata = tuple(bins)
         described = "scikit-learn Ridge (alpha=1)"
@@ -242,12 +253,24 @@ def _compare_concept(design, y_ref, y_cur, problem, names, seed, num_examples, e
     return dict(
         model=f"{described} on the report's {len(design.names)} input features (standardised)",
         metric="cross-entropy" if problem == "classification" else "absolute error",
-        num_fit=len(fit), num_held_out=len(held_out), num_current=len(current),
-        pairs=pairs if pairs is not None else pd.DataFrame(
-            columns=["reference_row", "current_row", "distance", "reference_label", "current_label",
-                     "reference_example", "current_example"]),
+        num_fit=len(fit),
+        num_held_out=len(held_out),
+        num_current=len(current),
+        pairs=pairs
+        if pairs is not None
+        else pd.DataFrame(
+            columns=[
+                "reference_row",
+                "current_row",
+                "distance",
+                "reference_label",
+                "current_label",
+                "reference_example",
+                "current_example",
+            ]
+        ),
         **test,
-    )  # fmt: skip
+    )
 
 
 def _stratified_test(losses, baseline, right, strata, names):
@@ -272,8 +295,13 @@ def _stratified_test(losses, baseline, right, strata, names):
         reference_loss += weight * held_loss[held].mean()
         baseline_loss += weight * baseline[held].mean()
         current_loss += weight * cur_loss[cur].mean()
-        row = dict(name=names.get(s, str(s)), reference_rows=n_held, current_rows=n_cur,
-                   reference_loss=float(held_loss[held].mean()), current_loss=float(cur_loss[cur].mean()))  # fmt: skip
+        row = dict(
+            name=names.get(s, str(s)),
+            reference_rows=n_held,
+            current_rows=n_cur,
+            reference_loss=float(held_loss[held].mean()),
+            current_loss=float(cur_loss[cur].mean()),
+        )
         if right is not None:
             reference_right += weight * right[0][held].mean()
             current_right += weight * right[1][cur].mean()
@@ -290,14 +318,19 @@ def _stratified_test(losses, baseline, right, strata, names):
     classes = classes.iloc[np.argsort(-rise, kind="stable")].reset_index(drop=True)
     worse = [row.name for row in classes.itertuples() if row.current_loss > row.reference_loss][:3]
     return dict(
-        reference_loss=float(reference_loss), current_loss=float(current_loss),
+        reference_loss=float(reference_loss),
+        current_loss=float(current_loss),
         reference_accuracy=float(reference_right) if right is not None else None,
         current_accuracy=float(current_right) if right is not None else None,
         baseline_loss=float(baseline_loss),
         skill_lost=float((current_loss - reference_loss) / (baseline_loss - reference_loss))
-        if baseline_loss > reference_loss else np.nan,
-        statistic=float(statistic), p_value=float(stats.norm.sf(statistic)), classes=classes, worse=worse,
-    )  # fmt: skip
+        if baseline_loss > reference_loss
+        else np.nan,
+        statistic=float(statistic),
+        p_value=float(stats.norm.sf(statistic)),
+        classes=classes,
+        worse=worse,
+    )
 
 
 def _pairs(design, scaler, y_ref, y_cur, names, rng, num_examples, example):
@@ -318,13 +351,17 @@ def _pairs(design, scaler, y_ref, y_cur, names, rng, num_examples, example):
     distance, nearest = distance[:, 0], reference[nearest[:, 0]]
     differ = (y_ref[nearest] != y_cur[current]) & (distance <= typical)
     order = np.flatnonzero(differ)[np.argsort(distance[differ], kind="stable")][:num_examples]
-    return pd.DataFrame({
-        "reference_row": nearest[order].astype(int), "current_row": current[order].astype(int),
-        "distance": distance[order], "reference_label": [names[y_ref[i].item()] for i in nearest[order]],
-        "current_label": [names[y_cur[i].item()] for i in current[order]],
-        "reference_example": [example("reference", int(i)) for i in nearest[order]],
-        "current_example": [example("current", int(i)) for i in current[order]],
-    })  # fmt: skip
+    return pd.DataFrame(
+        {
+            "reference_row": nearest[order].astype(int),
+            "current_row": current[order].astype(int),
+            "distance": distance[order],
+            "reference_label": [names[y_ref[i].item()] for i in nearest[order]],
+            "current_label": [names[y_cur[i].item()] for i in current[order]],
+            "reference_example": [example("reference", int(i)) for i in nearest[order]],
+            "current_example": [example("current", int(i)) for i in current[order]],
+        }
+    )
 
 
 def concept_shift(fields, p_holm, alpha, inputs_shifted):
@@ -338,11 +375,16 @@ def concept_shift(fields, p_holm, alpha, inputs_shifted):
         )
     worse = fields["skill_lost"] >= MIN_SKILL_LOST and p_holm < alpha
     finding = ("unclear" if inputs_shifted else "shift") if worse else "no shift"
-    accuracy = (f"; accuracy {fields['reference_accuracy']:.1%} -> {fields['current_accuracy']:.1%}"
-                if fields["reference_accuracy"] is not None else "")  # fmt: skip
-    scores = (f"{fields['metric']} {fields['reference_loss']:.3f} on held-out reference rows -> "
-              f"{fields['current_loss']:.3f} on current rows, {fields['skill_lost']:.0%} of its skill lost{accuracy}; "
-              f"z={fields['statistic']:.1f}, p={fields['p_value']:.2g}")  # fmt: skip
+    accuracy = (
+        f"; accuracy {fields['reference_accuracy']:.1%} -> {fields['current_accuracy']:.1%}"
+        if fields["reference_accuracy"] is not None
+        else ""
+    )
+    scores = (
+        f"{fields['metric']} {fields['reference_loss']:.3f} on held-out reference rows -> "
+        f"{fields['current_loss']:.3f} on current rows, {fields['skill_lost']:.0%} of its skill lost{accuracy}; "
+        f"z={fields['statistic']:.1f}, p={fields['p_value']:.2g}"
+    )
     worst = ", ".join(f"'{name}'" for name in fields["worse"])
     if finding == "shift":
         pairs = f"; {len(fields['pairs'])} near-identical pairs with different labels" if len(fields["pairs"]) else ""
@@ -351,8 +393,10 @@ def concept_shift(fields, p_holm, alpha, inputs_shifted):
         advice += list(CONCEPT_ACTIONS[1:]) if len(fields["pairs"]) else []
         verdict = "fail"
     elif finding == "unclear":
-        summary = (f"the reference model scores worse on the current rows ({scores}), but the inputs shifted "
-                   "too, so a concept shift cannot be told apart from the input shift")  # fmt: skip
+        summary = (
+            f"the reference model scores worse on the current rows ({scores}), but the inputs shifted "
+            "too, so a concept shift cannot be told apart from the input shift"
+        )
         advice = ["deal with the input shift first (see its advice), then compare the labels again"]
         verdict = "warn"
     else:
@@ -364,9 +408,24 @@ def concept_shift(fields, p_holm, alpha, inputs_shifted):
 def not_tested(reason):
     """A `ConceptShift` saying why the test did not run."""
     return ConceptShift(
-        verdict="info", summary=f"concept shift not tested: {reason}", model="-", metric="-", reference_loss=np.nan,
-        current_loss=np.nan, reference_accuracy=None, current_accuracy=None, baseline_loss=np.nan, skill_lost=np.nan,
+        verdict="info",
+        summary=f"concept shift not tested: {reason}",
+        model="-",
+        metric="-",
+        reference_loss=np.nan,
+        current_loss=np.nan,
+        reference_accuracy=None,
+        current_accuracy=None,
+        baseline_loss=np.nan,
+        skill_lost=np.nan,
         statistic=np.nan,
-        p_value=np.nan, p_holm=np.nan, finding="not tested", classes=pd.DataFrame(), worse=[],
-        pairs=pd.DataFrame(), num_fit=0, num_held_out=0, num_current=0,
-    )  # fmt: skip
+        p_value=np.nan,
+        p_holm=np.nan,
+        finding="not tested",
+        classes=pd.DataFrame(),
+        worse=[],
+        pairs=pd.DataFrame(),
+        num_fit=0,
+        num_held_out=0,
+        num_current=0,
+    )

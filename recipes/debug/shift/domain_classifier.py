@@ -44,8 +44,10 @@ class Design:
             return dense
         import scipy.sparse
 
-        parts = [self.sparse_reference if reference_rows is None else self.sparse_reference[reference_rows],
-                 self.sparse_current if current_rows is None else self.sparse_current[current_rows]]  # fmt: skip
+        parts = [
+            self.sparse_reference if reference_rows is None else self.sparse_reference[reference_rows],
+            self.sparse_current if current_rows is None else self.sparse_current[current_rows],
+        ]
         return scipy.sparse.hstack([scipy.sparse.vstack(parts), scipy.sparse.csr_matrix(dense)]).tocsr()
 
     def rows(self, side, positions, transform):
@@ -72,8 +74,12 @@ def design_matrix(features, extra):
         else:
             categories = pd.Series(feature.reference).astype(str).value_counts().index[:MAX_CATEGORIES]
             for category in categories:
-                blocks.append(((feature.reference.astype(str) == category)[:, None].astype(float),
-                               (feature.current.astype(str) == category)[:, None].astype(float)))  # fmt: skip
+                blocks.append(
+                    (
+                        (feature.reference.astype(str) == category)[:, None].astype(float),
+                        (feature.current.astype(str) == category)[:, None].astype(float),
+                    )
+                )
                 names.append(f"{feature.name} = {category}")
     num_reference, num_current = len(features[0].reference), len(features[0].current)
     x_ref = np.hstack([b[0] for b in blocks]).astype(float) if blocks else np.zeros((num_reference, 0))

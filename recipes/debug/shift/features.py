@@ -74,11 +74,16 @@ def text_features(reference, current, prefix, rng):
     ref_oov = np.array([np.nan if v else oov(t) for t, v in zip(ref_tokens, in_vocabulary)])
     cur_oov = np.array([oov(t) for t in cur_tokens])
     features = [
-        Feature(f"{prefix}length (tokens)", "numeric", np.array([len(t) for t in ref_tokens], float),
-                np.array([len(t) for t in cur_tokens], float), "text length"),
+        Feature(
+            f"{prefix}length (tokens)",
+            "numeric",
+            np.array([len(t) for t in ref_tokens], float),
+            np.array([len(t) for t in cur_tokens], float),
+            "text length",
+        ),
         # the domain classifier would tell the vocabulary half by its missing rate: it gets the words instead
         Feature(f"{prefix}out-of-vocabulary rate", "numeric", ref_oov, cur_oov, "out-of-vocabulary", False),
-    ]  # fmt: skip
+    ]
     vocabulary = set().union(*ref_tokens)
     new = pd.Series([t for found in cur_tokens for t in found if t not in vocabulary], dtype=object)
     new_tokens = [(str(t), int(c)) for t, c in new.value_counts().head(10).items()]
@@ -139,12 +144,16 @@ def column_kinds(reference, columns, column_types):
     kinds = {}
     for column, given in column_types.items():
         if column not in reference.columns:
-            raise ValueError(f"`column_types` names a column `reference_data` lacks; it has {list(reference.columns)}. "
-                             f"Received: {column!r}")  # fmt: skip
+            raise ValueError(
+                f"`column_types` names a column `reference_data` lacks; it has {list(reference.columns)}. "
+                f"Received: {column!r}"
+            )
         kind = given.split(" (", 1)[0] if isinstance(given, str) else None
         if kind not in COLUMN_KINDS or not (given == kind or (kind == "date" and given.endswith(")"))):
-            raise ValueError(f"`column_types[{column!r}]` must be one of {COLUMN_KINDS} (a date may name its format: "
-                             f"'date (%d/%m/%Y)'). Received: {given!r}")  # fmt: skip
+            raise ValueError(
+                f"`column_types[{column!r}]` must be one of {COLUMN_KINDS} (a date may name its format: "
+                f"'date (%d/%m/%Y)'). Received: {given!r}"
+            )
         kinds[column] = str(given)
     for column in columns:
         if column not in kinds:
@@ -169,8 +178,10 @@ def _numbers(values, column, name):
     numbers = pd.to_numeric(values, errors="coerce")
     bad = values[numbers.isna() & values.notna()]
     if len(bad):
-        raise ValueError(f"Column {column!r} holds numbers, but `{name}` holds {bad.iloc[0]!r} in it (row "
-                         f"{bad.index[0]}): check the pipeline that writes it")  # fmt: skip
+        raise ValueError(
+            f"Column {column!r} holds numbers, but `{name}` holds {bad.iloc[0]!r} in it (row "
+            f"{bad.index[0]}): check the pipeline that writes it"
+        )
     return numbers.to_numpy(float)
 
 
@@ -185,8 +196,10 @@ def _dates(values, column, given, name):
     parsed = pd.to_datetime(texts, format=date_format, errors="coerce")
     bad = values[parsed.isna() & values.notna()]
     if len(bad):
-        raise ValueError(f"Column {column!r} holds dates written {date_format!r}, but `{name}` holds {bad.iloc[0]!r} "
-                         f"in it (row {bad.index[0]}): check the pipeline that writes it")  # fmt: skip
+        raise ValueError(
+            f"Column {column!r} holds dates written {date_format!r}, but `{name}` holds {bad.iloc[0]!r} "
+            f"in it (row {bad.index[0]}): check the pipeline that writes it"
+        )
     return parsed
 
 
@@ -224,22 +237,33 @@ def table_features(reference, current, columns, rng, split_column=None, column_t
         kind = kinds[column].split(" (", 1)[0]
         start = len(features)
         if ref.isna().any() or cur.isna().any():
-            features.append(Feature(f"{column}: missing", "categorical", ref.isna().to_numpy(),
-                                    cur.isna().to_numpy(), "missing"))  # fmt: skip
+            features.append(
+                Feature(f"{column}: missing", "categorical", ref.isna().to_numpy(), cur.isna().to_numpy(), "missing")
+            )
         if kind == "category" and pd.api.types.is_bool_dtype(ref):
-            features.append(Feature(column, "categorical", ref.astype(str).to_numpy(), cur.astype(str).to_numpy(),
-                                    "categorical"))  # fmt: skip
+            features.append(
+                Feature(column, "categorical", ref.astype(str).to_numpy(), cur.astype(str).to_numpy(), "categorical")
+            )
         elif kind == "number":
             if column not in (column_types or {}) and not pd.api.types.is_numeric_dtype(cur):
                 raise ValueError(
                     f"Column {column!r} is numeric in `reference_data` but {cur.dtype} in `current_data` "
                     f"(e.g. {cur.dropna().iloc[0]!r} if any): check the pipeline that writes it"
                 )
-            features.append(Feature(column, "numeric", _numbers(ref, column, "reference_data"),
-                                    _numbers(cur, column, "current_data"), "numeric"))  # fmt: skip
+            features.append(
+                Feature(
+                    column,
+                    "numeric",
+                    _numbers(ref, column, "reference_data"),
+                    _numbers(cur, column, "current_data"),
+                    "numeric",
+                )
+            )
         elif kind == "date":
-            ref, cur = _dates(ref, column, kinds[column], "reference_data"), _dates(cur, column, kinds[column],
-                                                                                     "current_data")
+            ref, cur = (
+                _dates(ref, column, kinds[column], "reference_data"),
+                _dates(cur, column, kinds[column], "current_data"),
+            )
             features.append(Feature(column, "numeric", _days(ref), _days(cur), "date"))
         elif kind == "text":
             ref_text, cur_text = ref.fillna("").astype(str), cur.fillna("").astype(str)
@@ -249,8 +273,10 @@ def table_features(reference, current, columns, rng, split_column=None, column_t
             ref, cur = _strings(ref), _strings(cur)
             # the most frequent values of each side keep their names, so that new categories are named
             kept = set(ref.value_counts().index[:MAX_CATEGORIES]) | set(cur.value_counts().index[:MAX_CATEGORIES])
-            pooled = [s.where(s.isin(kept) | s.isna(), "(other)").fillna("(missing)").astype(str).to_numpy()
-                      for s in (ref, cur)]  # fmt: skip
+            pooled = [
+                s.where(s.isin(kept) | s.isna(), "(other)").fillna("(missing)").astype(str).to_numpy()
+                for s in (ref, cur)
+            ]
             features.append(Feature(column, "categorical", *pooled, "categorical"))
         if column == split_column:
             features[start:] = [dataclasses.replace(f, classify=False, expected=True) for f in features[start:]]

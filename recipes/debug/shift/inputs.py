@@ -33,7 +33,9 @@ def check_arguments(reference_data, current_data, modality, alpha, seed, sample_
         raise ValueError("`sample_rate` is required for audio, e.g. sample_rate=16000. Received: sample_rate=None")
     for name, data in sides:
         if len(data) < MIN_EXAMPLES:
-            raise ValueError(f"`{name}` must hold at least {MIN_EXAMPLES} examples to test anything. Received: {len(data)}")
+            raise ValueError(
+                f"`{name}` must hold at least {MIN_EXAMPLES} examples to test anything. Received: {len(data)}"
+            )
     return modality
 
 

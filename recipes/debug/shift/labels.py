@@ -49,8 +49,10 @@ def as_labels(y, name):
     elif values.dtype.kind not in "iubf":
         raise ValueError(f"`{name}`'s labels must be class ids, class names or numbers. Received: {describe(values)}")
     if values.dtype.kind == "f" and not np.isfinite(values).all():
-        raise ValueError(f"`{name}`'s labels must not be missing. Received: {int((~np.isfinite(values)).sum())} NaN "
-                         "or infinite values")  # fmt: skip
+        raise ValueError(
+            f"`{name}`'s labels must not be missing. Received: {int((~np.isfinite(values)).sum())} NaN "
+            "or infinite values"
+        )
     return values
 
 
@@ -79,8 +81,10 @@ def class_names_of(y_ref, y_cur, class_names):
     class_names = [str(n) for n in class_names]
     outside = [int(c) for c in classes if not 0 <= c < len(class_names)]
     if outside:
-        raise ValueError(f"`class_names` must name every class id: {len(class_names)} names, but the labels hold the "
-                         f"ids {outside}. Received: class_names={class_names!r}")  # fmt: skip
+        raise ValueError(
+            f"`class_names` must name every class id: {len(class_names)} names, but the labels hold the "
+            f"ids {outside}. Received: class_names={class_names!r}"
+        )
     return {c: class_names[c] for c in classes.tolist()}
 
 
@@ -144,12 +148,16 @@ class LabelShift(Report):
         probabilities = np.asarray(probabilities, dtype=float)
         keys = list(self.class_weight)
         if any(not isinstance(k, int) for k in keys):
-            raise ValueError("`correct_probabilities` needs integer class ids as labels (the probabilities' column "
-                             f"order); the labels were names: {keys[:5]}")  # fmt: skip
+            raise ValueError(
+                "`correct_probabilities` needs integer class ids as labels (the probabilities' column "
+                f"order); the labels were names: {keys[:5]}"
+            )
         width = max(keys) + 1
         if probabilities.ndim != 2 or probabilities.shape[1] < width:
-            raise ValueError(f"`probabilities` must be an array (N, num_classes) with at least {width} columns. "
-                             f"Received: {describe(probabilities)}")  # fmt: skip
+            raise ValueError(
+                f"`probabilities` must be an array (N, num_classes) with at least {width} columns. "
+                f"Received: {describe(probabilities)}"
+            )
         ratio = np.ones(probabilities.shape[1])
         for key, weight in self.class_weight.items():
             ratio[key] = weight
@@ -160,8 +168,10 @@ class LabelShift(Report):
         effect = ""
         if self.cramers_v is not None:
             effect = f", Cramér's V {self.cramers_v:.3f}, total variation {self.total_variation:.3f}"
-        line = (f"{self.test} statistic {self.statistic:.3f}, p={self.p_value:.2g} (Holm {self.p_holm:.2g}), "
-                f"PSI {self.psi:.3f}{effect}: {self.finding}.")  # fmt: skip
+        line = (
+            f"{self.test} statistic {self.statistic:.3f}, p={self.p_value:.2g} (Holm {self.p_holm:.2g}), "
+            f"PSI {self.psi:.3f}{effect}: {self.finding}."
+        )
         if self.classes is None:
             return line + f" {self.change}."
         table = self.classes.copy()
@@ -207,10 +217,21 @@ def compare_labels(y_ref, y_cur, problem, names):
     """The label test before Holm's correction: a dict of `LabelShift`'s fields (no verdict, p_holm or finding yet)."""
     if problem == "regression":
         row = compare(Feature("labels", "numeric", y_ref.astype(float), y_cur.astype(float), "target"))
-        return dict(problem=problem, test=row["test"], statistic=row["statistic"], p_value=row["p_value"],
-                    psi=row["psi"], cramers_v=None, total_variation=None, distance=row["distance"],
-                    change=f"target {row['change']}", classes=None, moved=[], class_weight={},
-                    _values=(y_ref.astype(float), y_cur.astype(float)))  # fmt: skip
+        return dict(
+            problem=problem,
+            test=row["test"],
+            statistic=row["statistic"],
+            p_value=row["p_value"],
+            psi=row["psi"],
+            cramers_v=None,
+            total_variation=None,
+            distance=row["distance"],
+            change=f"target {row['change']}",
+            classes=None,
+            moved=[],
+            class_weight={},
+            _values=(y_ref.astype(float), y_cur.astype(float)),
+        )
     named_ref = np.array([names[c] for c in y_ref.tolist()], dtype=object)
     named_cur = np.array([names[c] for c in y_cur.tolist()], dtype=object)
     row = compare(Feature("labels", "categorical", named_ref, named_cur, "target"))
@@ -223,18 +244,33 @@ def compare_labels(y_ref, y_cur, problem, names):
     )
     n = ref_counts.sum() + cur_counts.sum()
     cramers_v = float(np.sqrt(row["statistic"] / n)) if len(keys) > 1 else 0.0
-    classes = pd.DataFrame({
-        "class": [k if isinstance(k, str) else int(k) for k in keys], "name": [names[k] for k in keys],
-        "reference_count": ref_counts.astype(int), "current_count": cur_counts.astype(int),
-        "reference_share": ref_share, "current_share": cur_share, "change": cur_share - ref_share, "ratio": smoothed,
-    })  # fmt: skip
+    classes = pd.DataFrame(
+        {
+            "class": [k if isinstance(k, str) else int(k) for k in keys],
+            "name": [names[k] for k in keys],
+            "reference_count": ref_counts.astype(int),
+            "current_count": cur_counts.astype(int),
+            "reference_share": ref_share,
+            "current_share": cur_share,
+            "change": cur_share - ref_share,
+            "ratio": smoothed,
+        }
+    )
     classes = classes.iloc[np.argsort(-np.abs(classes.change.to_numpy()), kind="stable")].reset_index(drop=True)
     return dict(
-        problem=problem, test=row["test"], statistic=row["statistic"], p_value=row["p_value"], psi=row["psi"],
-        cramers_v=cramers_v, total_variation=float(0.5 * np.abs(cur_share - ref_share).sum()),
-        distance=row["distance"], change=_moved_words(classes), classes=classes, moved=_moved(classes),
+        problem=problem,
+        test=row["test"],
+        statistic=row["statistic"],
+        p_value=row["p_value"],
+        psi=row["psi"],
+        cramers_v=cramers_v,
+        total_variation=float(0.5 * np.abs(cur_share - ref_share).sum()),
+        distance=row["distance"],
+        change=_moved_words(classes),
+        classes=classes,
+        moved=_moved(classes),
         class_weight={(k if isinstance(k, str) else int(k)): float(w) for k, w in zip(keys, smoothed)},
-    )  # fmt: skip
+    )
 
 
 def _moved(classes):
@@ -253,8 +289,11 @@ def _moved_words(classes):
 def label_shift(fields, p_holm, alpha):
     """The `LabelShift` of `compare_labels`'s fields, once the Holm-adjusted p-value is known."""
     shifted = p_holm < alpha and fields["psi"] >= MIN_PSI
-    effect = (f"Cramér's V {fields['cramers_v']:.2f}, total variation {fields['total_variation']:.2f}"
-              if fields["cramers_v"] is not None else f"Wasserstein {fields['distance']:.2f} sd")  # fmt: skip
+    effect = (
+        f"Cramér's V {fields['cramers_v']:.2f}, total variation {fields['total_variation']:.2f}"
+        if fields["cramers_v"] is not None
+        else f"Wasserstein {fields['distance']:.2f} sd"
+    )
     test = f"{fields['test']} p={fields['p_value']:.2g}, PSI {fields['psi']:.2f}, {effect}"
     if shifted:
         what = "the class frequencies moved" if fields["problem"] == "classification" else "the target moved"
@@ -269,5 +308,11 @@ def label_shift(fields, p_holm, alpha):
     else:
         summary = f"no label shift: {fields['change']} ({test})"
         advice = []
-    return LabelShift(verdict="fail" if shifted else "pass", summary=summary, advice=advice, p_holm=p_holm,
-                      finding="shift" if shifted else "no shift", **fields)  # fmt: skip
+    return LabelShift(
+        verdict="fail" if shifted else "pass",
+        summary=summary,
+        advice=advice,
+        p_holm=p_holm,
+        finding="shift" if shifted else "no shift",
+        **fields,
+    )

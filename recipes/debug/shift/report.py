@@ -96,12 +96,20 @@ class ShiftReport(Report):
         return dataclasses.replace(
             self,
             verdict="fail" if self.inputs_shifted else "pass",
-            summary=summary(self.features, self.domain_auc, self.domain_p_value, self.domain_finding, self.alpha,
-                            self.modality, expected=self.expected, **sizes),
+            summary=summary(
+                self.features,
+                self.domain_auc,
+                self.domain_p_value,
+                self.domain_finding,
+                self.alpha,
+                self.modality,
+                expected=self.expected,
+                **sizes,
+            ),
             advice=advice(self.features, self.domain_finding, self.domain_features),
             label_shift=None,
             concept_shift=None,
-        )  # fmt: skip
+        )
 
     def to_dict(self):
         """As `Report.to_dict`, without the raw images and waveforms of `examples`."""
@@ -194,8 +202,12 @@ class ShiftReport(Report):
             for i, (side, image) in enumerate(examples):
                 axes = figure.add_subplot(rows, len(examples), len(examples) + i + 1)
                 image = np.asarray(image, dtype=np.float64)
-                axes.imshow(image if image.ndim == 2 or image.shape[-1] in (3, 4) else image[..., 0], cmap="gray",
-                            vmin=0, vmax=255 if image.max() > 1.0 else 1.0)  # fmt: skip
+                axes.imshow(
+                    image if image.ndim == 2 or image.shape[-1] in (3, 4) else image[..., 0],
+                    cmap="gray",
+                    vmin=0,
+                    vmax=255 if image.max() > 1.0 else 1.0,
+                )
                 axes.set_title(side, fontsize="x-small")
                 axes.axis("off")
         figure.suptitle(f"{self.verdict.upper()}: {self.summary}"[:110], fontsize="small")
@@ -204,8 +216,9 @@ class ShiftReport(Report):
         return path
 
 
-def summary(features, domain_auc, domain_p_value, domain_finding, alpha, modality, num_reference, num_current,
-            expected=None):  # fmt: skip
+def summary(
+    features, domain_auc, domain_p_value, domain_finding, alpha, modality, num_reference, num_current, expected=None
+):
     """The inputs' one line: how many features shifted, what the domain classifier saw, what was expected to differ."""
     tests = f"Holm-corrected alpha {alpha:g}, PSI >= {MIN_PSI:g}"
     domain = f"domain classifier AUC {domain_auc:.3f} (p={domain_p_value:.2g})"

@@ -34,16 +34,32 @@ def compare(feature):
         ref = feature.reference[np.isfinite(feature.reference)]
         cur = feature.current[np.isfinite(feature.current)]
         if len(ref) < 2 or len(cur) < 2:
-            return dict(row, test="KS", statistic=0.0, p_value=1.0, psi=0.0, distance=0.0,
-                        change=f"too few values to compare ({len(ref)} vs {len(cur)})")  # fmt: skip
+            return dict(
+                row,
+                test="KS",
+                statistic=0.0,
+                p_value=1.0,
+                psi=0.0,
+                distance=0.0,
+                change=f"too few values to compare ({len(ref)} vs {len(cur)})",
+            )
         result = stats.ks_2samp(ref, cur)
         edges = np.unique(np.quantile(ref, np.linspace(0, 1, PSI_BINS + 1)[1:-1]))
-        index = psi(np.bincount(np.searchsorted(edges, ref, side="right"), minlength=len(edges) + 1),
-                    np.bincount(np.searchsorted(edges, cur, side="right"), minlength=len(edges) + 1))  # fmt: skip
+        index = psi(
+            np.bincount(np.searchsorted(edges, ref, side="right"), minlength=len(edges) + 1),
+            np.bincount(np.searchsorted(edges, cur, side="right"), minlength=len(edges) + 1),
+        )
         scale = ref.std() or 1.0
         distance = stats.wasserstein_distance(ref, cur) / scale
-        return dict(row, test="KS", statistic=float(result.statistic), p_value=float(result.pvalue), psi=index,
-                    distance=float(distance), change=_numeric_change(feature, ref, cur))  # fmt: skip
+        return dict(
+            row,
+            test="KS",
+            statistic=float(result.statistic),
+            p_value=float(result.pvalue),
+            psi=index,
+            distance=float(distance),
+            change=_numeric_change(feature, ref, cur),
+        )
     ref = pd.Series(feature.reference).astype(str)
     cur = pd.Series(feature.current).astype(str)
     counts = pd.DataFrame({"reference": ref.value_counts(), "current": cur.value_counts()}).fillna(0)
@@ -57,8 +73,15 @@ def compare(feature):
     result = stats.chi2_contingency(counts.to_numpy().T)
     index = psi(counts.reference.to_numpy(), counts.current.to_numpy())
     distance = jensenshannon(counts.reference.to_numpy(), counts.current.to_numpy(), base=2)
-    return dict(row, test="chi-square", statistic=float(result.statistic), p_value=float(result.pvalue), psi=index,
-                distance=float(distance), change=change)  # fmt: skip
+    return dict(
+        row,
+        test="chi-square",
+        statistic=float(result.statistic),
+        p_value=float(result.pvalue),
+        psi=index,
+        distance=float(distance),
+        change=change,
+    )
 
 
 def _numeric_change(feature, ref, cur):
@@ -66,8 +89,12 @@ def _numeric_change(feature, ref, cur):
         day = lambda d: (pd.Timestamp("1970-01-01") + pd.Timedelta(days=float(d))).strftime("%Y-%m-%d")  # noqa: E731
         return f"dates {day(ref.min())}..{day(ref.max())} -> {day(cur.min())}..{day(cur.max())}"
     a, b = float(np.mean(ref)), float(np.mean(cur))
-    words = {"brightness": ("darker", "brighter"), "contrast": ("flatter", "more contrast"),
-             "loudness": ("quieter", "louder"), "text length": ("shorter", "longer")}.get(feature.family)  # fmt: skip
+    words = {
+        "brightness": ("darker", "brighter"),
+        "contrast": ("flatter", "more contrast"),
+        "loudness": ("quieter", "louder"),
+        "text length": ("shorter", "longer"),
+    }.get(feature.family)
     relative = f" ({(b - a) / a:+.0%})" if a > 0 and b >= 0 else ""  # a percentage of a negative (dBFS) misleads
     direction = f", {words[b > a]}" if words and b != a else ""
     return f"mean {a:.4g} -> {b:.4g}{relative}{direction}"
