@@ -393,6 +393,7 @@ class RestServer(http.server.ThreadingHTTPServer):
         self._processing = threading.BoundedSemaphore(max(1, num_threads))
         self._count_lock = threading.Lock()
         self.processing = 0  # requests holding a slot now
+        self.peak_processing = 0  # the most that ever held one at once
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         super().__init__(address, Handler)
@@ -402,6 +403,7 @@ class RestServer(http.server.ThreadingHTTPServer):
         with self._processing:
             with self._count_lock:
                 self.processing += 1
+                self.peak_processing = max(self.peak_processing, self.processing)
             try:
                 return answer()
             finally:

@@ -98,9 +98,7 @@ class DateFeatures(keras.layers.Layer):
     `recipes.tasks` infers it: `"%d.%m.%Y"` (`31.10.2019`),
     `"%Y-%m-%dT%H:%M:%SZ"`, `"%b %d, %Y"` (`Oct 31, 2019`), `"%d/%m/%y"`...;
     a time, if any, must be there and is ignored (the date is the one written,
-    whatever its time zone). A value not in that format is still read if it
-    is `MM/DD/YYYY` or `YYYY-MM-DD`, so a client may always send `10/31/2019`;
-    a value in the column's format is read only as that format. Parsing uses `tf.strings` ops only, so it is part
+    whatever its time zone). Parsing uses `tf.strings` ops only, so it is part
     of the exported graph and clients send the date as they store it. Output
     per date, in `FEATURE_NAMES` order: one-hot day of the week (Monday first,
     as Python's `weekday()`), one-hot month, and the day of the month on a
@@ -167,15 +165,12 @@ class DateFeatures(keras.layers.Layer):
 
     def call(self, dates):
         dates = tf.reshape(tf.convert_to_tensor(dates, tf.string), [-1])
-        shaped, year, month, day = self._parse_default(dates)
-        expected = "MM/DD/YYYY or YYYY-MM-DD"
-        if self.date_format is not None:  # the column's own format first; the two default forms still read
-            in_format, format_year, format_month, format_day = self._parse_format(dates)
-            year = tf.where(in_format, format_year, year)
-            month = tf.where(in_format, format_month, month)
-            day = tf.where(in_format, format_day, day)
-            shaped = in_format | shaped
-            expected = f"{self.date_format!r}, {expected}"
+        if self.date_format is None:
+            shaped, year, month, day = self._parse_default(dates)
+            expected = "MM/DD/YYYY or YYYY-MM-DD"
+        else:
+            shaped, year, month, day = self._parse_format(dates)
+            expected = repr(self.date_format)
         valid = shaped & (month >= 1) & (month <= 12) & (day >= 1) & (day <= _days_in_month(year, month))
         month, day = tf.where(valid, month, 1), tf.where(valid, day, 1)
         check = tf.debugging.Assert(

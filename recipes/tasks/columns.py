@@ -256,9 +256,15 @@ def request_dtype(series):
     return "float32"
 
 
+# The forms `recipes.layers.DateFeatures` reads without a format: a column written in one of them is served
+# with that default parser, so its model also takes the other two (`10/31/2019` as well as `2019/10/31`).
+DEFAULT_DATE_FORMATS = ("%m/%d/%Y", "%Y-%m-%d", "%Y/%m/%d")
+
+
 def model_date_format(column_type):
-    """The strptime format of the date strings a model receives for a date column."""
-    return STORED_DATE_FORMAT if column_type.date_format == STORED_DATES else column_type.date_format
+    """The strptime format of the date strings a model receives for a date column (`None`: DateFeatures' default)."""
+    date_format = STORED_DATE_FORMAT if column_type.date_format == STORED_DATES else column_type.date_format
+    return None if date_format in DEFAULT_DATE_FORMATS else date_format
 
 
 def parse_dates(series, column_type, name):
