@@ -295,6 +295,7 @@ def test_recipes_mode_check_and_overfit_check_on_a_baseline(capsys):
     assert status == 1 and out.startswith("FAIL"), out  # a linear model in 3 checkpoints cannot reach 100%
 
 
+@pytest.mark.slow
 def test_the_real_commands_print_json_and_gate_on_the_verdict(tmp_path):
     log = tmp_path / "log.csv"
     log.write_text("epoch,loss,val_loss\n" + "".join(f"{i},{1 / (i + 1)},{0.3 + 0.05 * i * i}\n" for i in range(8)))
@@ -337,6 +338,7 @@ def test_the_real_commands_print_json_and_gate_on_the_verdict(tmp_path):
         assert f"recipes {command[0]}: error: " in result.stderr and "Traceback" not in result.stderr, command
 
 
+@pytest.mark.slow
 def test_the_real_doctor_command_writes_its_report_as_json(tmp_path):
     result = recipes_command(
         "doctor", "tabular", "--total-examples", "2000", "--num-checkpoints", "2", "--directory", tmp_path, "--json"

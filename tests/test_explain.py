@@ -125,6 +125,7 @@ def planted_text():
     return model, texts, labels
 
 
+@pytest.mark.slow
 def test_text_attribution_finds_the_planted_token(planted_text, tmp_path):
     model, texts, labels = planted_text
     assert np.mean(model.predict(texts, verbose=0).argmax(1) == labels) > 0.95  # the model uses the token
@@ -320,6 +321,7 @@ def test_cli_explains_a_saved_model(planted_table, tmp_path, capsys):
     assert "--model-path must be an existing .keras file" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_the_real_command_prints_json_and_refuses_bad_input(planted_table, tmp_path):
     model, frame = planted_table
     model.save(tmp_path / "weather.keras")

@@ -237,6 +237,7 @@ def test_bad_arguments_raise_clear_errors(changes, message, data, tmp_path):
     assert not os.listdir(tmp_path)  # refused before anything was written
 
 
+@pytest.mark.slow
 def test_the_real_command_searches_the_text_baseline(tmp_path):
     output = tmp_path / "search.csv"
     result = recipes_command(

@@ -448,6 +448,7 @@ def test_cli_compares_the_labels_of_two_files(weather, tmp_path, capsys):
     assert "--target: the reference file has no column 'label'" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_the_command_compares_a_serving_file_with_the_task_s_column_types(tmp_path):
     weather = weather_frame()
     weather["day"] = pd.to_datetime(weather.day).dt.strftime("%d/%m/%Y")  # day first: 13/01/2012
