@@ -38,7 +38,7 @@ demo: setup
 test: setup
 	$(BIN)/python -m pytest
 
-# The tests not marked slow (each over about 20 s): under three minutes, for a developer between edits.
+# The tests not marked slow (each under about 2 s): under three minutes, for a developer between edits.
 test-quick: setup
 	$(BIN)/python -m pytest -m "not slow"
 

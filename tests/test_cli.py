@@ -79,6 +79,7 @@ def test_train_regressor_reports_error_against_the_mean(tmp_path):
     assert error < baseline
 
 
+@pytest.mark.slow
 def test_cli_reports_bad_arguments_as_errors(tmp_path):
     result = _run("train", "text", "--model", "resnet", "--directory", str(tmp_path / "r"))
     assert result.returncode == 2

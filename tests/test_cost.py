@@ -226,6 +226,7 @@ def test_measurement_refuses_bad_input(export, tmp_path):
         measure_throughput(base, rows, key="id", batch_sizes=[1], tf_devices=["/GPU:7"])
 
 
+@pytest.mark.slow
 def test_cli_measures_prices_and_writes_its_files(export, tmp_path, capsys):
     base, rows, _ = export
     out = tmp_path / "cost"

@@ -202,6 +202,7 @@ def test_overfit_check_names_a_text_vectorizer_never_adapted(reviews):
 # -- overfit_check: other data and the report ----------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_overfit_check_regression_passes_on_r2(weather):
     x = {name: weather[name].to_numpy("float32") for name in ("precipitation", "temp_min", "wind")}
     x["date"] = weather.date.to_numpy()
@@ -217,6 +218,7 @@ def test_overfit_check_regression_passes_on_r2(weather):
     assert report.causes == []  # the FeatureSpace's adapted Normalization layers are not "frozen"
 
 
+@pytest.mark.slow
 def test_overfit_check_sample_is_repeatable_and_seeded(digits):
     images, labels = digits
     quick = dict(num_classes=3, per_class=5, num_checkpoints=1)

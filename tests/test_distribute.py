@@ -135,6 +135,7 @@ def test_run_local_cluster_gives_each_worker_its_tf_config(tmp_path):
     assert len(ports) == 1
 
 
+@pytest.mark.slow
 def test_run_local_cluster_times_out_instead_of_hanging(tmp_path):
     script = tmp_path / "hang.py"
     script.write_text("import time; print('waiting', flush=True); time.sleep(60)")
@@ -168,6 +169,7 @@ def _mirrored_model():
         return strategy, small_classifier()
 
 
+@pytest.mark.slow
 def test_custom_loop_trains_as_keras_fit_does_under_mirrored_strategy():
     # Full-batch steps: every step sees all 40 examples, so the shuffles cannot make the runs differ.
     weights, histories = {}, {}

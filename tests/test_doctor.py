@@ -274,6 +274,7 @@ def test_recipes_diagnose_reads_a_fit_run_and_a_csv_log(tmp_path, capsys, model_
     assert exit_info.value.code == 2 and "unrecognized arguments: --target 0.9" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_recipes_mode_check_and_overfit_check_on_a_baseline(capsys):
     assert cli(["mode-check", "tabular", "--num-examples", "32"]) == 0
     assert capsys.readouterr().out.startswith("PASS")

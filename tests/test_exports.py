@@ -60,6 +60,7 @@ def test_no_exported_name_is_a_submodule_name(name):
     assert not clashes, f"{name} exports {clashes}, which are also the names of its submodules"
 
 
+@pytest.mark.slow
 def test_importing_a_submodule_leaves_the_exported_functions_alone():
     """In a fresh interpreter: import every submodule of recipes.debug first, then the functions."""
     code = (

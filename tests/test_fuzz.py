@@ -271,6 +271,7 @@ def _received_bytes(keys):
     return [key.encode("utf-8", "surrogateescape") for key in keys]
 
 
+@pytest.mark.slow
 @settings(FUZZ, max_examples=450)
 @given(request=REST_REQUESTS, ascii_only=st.booleans(), mutation=MUTATIONS)
 @example(request=("/v1/models/default:predict", {"instances": ["\ud800"]}), ascii_only=True, mutation=AS_SENT)

@@ -208,6 +208,7 @@ def test_bad_data_is_refused_before_anything_is_written(tmp_path, capsys, review
     assert "--model for weather must be one of ('classifier', 'linear'). Received: 'cnn'" in error
 
 
+@pytest.mark.slow
 def test_unreadable_files_and_mixed_rates_through_the_real_command(tmp_path, audio_folder):
     folder = tmp_path / "images"
     for name in ("Bag", "Trouser"):

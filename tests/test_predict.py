@@ -152,6 +152,7 @@ def test_formats_can_differ_and_without_key_carries_the_key(exports, tmp_path):
     np.testing.assert_allclose(csv_out.iloc[:, 2:].to_numpy(), [row["probabilities"] for row in jsonl_out], atol=1e-7)
 
 
+@pytest.mark.slow
 def test_images_as_b64_and_waveforms_as_lists(media_exports, tmp_path):
     images, _ = recipes.datasets.load_fashion_mnist("test")
     pngs = [tf.io.encode_png(image[..., None]).numpy() for image in images[:12]]

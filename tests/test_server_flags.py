@@ -361,6 +361,7 @@ def _threads_named(pid, name):
     return names[name]
 
 
+@pytest.mark.slow
 def test_every_flag_in_double_dash_form_and_what_the_flags_do(tmp_path):
     key, cert = _self_signed_certificate(tmp_path)
     (tmp_path / "ssl.config").write_text(f"server_key: {json.dumps(key)}\nserver_cert: {json.dumps(cert)}\n")
@@ -431,6 +432,7 @@ def test_every_flag_in_double_dash_form_and_what_the_flags_do(tmp_path):
         server.stop()
 
 
+@pytest.mark.slow
 def test_every_flag_in_single_dash_form_and_tf_servings_start_up_lines(tmp_path):
     server = ServerProcess(_every_flag(tmp_path, "-"))  # no config file, no TLS: the single model, insecure
     try:
@@ -538,6 +540,7 @@ def _slow_model(folder):
     return str(folder)
 
 
+@pytest.mark.slow
 def test_rest_api_num_threads_bounds_the_requests_processed_at_once(tmp_path):
     base = _slow_model(tmp_path / "slow")
     for threads in (1, 2):

@@ -268,6 +268,7 @@ def test_cli_compares_two_csv_files(weather, tmp_path, capsys):
     assert "has no column 'review'" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_the_real_command_prints_json_and_gates_on_the_verdict(weather, tmp_path):
     train, serving = halves(len(weather), 0)
     weather.iloc[train].to_csv(tmp_path / "train.csv", index=False)

@@ -56,6 +56,7 @@ def _train_briefly(task, tmp_path, model=None, **options):
 # -- tables -------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_reviews_csv_is_a_text_task_split_by_film_and_trains(reviews_csv, tmp_path):
     task = Task.from_path(reviews_csv, target="verdict", group="film", features=["review"])
     assert (task.modality, task.problem, task.name) == ("text", "classification", "reviews")
@@ -80,6 +81,7 @@ def test_review_columns_inferred_without_features(reviews_csv):
     assert "key 'review_id'" in task.split
 
 
+@pytest.mark.slow
 def test_split_is_repeatable_and_old_rows_keep_their_side_when_rows_are_appended(reviews_csv, tmp_path):
     first = Task.from_path(reviews_csv, target="verdict", group="film", features=["review"])
     again = Task.from_path(reviews_csv, target="verdict", group="film", features=["review"])
@@ -100,6 +102,7 @@ def test_split_is_repeatable_and_old_rows_keep_their_side_when_rows_are_appended
     assert _values(other_seed.dataset("test")) != _values(plain.dataset("test"))
 
 
+@pytest.mark.slow
 def test_weather_csv_with_iso_dates_and_missing_values(weather_csv, tmp_path):
     task = Task.from_path(weather_csv, target="sky", date="day", split_dates=["2014-07-01", "2015-01-01"])
     assert task.modality == "table" and task.problem == "classification"
@@ -123,6 +126,7 @@ def test_weather_csv_with_iso_dates_and_missing_values(weather_csv, tmp_path):
     _train_briefly(task, tmp_path)
 
 
+@pytest.mark.slow
 def test_weather_regression_is_inferred_from_a_numeric_target(weather_csv, tmp_path):
     task = Task.from_path(weather_csv, target="high_c", date="day", split_dates=["2014-07-01", "2015-01-01"])
     assert task.problem == "regression" and task.models == ("regressor", "linear")
@@ -197,6 +201,7 @@ def test_date_formats_are_recognised(tmp_path, written, column_type, seen):
 # -- folders ------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_image_folder_of_mixed_formats_sizes_and_colour_modes(image_folder, tmp_path):
     task = Task.from_path(image_folder, fractions=(0.6, 0.2, 0.2))
     assert task.modality == "image" and task.class_names == ("Bag", "Sneaker", "Trouser")
@@ -211,6 +216,7 @@ def test_image_folder_of_mixed_formats_sizes_and_colour_modes(image_folder, tmp_
     assert grey.build_model("linear").input_shape == (None, 28, 28, 1)
 
 
+@pytest.mark.slow
 def test_audio_folder_of_clips_of_any_length_resampled_to_one_rate(audio_folder, tmp_path):
     task = Task.from_path(audio_folder, sample_rate=16000, group=r"^(.+)_\w+\.wav$")
     assert task.modality == "audio" and task.class_names == ("one", "two", "zero")
@@ -451,6 +457,7 @@ def _served_table_rows(frame):
     }
 
 
+@pytest.mark.slow
 def test_table_export_takes_a_csv_row_as_written(tmp_path):
     weather = weather_frame()
     stamps = pd.to_datetime(weather.day)
@@ -507,6 +514,7 @@ def test_table_export_takes_a_csv_row_as_written(tmp_path):
         )
 
 
+@pytest.mark.slow
 def test_regression_and_free_text_columns_export(reviews_csv, weather_csv, tmp_path):
     task = Task.from_path(weather_csv, target="high_c", date="day", split_dates=["2014-07-01", "2015-01-01"])
     model, _ = _train_briefly(task, tmp_path, "linear")
@@ -541,6 +549,7 @@ def test_regression_and_free_text_columns_export(reviews_csv, weather_csv, tmp_p
     assert _keys(served) == list("xyz") and served["probabilities"].shape == (3, 2)
 
 
+@pytest.mark.slow
 def test_text_export_takes_the_column_by_its_name(reviews_csv, text_folder, tmp_path):
     task = Task.from_path(reviews_csv, target="verdict", group="film", features=["review"])
     assert task.serving_names == ("review",)
@@ -593,6 +602,7 @@ def _wav_bytes(waveform, rate):
     return buffer.getvalue()
 
 
+@pytest.mark.slow
 def test_audio_export_takes_wav_bytes_and_waveforms_of_any_length(audio_folder, tmp_path):
     task = Task.from_path(audio_folder, sample_rate=16000, group=r"^(.+)_\w+\.wav$")
     assert task.serving_names == ("audio",) and task.num_samples == 22400
@@ -640,6 +650,7 @@ def test_audio_export_takes_wav_bytes_and_waveforms_of_any_length(audio_folder, 
         signature(audio=tf.constant([b"RIFF not a wave"]), key=tf.constant(["bad"]))
 
 
+@pytest.mark.slow
 def test_spoken_digit_arrays_export_takes_waveforms_of_any_length_and_wav(tmp_path):
     waveforms, labels, speakers = recipes.datasets.load_spoken_digits(num_per_digit=4)
     task = Task.from_arrays(
@@ -670,6 +681,7 @@ def test_spoken_digit_arrays_export_takes_waveforms_of_any_length_and_wav(tmp_pa
     assert _keys(answer) == ["w1", "w2"] and answer["probabilities"].shape == (2, 10)
 
 
+@pytest.mark.slow
 def test_export_served_takes_a_csv_row_as_json_with_its_target_or_without(weather_csv, tmp_path):
     import json
     import urllib.error

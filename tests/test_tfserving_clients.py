@@ -912,6 +912,7 @@ def test_reload_config_refuses_what_server_core_refuses(server):
 # -- the command line ---------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_command_line_flags():
     running = ServerProcess(
         [
