@@ -47,6 +47,8 @@ def test_demo_trains_and_exports_the_four_baselines(tmp_path):
     for task in scores:
         assert os.listdir(tmp_path / "exports" / task) == ["1"]
         assert os.path.exists(tmp_path / "exports" / task / "1" / "assets.extra" / "tf_serving_warmup_requests")
+    simple = dict(re.findall(r"^\[(\w+)\] simple model \(.+\) test accuracy: ([\d.]+)$", result.stdout, re.M))
+    assert sorted(simple) == sorted(scores), result.stdout
     assert "Summary" in result.stdout
     for task in scores:  # then served by recipes-model-server, queried with keyed raw inputs
         for protocol in ("rest", "grpc"):

@@ -47,6 +47,8 @@ def _train(tmp_path, name, *data_options):
     assert np.isfinite(score) and np.isfinite(baseline)
     if found.group(1) == "accuracy":
         assert 0 <= score <= 1 and 0 < baseline <= 1
+    simple = rf"^\[{name}\] simple model \(.+ \+ (logistic|ridge) regression\) test {found.group(1)}: [\d.]+$"
+    assert re.search(simple, result.stdout, re.M), result.stdout
     assert re.search(rf"^\[{name}\] .* exported to {re.escape(str(exports / name / '1'))}$", result.stdout, re.M)
     assert os.listdir(exports / name) == ["1"]
     return exports / name

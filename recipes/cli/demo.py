@@ -57,7 +57,7 @@ def run(args):
         print("\n".join(lines), flush=True)
         summary.extend(lines)
     print("\nSummary")
-    print("\n".join(line for line in summary if " vs " in line))
+    print("\n".join(line for line in summary if " vs " in line or "simple model" in line or "note:" in line))
     _serve_and_query(args.export_dir, args.tasks)
 
 

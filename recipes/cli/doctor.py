@@ -40,7 +40,7 @@ def add_arguments(parser):
 def task_data(args):
     """`(task, model_fn, train, validation)` for a checking command: the task of `args`, a factory of fresh
     models (`--model`) and its training and validation splits as arrays, as the checks take them."""
-    from recipes.cli.tasks import arrays, check_model, task_from_args
+    from recipes.cli.tasks import check_model, task_from_args
 
     task = task_from_args(args, seed=args.seed)
     model = check_model(task, args.model)
@@ -48,12 +48,12 @@ def task_data(args):
     def model_fn():
         return task.build_model(model)
 
-    return task, model_fn, arrays(task, "train"), arrays(task, "validation")
+    return task, model_fn, task.arrays("train"), task.arrays("validation")
 
 
 def run(args):
     from recipes.cli.checking import finish, report_output
-    from recipes.cli.tasks import arrays, default_passes, describe
+    from recipes.cli.tasks import default_passes, describe
     from recipes.debug import doctor
 
     if args.total_examples is not None and args.total_examples < 1:
@@ -63,14 +63,14 @@ def run(args):
         total_examples = args.total_examples or max(
             int(default_passes(task) * len(train[1])), 32 * args.num_checkpoints
         )
-        serving = arrays(task, task.extra_tests[0])[0] if task.extra_tests else None
+        serving = task.arrays(task.extra_tests[0])[0] if task.extra_tests else None
         print(f"recipes doctor {task.name}: {describe(task)}", flush=True)
         column = task.split_plan.column  # the task's split: its column differs by design
         report = doctor(
             model_fn,
             train,
             validation,
-            test_data=arrays(task, "test"),
+            test_data=task.arrays("test"),
             serving_data=serving,
             directory=args.directory or f"doctor/{task.name}",
             modality=task.modality,

@@ -98,7 +98,7 @@ def run(args):
     import recipes
     from recipes._common import take_rows
     from recipes.cli.checking import finish, report_output
-    from recipes.cli.tasks import arrays, check_model, task_from_args
+    from recipes.cli.tasks import check_model, task_from_args
     from recipes.debug import search_hyperparameters
 
     if args.total_examples is not None and args.total_examples < 1:
@@ -111,9 +111,9 @@ def run(args):
         directory = args.directory or os.path.join("runs", f"search-{task.name}")
         output = args.output or os.path.join("runs", f"search-{task.name}.csv")
         recipes.set_seed(args.seed)
-        x, y = arrays(task, "train")
+        x, y = task.arrays("train")
         rows = _sample(np.arange(len(y)), args.train_fraction, args.seed)
-        train, validation = (take_rows(x, rows), y[rows]), arrays(task, "validation")
+        train, validation = (take_rows(x, rows), y[rows]), task.arrays("validation")
         num_train = len(train[1])
         total_examples = args.total_examples or max(
             int(DEFAULT_PASSES.get(task.modality, 3.0) * num_train), args.batch_size * max(args.num_checkpoints, 1)

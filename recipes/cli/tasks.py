@@ -201,42 +201,6 @@ def describe(task):
     return f"{task.split}{source}"
 
 
-def arrays(task, split, limit=None, batch_size=1024):
-    """A split of `task` as `(x, y)` arrays (a dict of arrays for a table), for the checks that take arrays.
-
-    Args:
-        task: A `recipes.tasks.Task`.
-        split: A split name of the task.
-        limit: Optional int: the first `limit` examples only.
-    """
-    import numpy as np
-
-    data = task.dataset(split)
-    if limit is not None:
-        data = data.take(limit)
-    xs, ys = [], []
-    for x, y in data.batch(batch_size):
-        xs.append({k: _numpy(v) for k, v in x.items()} if isinstance(x, dict) else _numpy(x))
-        ys.append(y.numpy())
-    if not ys:
-        raise ValueError(f"the {split} split of {task.name} holds no examples")
-    if isinstance(xs[0], dict):
-        x = {name: np.concatenate([part[name] for part in xs]) for name in xs[0]}
-    else:
-        x = np.concatenate(xs)
-    return x, np.concatenate(ys)
-
-
-def _numpy(tensor):
-    """A tensor as numpy, strings as `str` (the task checked they are UTF-8) as the checks compare them."""
-    import numpy as np
-
-    values = tensor.numpy()
-    if values.dtype == object:
-        return np.array([value.decode("utf-8") for value in values.reshape(-1)], dtype=object).reshape(values.shape)
-    return values
-
-
 def task_argv(args):
     """The task's part of a command line that names the same task as `args` (for the processes a command starts)."""
     argv = [args.shipped] if args.shipped is not None else ["--data", args.data]

@@ -63,19 +63,32 @@ def add_arguments(parser):
 
 def _first_inputs(task, count=3):
     """The first `count` training inputs as arrays, for the export's warmup requests."""
-    from recipes.cli.tasks import arrays
-
-    x, _ = arrays(task, "train", limit=count)
+    x, _ = task.arrays("train", limit=count)
     return x
 
 
 def score_lines(task, model, name):
-    """`[NAME] SPLIT METRIC: SCORE vs BASELINE for the BASELINE NAME`, for the test split and any extra test set."""
+    """The held-out scores, each split on lines of its own (so scripts can read them):
+
+    `[NAME] SPLIT METRIC: SCORE vs BASELINE for the BASELINE NAME` for the network, then
+    `[NAME] simple model (DESCRIPTION) SPLIT METRIC: SCORE` for the task's scikit-learn simple model
+    (`Task.simple_model`), and a note when the network does not beat the simple model.
+    """
     metric = task.metric.replace("_", " ")
-    lines = []
+    simple = task.simple_model()
+    lines, behind = [], []
     for split in ("test", *task.extra_tests):
         score, baseline = task.score(model, split), task.baseline(split)
+        simple_score = simple.score(split)
         lines.append(f"[{name}] {split} {metric}: {score:.3f} vs {baseline:.3f} for the {task.baseline_name}")
+        lines.append(f"[{name}] simple model ({simple.description}) {split} {metric}: {simple_score:.3f}")
+        if (score < simple_score) if task.problem == "classification" else (score > simple_score):
+            behind.append(split)
+    if behind:
+        lines.append(
+            f"[{name}] note: the network does not beat the simple model on {' and '.join(behind)}: train longer "
+            "(--total-examples), try another --model, or ask `recipes doctor` why"
+        )
     return lines
 
 

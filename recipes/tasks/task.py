@@ -427,6 +427,31 @@ class Task:
         """`dataset("test")`."""
         return self.dataset("test")
 
+    def arrays(self, split, limit=None, batch_size=1024):
+        """A split as `(x, y)` numpy arrays, for the recipes and models that take arrays.
+
+        Args:
+            split: A split name (`"train"`, `"validation"`, `"test"` or an extra test set's name).
+            limit: Optional int: the first `limit` examples only.
+            batch_size: Int, defaults to 1024: examples read at a time.
+
+        Returns:
+            `(x, y)`: `x` an array of the examples (strings as `str`), or a
+            dict of column arrays for a table; `y` the class positions or values.
+        """
+        data = self.dataset(split)
+        if limit is not None:
+            data = data.take(check_int("limit", limit))
+        xs, ys = [], []
+        for x, y in data.batch(check_int("batch_size", batch_size)):
+            xs.append({k: _numpy(v) for k, v in x.items()} if isinstance(x, dict) else _numpy(x))
+            ys.append(y.numpy())
+        if not ys:
+            raise ValueError(f"the {split} split of {self.name} holds no examples")
+        if isinstance(xs[0], dict):
+            return {name: np.concatenate([part[name] for part in xs]) for name in xs[0]}, np.concatenate(ys)
+        return np.concatenate(xs), np.concatenate(ys)
+
     @property
     def num_classes(self):
         return None if self.class_names is None else len(self.class_names)
@@ -520,6 +545,23 @@ class Task:
             set_optional_inputs(built, self.optional_inputs)
         return built
 
+    def simple_model(self):
+        """The classic simple model of the task, fitted with scikit-learn on the training split.
+
+        TF-IDF of words and word pairs for text, the pixels for images, MFCC
+        statistics for audio, standardised numbers and one-hot categories for
+        tables; logistic regression for classes, ridge regression for
+        numbers; regularisation chosen on the validation split. It is the bar
+        the task's networks must clear (`recipes train` prints both).
+
+        Returns:
+            A fitted `recipes.tasks.simple.SimpleModel`: `description`,
+            `score(split)`, `predict(x)`.
+        """
+        from recipes.tasks.simple import SimpleModel
+
+        return SimpleModel(self)
+
     @property
     def serving_names(self):
         """The inputs of the exported `serving_default` besides `key`, named as the data names them.
@@ -595,3 +637,11 @@ class Task:
             lines.append(f"  {dropped} rows without a target value left out")
         lines.append(f"  models: {', '.join(self.models)}; metric: {self.metric} (baseline: the {self.baseline_name})")
         return "\n".join(lines)
+
+
+def _numpy(tensor):
+    """A tensor as numpy, strings as `str` (the task checked they are UTF-8)."""
+    values = tensor.numpy()
+    if values.dtype == object:
+        return np.array([value.decode("utf-8") for value in values.reshape(-1)], dtype=object).reshape(values.shape)
+    return values
