@@ -268,6 +268,19 @@ def test_shipped_tasks_split_as_before():
         shipped("images")
 
 
+def test_shipped_full_data_sets_for_the_benchmarks():
+    full = shipped("text", full=True)
+    reviews = recipes.datasets.load_rotten_tomatoes(full=True)
+    train, val, test = recipes.repeatable_split(reviews.movie_name, (0.8, 0.1, 0.1))
+    assert full.num_examples == {"train": len(train), "validation": len(val), "test": len(test)}
+    assert len(reviews) == 12_808
+    vision = shipped("vision", full=True)
+    assert vision.num_examples["train"] + vision.num_examples["validation"] == 60_000
+    assert vision.num_examples["test"] == 10_000
+    with pytest.raises(ValueError, match=r"`full` applies to 'text' and 'vision'.*Received: name='audio'"):
+        shipped("audio", full=True)
+
+
 # -- bad input: a clear ValueError before any training --------------------------------------------------------
 
 
