@@ -327,7 +327,7 @@ def main():
         f"{', '.join(f'{x:.2f}' for x in load_before)}, after {', '.join(f'{x:.2f}' for x in load_after)}"
     )
     print(
-        f"keras-recipes {recipes.__version__ if hasattr(recipes, '__version__') else ''} with TensorFlow "
+        f"keras-recipes {recipes.__version__} with TensorFlow "
         f"{tf.__version__}; peers: " + ", ".join(f"{name} {version}" for name, version in versions.items())
     )
     print(
