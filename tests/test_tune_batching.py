@@ -1,6 +1,7 @@
 """`recipes tune-batching` and the load generator under it, against real server processes."""
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -42,11 +43,15 @@ def test_load_reports_keyed_answers_over_both_protocols(text_export):
                 rows_per_request=3,
                 seconds=0.5,
                 warmup_seconds=0.2,
+                server_pid=server.process.pid,
             )
             assert report.errors == {} and report.requests > 0
             assert 0 < report.p50_ms <= report.p99_ms
+            # the CPU each side used while measured: both worked, neither more than every core all the time
+            assert 0 < report.client_cores <= os.cpu_count() and 0 < report.server_cores <= os.cpu_count()
         report = run_load(server.grpc_address, "nope", {"text": texts}, concurrency=2, seconds=0.3, warmup_seconds=0)
         assert report.requests == 0 and set(report.errors) == {"NOT_FOUND"}
+        assert report.server_cpu_seconds is None and report.server_cores is None  # no server_pid given
         assert server.peak_memory_bytes() > 50 * 2**20
     finally:
         server.stop()
