@@ -256,8 +256,8 @@ async def _grpc_clients(address, requests, timeout, window):
 class _Window:
     """The measured window, and the CPU time the client and the server used in it."""
 
-    def __init__(self, warmup_seconds, seconds, server_pid):
-        self.start_at = time.perf_counter() + 0.2  # every client is up before the first request
+    def __init__(self, warmup_seconds, seconds, server_pid, start_in=0.2):
+        self.start_at = time.perf_counter() + start_in  # by default every client is up before the first request
         self.measure_from = self.start_at + warmup_seconds
         self.stop_at = self.measure_from + seconds
         self.server_pid = server_pid
@@ -416,3 +416,127 @@ def run_load(
         window.client_cpu_seconds,
         window.server_cpu_seconds,
     )
+
+
+@dataclasses.dataclass
+class H2loadReport:
+    """What one run of h2load measured.
+
+    Attributes:
+        concurrency: Streams h2load kept open at once, on one HTTP/2 connection.
+        seconds: Measured wall time (after the warm-up).
+        requests: Requests answered with HTTP status 200 in the measured time.
+        failed: Requests h2load counted as failed, errored or timed out, or answered with another status.
+        mean_ms: Mean time of a request.
+        client_cores: Cores h2load kept busy on average over its whole run (warm-up included).
+        server_cpu_seconds: CPU time the server's process used in the measured window, or `None`.
+    """
+
+    concurrency: int
+    seconds: float
+    requests: int
+    failed: int
+    mean_ms: float
+    client_cores: float
+    server_cpu_seconds: float = None
+
+    @property
+    def throughput(self):
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    @property
+    def server_cores(self):
+        return self.server_cpu_seconds / self.seconds if self.seconds and self.server_cpu_seconds is not None else None
+
+
+def grpc_frame(message):
+    """A protobuf message as gRPC sends it over HTTP/2: not compressed, its 4-byte big-endian length, its bytes."""
+    data = message.SerializeToString()
+    return b"\0" + len(data).to_bytes(4, "big") + data
+
+
+def run_h2load(
+    address,
+    model,
+    x,
+    *,
+    concurrency=64,
+    seconds=5.0,
+    warmup_seconds=1.0,
+    signature_name=KEYED_SIGNATURE,
+    server_pid=None,
+):
+    """gRPC Predict load from nghttp2's native `h2load` (Debian's nghttp2-client): a client that costs less CPU.
+
+    h2load sends one request body over and over and reads HTTP statuses only:
+    it cannot check keys nor gRPC's status, which travels in trailers. So
+    the one keyed request (the first row of `x`) is first sent once here and
+    its answer checked; count the server's failures from its metrics
+    (`:tensorflow:serving:request_count` by status) to be sure none failed.
+
+    Args:
+        address: `"host:port"` of the gRPC port.
+        model: Model name.
+        x: Dict from signature input name to a list of raw values; the first row is sent.
+        concurrency: Streams open at once on one HTTP/2 connection (default 64),
+            as `run_load`'s clients share one channel.
+        seconds: Measured time (default 5), after `warmup_seconds` (default 1).
+        signature_name: Defaults to `"serving_default"`.
+        server_pid: Optional process id of the server, whose CPU time in the measured window is reported.
+
+    Returns:
+        An `H2loadReport`.
+
+    Raises:
+        FileNotFoundError: without h2load (`apt-get install nghttp2-client`).
+        ClientError: when the request is refused or answered with other keys.
+    """
+    import resource
+    import shutil
+    import tempfile
+
+    if shutil.which("h2load") is None:
+        raise FileNotFoundError("h2load is not installed; it is in Debian's nghttp2-client package")
+    client = GrpcClient(address, model, signature_name=signature_name)
+    try:
+        columns = {name: values[:1] for name, values in x.items()}
+        columns[KEY] = ["h2load-0"]
+        request = client.predict_request(columns)
+        try:
+            response = client.stub.Predict(request, timeout=30)
+        except Exception as error:  # grpc.RpcError
+            raise ClientError(error.code().name, error.details()) from None
+        if list(response.outputs[KEY].string_val) != [b"h2load-0"]:
+            raise ClientError("wrong keys", f"the request keyed h2load-0 was answered {response.outputs[KEY]}")
+    finally:
+        client.close()
+    with tempfile.NamedTemporaryFile(suffix=".grpc") as body:
+        body.write(grpc_frame(request))
+        body.flush()
+        command = [
+            "h2load",
+            f"--duration={round(seconds * 1000)}ms",  # an integer and a unit
+            f"--warm-up-time={round(warmup_seconds * 1000)}ms",
+            "--clients=1",
+            f"--max-concurrent-streams={concurrency}",
+            "--header=content-type: application/grpc",
+            "--header=te: trailers",
+            f"--data={body.name}",
+            f"http://{address}/tensorflow.serving.PredictionService/Predict",
+        ]
+        window = _Window(warmup_seconds, seconds, server_pid, start_in=0)  # h2load's warm-up starts at once
+        measuring = threading.Thread(target=window.measure, daemon=True)
+        before, started = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
+        measuring.start()
+        output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+        elapsed, after = time.perf_counter() - started, resource.getrusage(resource.RUSAGE_CHILDREN)
+        measuring.join()
+    counts = re.search(r"requests: \d+ total, \d+ started, (\d+) done, \d+ succeeded", output)
+    status = re.search(r"status codes: (\d+) 2xx", output)
+    mean = re.search(r"time for request:\s+\S+\s+\S+\s+([\d.]+)(us|ms|s)\b", output)  # min, max, mean
+    if not (counts and status and mean):
+        raise RuntimeError(f"cannot read h2load's report:\n{output}")
+    done, ok = int(counts.group(1)), int(status.group(1))
+    mean_ms = float(mean.group(1)) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[mean.group(2)]
+    client_cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return H2loadReport(concurrency, seconds, ok, done - ok, mean_ms, client_cpu / elapsed, window.server_cpu_seconds)
