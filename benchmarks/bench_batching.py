@@ -21,6 +21,13 @@ p50/p99 latency, the CPU the load generator and the server used (as a share
 of the machine's cores, to show the load generator is not the bottleneck),
 the ratios with their goals, and each server's peak memory.
 
+With h2load installed (Debian's nghttp2-client, `make bench-deps`), each
+round also sends gRPC load from h2load, a native HTTP/2 client whose CPU
+per request is a fraction of the Python client's: the "h2load" rows. It
+sends one keyed request over and over and sees neither keys nor gRPC
+statuses, so the request is checked once first and the server's metrics
+count any failure.
+
 Usage: python benchmarks/bench_batching.py [--clients 64] [--seconds 4] [--rounds 2] [--models text,image]
 """
 
@@ -29,6 +36,7 @@ import base64
 import http.server
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -43,7 +51,7 @@ import tensorflow as tf  # noqa: E402
 
 import recipes  # noqa: E402
 import serving  # noqa: E402
-from serving.load import ServerProcess, free_port, peak_memory_bytes, run_load  # noqa: E402
+from serving.load import ServerProcess, free_port, peak_memory_bytes, run_h2load, run_load  # noqa: E402
 
 DEPLOY = os.path.join(os.path.dirname(serving.__file__), "deploy")
 GOALS = {
@@ -51,6 +59,7 @@ GOALS = {
     "batched / naive peer": 10.0,
     "batched / in-process limit": 0.5,
     "batched gRPC / batched REST": 1.0,
+    "batched / unbatched (h2load)": 3.0,
 }
 CORES = os.cpu_count() or 1
 
@@ -188,12 +197,18 @@ def main():
     naive_process, naive_address = _start_naive_peer(built)
 
     results = {}  # (model, protocol, side) -> list of LoadReport
-    batch_sizes = {}  # (model, protocol) -> [(batches, rows)]
+    batch_sizes = {}  # (model, protocol, side) -> [(batches, rows)]
     try:
         for name, (_, inputs) in built.items():
+            # Not measured: the first seconds of load on a fresh server run slower (TensorFlow meets each batch size
+            # for the first time), and would count against whichever protocol the first round sends first.
+            for server in (batched, unbatched):
+                run_load(server.grpc_address, name, inputs, concurrency=args.clients, seconds=args.seconds)
             for _ in range(args.rounds):  # each round runs every protocol and side: the ratios compare neighbours
                 for protocol in ("grpc", "rest"):
                     sides = {"batched": batched, "unbatched": unbatched}
+                    if protocol == "grpc" and shutil.which("h2load"):
+                        sides.update({"batched h2load": batched, "unbatched h2load": unbatched})
                     if protocol == "rest":
                         sides["naive peer"] = naive_address
                     for side, server in sides.items():
@@ -201,26 +216,40 @@ def main():
                             address, pid = server, naive_process.pid
                         else:
                             address, pid = getattr(server, f"{protocol}_address"), server.process.pid
-                        before = batched.batch_totals(name) if side == "batched" else None
-                        report = run_load(
-                            address,
-                            name,
-                            inputs,
-                            protocol=protocol,
-                            concurrency=args.clients,
-                            seconds=args.seconds,
-                            server_pid=pid,
-                        )
-                        if side == "batched":
+                        before = batched.batch_totals(name) if side.startswith("batched") else None
+                        if side.endswith("h2load"):
+                            statuses = server.request_counts(name)
+                            report = run_h2load(
+                                address, name, inputs, concurrency=args.clients, seconds=args.seconds, server_pid=pid
+                            )
+                            failures = {
+                                status: count - statuses.get(status, 0)
+                                for status, count in server.request_counts(name).items()
+                                if status not in ("OK", "CANCELLED")  # CANCELLED: the streams h2load drops at its end
+                                and count > statuses.get(status, 0)
+                            }
+                            if failures or report.failed:
+                                print(f"  {name} {side}: failed requests {failures or report.failed}", flush=True)
+                        else:
+                            report = run_load(
+                                address,
+                                name,
+                                inputs,
+                                protocol=protocol,
+                                concurrency=args.clients,
+                                seconds=args.seconds,
+                                server_pid=pid,
+                            )
+                        if side.startswith("batched"):
                             after = batched.batch_totals(name)
-                            batch_sizes.setdefault((name, protocol), []).append(
+                            batch_sizes.setdefault((name, protocol, side), []).append(
                                 (after[0] - before[0], after[1] - before[1])
                             )
-                        if report.errors:
+                        if getattr(report, "errors", None):
                             print(f"  {name} {protocol} {side}: failed requests {report.errors}", flush=True)
                         results.setdefault((name, protocol, side), []).append(report)
                         print(
-                            f"  {name:<6}{protocol:<6}{side:<12}{report.throughput:>9,.0f} requests/s"
+                            f"  {name:<6}{protocol:<6}{side:<17}{report.throughput:>9,.0f} requests/s"
                             f"  client CPU {report.client_cores / CORES:>4.0%}  server CPU {report.server_cores / CORES:>4.0%}",
                             flush=True,
                         )
@@ -248,25 +277,29 @@ def main():
         batched_throughput = {}
         for protocol in ("grpc", "rest"):
             throughput = {}
-            for side in ("batched", "unbatched", "naive peer"):
+            for side in ("batched", "unbatched", "batched h2load", "unbatched h2load", "naive peer"):
                 reports = results.get((name, protocol if side != "naive peer" else "rest", side))
                 if not reports:
                     continue
                 throughput[side] = statistics.median(r.throughput for r in reports)
-                latencies = np.concatenate([r.latencies for r in reports])
-                p50, p99 = np.percentile(latencies, [50, 99]) * 1e3 if len(latencies) else (np.nan, np.nan)
+                if side.endswith("h2load"):  # h2load gives a mean time, no percentiles
+                    latency = f"{'mean ' + format(statistics.mean(r.mean_ms for r in reports), '.1f'):>18}"
+                else:
+                    latencies = np.concatenate([r.latencies for r in reports])
+                    p50, p99 = np.percentile(latencies, [50, 99]) * 1e3 if len(latencies) else (np.nan, np.nan)
+                    latency = f"{p50:>9.1f}{p99:>9.1f}"
                 mean_batch = ""
-                if side == "batched":
-                    batches = sum(b for b, _ in batch_sizes[(name, protocol)])
-                    rows = sum(r for _, r in batch_sizes[(name, protocol)])
-                    mean = rows / max(batches, 1)
-                    mean_batch = f"{mean:.1f}"
+                if side.startswith("batched"):
+                    batches = sum(b for b, _ in batch_sizes[(name, protocol, side)])
+                    rows = sum(r for _, r in batch_sizes[(name, protocol, side)])
+                    mean_batch = f"{rows / max(batches, 1):.1f}"
+                    if side == "batched":
+                        mean = rows / max(batches, 1)
                 client_cpu = statistics.median(r.client_cores for r in reports) / CORES
                 server_cpu = statistics.median(r.server_cores for r in reports) / CORES
                 if side != "naive peer" or protocol == "rest":
                     print(
-                        f"{name:<7}{protocol:<10}{side:<20}{throughput[side]:>12,.0f}"
-                        f"{p50:>9.1f}{p99:>9.1f}"
+                        f"{name:<7}{protocol:<10}{side:<20}{throughput[side]:>12,.0f}{latency}"
                         f"{mean_batch:>12}{client_cpu:>12.0%}{server_cpu:>12.0%}"
                     )
             limit = _in_process_limit(os.path.join(root, "models", name), inputs, max(1, round(mean)), args.seconds)
@@ -276,6 +309,9 @@ def main():
             ratios.append((name, protocol, "batched / naive peer", throughput["batched"] / naive if naive else np.inf))
             ratios.append((name, protocol, "batched / in-process limit", throughput["batched"] / limit))
             batched_throughput[protocol] = throughput["batched"]
+            if "batched h2load" in throughput:
+                ratio = throughput["batched h2load"] / throughput["unbatched h2load"]
+                ratios.append((name, protocol, "batched / unbatched (h2load)", ratio))
         grpc_over_rest = batched_throughput["grpc"] / batched_throughput["rest"]
         ratios.append((name, "both", "batched gRPC / batched REST", grpc_over_rest))
 

@@ -183,6 +183,15 @@ class ServerProcess:
             totals[suffix] = float(found.group(1)) if found else 0.0
         return int(totals["count"]), int(totals["sum"])
 
+    def request_counts(self, model):
+        """`{status: requests}` the server has answered for `model` so far, from its request counter."""
+        found = re.findall(
+            rf'^:tensorflow:serving:request_count(?:_total)?\{{model_name="{re.escape(model)}",status="(\w+)"\}} (\S+)$',
+            self.metrics(),
+            re.MULTILINE,
+        )
+        return {status: int(float(count)) for status, count in found}
+
     def stop(self):
         if self.process.poll() is None:
             self.process.terminate()
@@ -495,6 +504,8 @@ def run_h2load(
     import shutil
     import tempfile
 
+    import grpc
+
     if shutil.which("h2load") is None:
         raise FileNotFoundError("h2load is not installed; it is in Debian's nghttp2-client package")
     client = GrpcClient(address, model, signature_name=signature_name)
@@ -504,7 +515,7 @@ def run_h2load(
         request = client.predict_request(columns)
         try:
             response = client.stub.Predict(request, timeout=30)
-        except Exception as error:  # grpc.RpcError
+        except grpc.RpcError as error:
             raise ClientError(error.code().name, error.details()) from None
         if list(response.outputs[KEY].string_val) != [b"h2load-0"]:
             raise ClientError("wrong keys", f"the request keyed h2load-0 was answered {response.outputs[KEY]}")
