@@ -353,11 +353,11 @@ class GrpcServer:
     """A grpc.aio server running on an event loop in a thread of its own, started and stopped from any thread.
 
     grpcio's synchronous server hands each call to a pool thread through a
-    Python polling thread, and at 64 concurrent calls that hand-off took
-    more interpreter time than the calls' own work, so requests reached the
-    batch scheduler a few at a time. On the event loop, calls are received,
-    decoded and answered in one thread, and only the work that blocks runs
-    in the pool.
+    Python polling thread; profiled at 64 concurrent calls, that hand-off
+    held the interpreter lock about half the time, five times as long as
+    Predict's own work, so requests reached the batch scheduler a few at a
+    time. On the event loop, calls are received, decoded and answered in one
+    thread, and only the work that blocks runs in the pool.
 
     Args:
         max_workers: Threads for the calls that block (`--grpc_max_threads`);
@@ -375,7 +375,11 @@ class GrpcServer:
         async def create():
             return grpc.aio.server(migration_thread_pool=self.executor, options=options)
 
-        self.server = self._wait(create())
+        try:
+            self.server = self._wait(create())
+        except BaseException:  # options grpcio refuses: no loop thread left behind
+            self._stop_loop()
+            raise
 
     def _wait(self, coroutine):
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
@@ -400,9 +404,12 @@ class GrpcServer:
         """Stops taking calls, lets those under way finish for `grace` seconds, and stops the loop's thread."""
         if self._thread.is_alive():
             self._wait(self.server.stop(grace))
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join()
-            self._loop.close()
+            self._stop_loop()
+
+    def _stop_loop(self):
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join()
+        self._loop.close()
         self.executor.shutdown(wait=False)
 
 
