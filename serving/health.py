@@ -71,8 +71,10 @@ class HealthService:
         return HealthCheckResponse(status=status)
 
     def watch(self, request, context):
+        ended = threading.Event()  # the client left or the call's deadline passed
+        context.add_callback(ended.set)  # both grpcio servers have it; the asyncio one has no is_active()
         sent = None
-        while context.is_active():
+        while not ended.is_set():
             with self._changed:
                 status = self._statuses.get(request.service, SERVICE_UNKNOWN)
                 if status == sent:

@@ -1,12 +1,16 @@
 """Concurrent keyed load on a model server: throughput, latency, and a check that every answer has its key.
 
-Used by `recipes tune-batching`, `benchmarks/bench_batching.py` and `benchmarks/bench_peers.py` (which drives
-other serving frameworks' JSON endpoints through an `HttpTarget`). Each simulated
-client is a thread with its own connection (a keep-alive HTTP/1.1
-connection for REST, one shared gRPC channel for gRPC), sending one request
-after the other, each with rows whose keys are unique to that client. All
-requests are built before the clock starts, so the load generator spends
-its time waiting on the server, not encoding.
+Used by `recipes tune-batching`, `benchmarks/bench_batching.py` and `benchmarks/bench_peers.py` (which
+drives other serving frameworks' JSON endpoints through an `HttpTarget`). Each simulated
+client sends one request after the other, each with rows whose keys are
+unique to that client: over REST a thread with its own keep-alive HTTP/1.1
+connection, over gRPC a coroutine of grpcio's asyncio API on one shared
+channel (64 threads blocking in grpcio's synchronous stub cost the client
+about as much CPU per request as the server spends). All requests are built
+before the clock starts, so the load generator spends its time waiting on
+the server, not encoding; the report gives the CPU time the client (and,
+given its process id, the server) used in the measured window, to show
+which side was the bottleneck.
 
 The standard tools (`ab`, `wrk`, `ghz`) are not installed on our machines
 and do not check that each answer carries its own keys; hence this module.
@@ -21,6 +25,7 @@ print(report.throughput, report.p50_ms, report.p99_ms)
 ```
 """
 
+import asyncio
 import dataclasses
 import http.client
 import json
@@ -54,6 +59,9 @@ class LoadReport:
         seconds: Measured wall time (after the warm-up).
         latencies: Seconds of each measured request that succeeded.
         errors: Failed requests by status (`"503"`, `"UNAVAILABLE"`, `"wrong keys"`, ...).
+        client_cpu_seconds: CPU time the load generator's process used in the measured window.
+        server_cpu_seconds: CPU time the server's process used in the measured window
+            (`None` unless `run_load` was given its process id).
     """
 
     protocol: str
@@ -62,6 +70,8 @@ class LoadReport:
     seconds: float
     latencies: np.ndarray
     errors: dict
+    client_cpu_seconds: float = 0.0
+    server_cpu_seconds: float = None
 
     @property
     def requests(self):
@@ -71,6 +81,16 @@ class LoadReport:
     def throughput(self):
         """Successful requests per second."""
         return self.requests / self.seconds if self.seconds else 0.0
+
+    @property
+    def client_cores(self):
+        """Cores the load generator kept busy on average (CPU seconds per second)."""
+        return self.client_cpu_seconds / self.seconds if self.seconds else 0.0
+
+    @property
+    def server_cores(self):
+        """Cores the server kept busy on average, or `None` when its process was not measured."""
+        return self.server_cpu_seconds / self.seconds if self.seconds and self.server_cpu_seconds is not None else None
 
     @property
     def p50_ms(self):
@@ -108,6 +128,13 @@ def free_port():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def cpu_seconds(pid):
+    """CPU time (user and system, all threads) a process has used so far (Linux `/proc/<pid>/stat`)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
 def peak_memory_bytes(pid):
@@ -151,6 +178,10 @@ class ServerProcess:
         self.grpc_address = f"127.0.0.1:{grpc_port}"
         self.rest_address = f"127.0.0.1:{rest_port}"
 
+    def cpu_seconds(self):
+        """CPU time the server's process has used so far."""
+        return cpu_seconds(self.process.pid)
+
     def peak_memory_bytes(self):
         """The server's peak resident memory (Linux `VmHWM`)."""
         return peak_memory_bytes(self.process.pid)
@@ -175,6 +206,15 @@ class ServerProcess:
             )
             totals[suffix] = float(found.group(1)) if found else 0.0
         return int(totals["count"]), int(totals["sum"])
+
+    def request_counts(self, model):
+        """`{status: requests}` the server has answered for `model` so far, from its request counter."""
+        found = re.findall(
+            rf'^:tensorflow:serving:request_count(?:_total)?\{{model_name="{re.escape(model)}",status="(\w+)"\}} (\S+)$',
+            self.metrics(),
+            re.MULTILINE,
+        )
+        return {status: int(float(count)) for status, count in found}
 
     def stop(self):
         if self.process.poll() is None:
@@ -212,19 +252,109 @@ def _rest_sender(address, target, bodies, timeout):
     return send, connection.close
 
 
-def _grpc_sender(stub, requests, timeout):
+async def _grpc_clients(address, requests, timeout, window):
+    """Runs one coroutine per client on one asyncio channel; returns `(latencies, errors)` per client."""
     import grpc
+    from tensorflow_serving.apis import prediction_service_pb2_grpc
 
-    def send(i):
-        request, keys = requests[i]
-        try:
-            response = stub.Predict(request, timeout=timeout)
-        except grpc.RpcError as error:
-            return error.code().name
-        answered = [k.decode("utf-8") for k in response.outputs[KEY].string_val]
-        return None if answered == keys else "wrong keys"
+    start_at, measure_from, stop_at = window.start_at, window.measure_from, window.stop_at
+    latencies = [[] for _ in requests]
+    errors = [{} for _ in requests]
+    options = [("grpc.max_receive_message_length", 2**31 - 1), ("grpc.max_send_message_length", 2**31 - 1)]
+    async with grpc.aio.insecure_channel(address, options=options) as channel:
+        predict = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict
 
-    return send, lambda: None
+        async def client(c):
+            own, i = requests[c], 0
+            while True:
+                begin = time.perf_counter()
+                if begin >= stop_at:
+                    return
+                request, keys = own[i % len(own)]
+                try:
+                    response = await predict(request, timeout=timeout)
+                    answered = [k.decode("utf-8") for k in response.outputs[KEY].string_val]
+                    error = None if answered == keys else "wrong keys"
+                except grpc.RpcError as failure:
+                    error = failure.code().name
+                end = time.perf_counter()
+                if begin >= measure_from:
+                    if error is None:
+                        latencies[c].append(end - begin)
+                    else:
+                        errors[c][error] = errors[c].get(error, 0) + 1
+                i += 1
+
+        await asyncio.sleep(max(0.0, start_at - time.perf_counter()))
+        await asyncio.gather(window.measure_async(), *(client(c) for c in range(len(requests))))
+    return latencies, errors
+
+
+class _Window:
+    """The measured window, and the CPU time the client and the server used in it."""
+
+    def __init__(self, warmup_seconds, seconds, server_pid, start_in=0.2):
+        self.start_at = time.perf_counter() + start_in  # by default every client is up before the first request
+        self.measure_from = self.start_at + warmup_seconds
+        self.stop_at = self.measure_from + seconds
+        self.server_pid = server_pid
+        self.client_cpu_seconds, self.server_cpu_seconds = 0.0, None
+
+    def _cpu(self):
+        # process_time: every thread of this process, grpcio's own threads included
+        return time.process_time(), cpu_seconds(self.server_pid) if self.server_pid else None
+
+    def _measured(self, before, after):
+        self.client_cpu_seconds = after[0] - before[0]
+        self.server_cpu_seconds = after[1] - before[1] if self.server_pid else None
+
+    def measure(self):
+        """Waits through the window (in a thread of its own), taking the CPU times at its two ends."""
+        time.sleep(max(0.0, self.measure_from - time.perf_counter()))
+        before = self._cpu()
+        time.sleep(max(0.0, self.stop_at - time.perf_counter()))
+        self._measured(before, self._cpu())
+
+    async def measure_async(self):
+        """`measure` as a coroutine, beside the clients' coroutines."""
+        await asyncio.sleep(max(0.0, self.measure_from - time.perf_counter()))
+        before = self._cpu()
+        await asyncio.sleep(max(0.0, self.stop_at - time.perf_counter()))
+        self._measured(before, self._cpu())
+
+
+def _rest_clients(senders, requests_per_client, window):
+    """Runs one thread per client (`senders`); returns `(latencies, errors)` per client."""
+    latencies = [[] for _ in senders]
+    errors = [{} for _ in senders]
+
+    def client_loop(c):
+        send, i = senders[c], 0
+        while time.perf_counter() < window.start_at:
+            time.sleep(0.001)
+        while True:
+            begin = time.perf_counter()
+            if begin >= window.stop_at:
+                return
+            try:
+                error = send(i % requests_per_client)
+            except (OSError, http.client.HTTPException) as failure:
+                error = type(failure).__name__
+            end = time.perf_counter()
+            if begin >= window.measure_from:
+                if error is None:
+                    latencies[c].append(end - begin)
+                else:
+                    errors[c][error] = errors[c].get(error, 0) + 1
+            i += 1
+
+    threads = [threading.Thread(target=client_loop, args=(c,), daemon=True) for c in range(len(senders))]
+    for thread in threads:
+        thread.start()
+    window.measure()
+    for thread in threads:
+        thread.join()
+    return latencies, errors
 
 
 def run_load(
@@ -240,6 +370,7 @@ def run_load(
     signature_name=KEYED_SIGNATURE,
     timeout=30.0,
     http_target=None,
+    server_pid=None,
 ):
     """Sends keyed requests from `concurrency` clients for `seconds` and reports what came back.
 
@@ -256,6 +387,8 @@ def run_load(
         timeout: Seconds per request (default 30).
         http_target: For protocol `"rest"`, the `HttpTarget` to send to; defaults to TF Serving's REST
             predict API of `model` and `signature_name` (`tf_serving_rest_target`).
+        server_pid: Optional process id of the server, whose CPU time in the
+            measured window the report then gives too.
 
     Returns:
         A `LoadReport`.
@@ -284,7 +417,7 @@ def run_load(
             input_dtypes = grpc_client.input_dtypes()
         except ClientError:  # no such model or version: the requests go as given, and their refusals are counted
             pass
-    senders, closers = [], []
+    requests, senders, closers = [], [], []  # gRPC: each client's requests; REST: each client's sender
     for client in range(concurrency):
         prepared = []
         for j in range(requests_per_client):
@@ -297,49 +430,158 @@ def run_load(
             else:
                 prepared.append((json.dumps(http_target.body(columns)).encode("utf-8"), keys))
         if grpc_client is not None:
-            send, close = _grpc_sender(grpc_client.stub, prepared, timeout)
+            requests.append(prepared)
         else:
             send, close = _rest_sender(address, http_target, prepared, timeout)
-        senders.append(send)
-        closers.append(close)
-
-    start_at = time.perf_counter() + 0.2  # every thread is up before the first request
-    measure_from = start_at + warmup_seconds
-    stop_at = measure_from + seconds
-    latencies = [[] for _ in range(concurrency)]
-    errors = [{} for _ in range(concurrency)]
-
-    def client_loop(c):
-        send, i = senders[c], 0
-        while time.perf_counter() < start_at:
-            time.sleep(0.001)
-        while True:
-            begin = time.perf_counter()
-            if begin >= stop_at:
-                return
-            try:
-                error = send(i % requests_per_client)
-            except (OSError, http.client.HTTPException) as failure:
-                error = type(failure).__name__
-            end = time.perf_counter()
-            if begin >= measure_from:
-                if error is None:
-                    latencies[c].append(end - begin)
-                else:
-                    errors[c][error] = errors[c].get(error, 0) + 1
-            i += 1
-
-    threads = [threading.Thread(target=client_loop, args=(c,), daemon=True) for c in range(concurrency)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    for close in closers:
-        close()
+            senders.append(send)
+            closers.append(close)
     if grpc_client is not None:
         grpc_client.close()
+
+    window = _Window(warmup_seconds, seconds, server_pid)
+    if protocol == "grpc":
+        latencies, errors = asyncio.run(_grpc_clients(address, requests, timeout, window))
+    else:
+        latencies, errors = _rest_clients(senders, requests_per_client, window)
+        for close in closers:
+            close()
     merged = {}
     for per_client in errors:
         for error, count in per_client.items():
             merged[error] = merged.get(error, 0) + count
-    return LoadReport(protocol, concurrency, rows_per_request, seconds, np.asarray(sum(latencies, [])), merged)
+    return LoadReport(
+        protocol,
+        concurrency,
+        rows_per_request,
+        seconds,
+        np.asarray([latency for per_client in latencies for latency in per_client]),
+        merged,
+        window.client_cpu_seconds,
+        window.server_cpu_seconds,
+    )
+
+
+@dataclasses.dataclass
+class H2loadReport:
+    """What one run of h2load measured.
+
+    Attributes:
+        concurrency: Streams h2load kept open at once, on one HTTP/2 connection.
+        seconds: Measured wall time (after the warm-up).
+        requests: Requests answered with HTTP status 200 in the measured time.
+        failed: Requests h2load counted as failed, errored or timed out, or answered with another status.
+        mean_ms: Mean time of a request.
+        client_cores: Cores h2load kept busy on average over its whole run (warm-up included).
+        server_cpu_seconds: CPU time the server's process used in the measured window, or `None`.
+    """
+
+    concurrency: int
+    seconds: float
+    requests: int
+    failed: int
+    mean_ms: float
+    client_cores: float
+    server_cpu_seconds: float = None
+
+    @property
+    def throughput(self):
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    @property
+    def server_cores(self):
+        return self.server_cpu_seconds / self.seconds if self.seconds and self.server_cpu_seconds is not None else None
+
+
+def grpc_frame(message):
+    """A protobuf message as gRPC sends it over HTTP/2: not compressed, its 4-byte big-endian length, its bytes."""
+    data = message.SerializeToString()
+    return b"\0" + len(data).to_bytes(4, "big") + data
+
+
+def run_h2load(
+    address,
+    model,
+    x,
+    *,
+    concurrency=64,
+    seconds=5.0,
+    warmup_seconds=1.0,
+    signature_name=KEYED_SIGNATURE,
+    server_pid=None,
+):
+    """gRPC Predict load from nghttp2's native `h2load` (Debian's nghttp2-client): a client that costs less CPU.
+
+    h2load sends one request body over and over and reads HTTP statuses only:
+    it cannot check keys nor gRPC's status, which travels in trailers. So
+    the one keyed request (the first row of `x`) is first sent once here and
+    its answer checked; count the server's failures from its metrics
+    (`:tensorflow:serving:request_count` by status) to be sure none failed.
+
+    Args:
+        address: `"host:port"` of the gRPC port.
+        model: Model name.
+        x: Dict from signature input name to a list of raw values; the first row is sent.
+        concurrency: Streams open at once on one HTTP/2 connection (default 64),
+            as `run_load`'s clients share one channel.
+        seconds: Measured time (default 5), after `warmup_seconds` (default 1).
+        signature_name: Defaults to `"serving_default"`.
+        server_pid: Optional process id of the server, whose CPU time in the measured window is reported.
+
+    Returns:
+        An `H2loadReport`.
+
+    Raises:
+        FileNotFoundError: without h2load (`apt-get install nghttp2-client`).
+        ClientError: when the request is refused or answered with other keys.
+    """
+    import resource
+    import shutil
+    import tempfile
+
+    import grpc
+
+    if shutil.which("h2load") is None:
+        raise FileNotFoundError("h2load is not installed; it is in Debian's nghttp2-client package")
+    client = GrpcClient(address, model, signature_name=signature_name)
+    try:
+        columns = {name: values[:1] for name, values in x.items()}
+        columns[KEY] = ["h2load-0"]
+        request = client.predict_request(columns)
+        try:
+            response = client.stub.Predict(request, timeout=30)
+        except grpc.RpcError as error:
+            raise ClientError(error.code().name, error.details()) from None
+        if list(response.outputs[KEY].string_val) != [b"h2load-0"]:
+            raise ClientError("wrong keys", f"the request keyed h2load-0 was answered {response.outputs[KEY]}")
+    finally:
+        client.close()
+    with tempfile.NamedTemporaryFile(suffix=".grpc") as body:
+        body.write(grpc_frame(request))
+        body.flush()
+        command = [
+            "h2load",
+            f"--duration={round(seconds * 1000)}ms",  # an integer and a unit
+            f"--warm-up-time={round(warmup_seconds * 1000)}ms",
+            "--clients=1",
+            f"--max-concurrent-streams={concurrency}",
+            "--header=content-type: application/grpc",
+            "--header=te: trailers",
+            f"--data={body.name}",
+            f"http://{address}/tensorflow.serving.PredictionService/Predict",
+        ]
+        window = _Window(warmup_seconds, seconds, server_pid, start_in=0)  # h2load's warm-up starts at once
+        measuring = threading.Thread(target=window.measure, daemon=True)
+        before, started = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
+        measuring.start()
+        output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+        elapsed, after = time.perf_counter() - started, resource.getrusage(resource.RUSAGE_CHILDREN)
+        measuring.join()
+    counts = re.search(r"requests: \d+ total, \d+ started, (\d+) done, \d+ succeeded", output)
+    status = re.search(r"status codes: (\d+) 2xx", output)
+    mean = re.search(r"time for request:\s+\S+\s+\S+\s+([\d.]+)(us|ms|s)\b", output)  # min, max, mean
+    if not (counts and status and mean):
+        raise RuntimeError(f"cannot read h2load's report:\n{output}")
+    done, ok = int(counts.group(1)), int(status.group(1))
+    mean_ms = float(mean.group(1)) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[mean.group(2)]
+    client_cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return H2loadReport(concurrency, seconds, ok, done - ok, mean_ms, client_cpu / elapsed, window.server_cpu_seconds)

@@ -613,7 +613,7 @@ class ModelServer:
             self.rest_server.shutdown()
             self.rest_server.server_close()
         if self.grpc_server:
-            self.grpc_server.stop(grace=2).wait()
+            self.grpc_server.stop(grace=2)
         if self.scheduler:
             self.scheduler.stop()
         self.manager.stop()

@@ -6,12 +6,15 @@ Serving's (`predict_util.cc`, `classifier.cc`, `regressor.cc`,
 `multi_inference.cc`).
 """
 
+import concurrent.futures
+
 import numpy as np
 import tensorflow as tf
 from google.protobuf import text_format
 from tensorflow.core.framework import types_pb2
 from tensorflow_serving.apis import get_model_metadata_pb2
 
+from serving.batching import run_in
 from serving.errors import ServingError
 
 PREDICT_METHOD = "tensorflow/serving/predict"
@@ -52,16 +55,39 @@ class Service:
         self.scheduler = scheduler
         self.enable_signature_method_name_check = enable_signature_method_name_check
 
-    def _execute(self, servable, signature_name, inputs, output_filter=(), timeout_ms=None):
+    def _submit(self, servable, signature_name, inputs, output_filter=(), timeout_ms=None, executor=None):
+        """A `concurrent.futures.Future` of the outputs: queued for a batch, or run alone (in `executor` when given)."""
         resolved, inputs, output_names = servable.prepare(signature_name, inputs, output_filter)
         if self.scheduler is None or servable.batching is None:
-            return servable.execute(resolved, inputs, output_names, timeout_ms)
-        return self.scheduler.run(servable, resolved, inputs, output_names, timeout_ms, servable.batching)
+            return run_in(executor, servable.execute, resolved, inputs, output_names, timeout_ms)
+        return self.scheduler.submit(servable, resolved, inputs, output_names, timeout_ms, servable.batching, executor)
+
+    def _execute(self, servable, signature_name, inputs, output_filter=(), timeout_ms=None):
+        return self._submit(servable, signature_name, inputs, output_filter, timeout_ms).result()
 
     def predict(
         self, name, version=None, label=None, signature_name="", inputs=None, output_filter=(), timeout_ms=None
     ):
         """Returns `(version, signature_name, outputs)`; a run longer than `timeout_ms` fails with DEADLINE_EXCEEDED."""
+        return self.predict_future(name, version, label, signature_name, inputs, output_filter, timeout_ms).result()
+
+    def predict_future(
+        self,
+        name,
+        version=None,
+        label=None,
+        signature_name="",
+        inputs=None,
+        output_filter=(),
+        timeout_ms=None,
+        executor=None,
+    ):
+        """`predict` for a caller that must not block (an event loop): a `concurrent.futures.Future` of its result.
+
+        The request is checked before this returns (and refused by raising);
+        then it waits in the batch scheduler's queue, or, not batched, runs in
+        `executor` (in this thread when `None`).
+        """
         servable = self.manager.acquire(name, version, label)
         try:
             resolved, signature = servable.signature(signature_name)
@@ -72,10 +98,21 @@ class Service:
                     f"Expected prediction signature method_name to be one of {{{', '.join(methods)}}}. "
                     f"Was: {signature.method_name}",
                 )
-            outputs = self._execute(servable, resolved, inputs or {}, output_filter, timeout_ms)
-            return servable.version, resolved, outputs
-        finally:
+            outputs = self._submit(servable, resolved, inputs or {}, output_filter, timeout_ms, executor)
+        except BaseException:
             self.manager.release(servable)
+            raise
+        result = concurrent.futures.Future()
+
+        def answer(outputs):
+            self.manager.release(servable)  # the run is over: the version may be unloaded
+            if outputs.exception() is not None:
+                result.set_exception(outputs.exception())
+            else:
+                result.set_result((servable.version, resolved, outputs.result()))
+
+        outputs.add_done_callback(answer)
+        return result
 
     def _example_outputs(self, signature, method):
         """TF Serving's PreProcessClassification / PreProcessRegression: the outputs to fetch, or why not."""

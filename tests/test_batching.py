@@ -404,3 +404,65 @@ def test_prometheus_metrics_under_tf_serving_names(exported):
         in text_format
     )
     assert ':tensorflow:serving:batching_session:batch_size_sum{model_name="text"} 3.0' in text_format
+
+
+@pytest.mark.parametrize("grpc_max_threads", [4, 32])
+def test_concurrent_grpc_calls_reach_the_scheduler_together_up_to_grpc_max_threads(grpc_max_threads):
+    """32 concurrent one-row gRPC Predict calls: with 32 gRPC threads they reach the batch scheduler together and
+    share a few batches; with 4, at most 4 calls are under way at once, as in TF Serving (whose gRPC threads wait
+    for their batch), so every batch has at most 4 rows."""
+    timeout_micros = 500_000 if grpc_max_threads == 32 else 50_000
+    parameters = BatchingParameters(max_batch_size=32, batch_timeout_micros=timeout_micros, num_batch_threads=1)
+    server = ModelServer(
+        [ModelConfig("default", tf_serving_model("saved_model_half_plus_two_cpu"))],
+        grpc_port=0,
+        rest_port=None,
+        poll_seconds=0,
+        batching=parameters,
+        grpc_max_threads=grpc_max_threads,
+    )
+    client = GrpcClient(f"127.0.0.1:{server.grpc_port}", model="default", timeout=60)
+    try:
+        client.input_dtypes()
+        with concurrent.futures.ThreadPoolExecutor(32) as pool:
+            answers = list(pool.map(lambda i: client.predict({"x": [[float(i)]]}), range(32)))
+        batches, rows = server.scheduler.batches_run, server.scheduler.rows_run
+    finally:
+        client.close()
+        server.stop()
+    assert answers == [[{"y": [i / 2 + 2]}] for i in range(32)]
+    assert rows == 32
+    if grpc_max_threads == 32:
+        assert batches <= 4, f"{batches} batches for 32 concurrent calls"
+    else:
+        assert batches >= 8, f"{batches} batches for 32 calls, at most 4 of them under way at once"
+
+
+def test_calls_past_their_deadline_or_cancelled_free_their_place_and_the_server_goes_on():
+    """With one gRPC thread and a 1.5 s batch timeout, a call with a 0.2 s deadline ends DEADLINE_EXCEEDED and a
+    cancelled one CANCELLED, while their rows wait in the queue; the next call is answered, with the right value."""
+    from tensorflow_serving.apis import prediction_service_pb2_grpc
+
+    parameters = BatchingParameters(max_batch_size=8, batch_timeout_micros=1_500_000, num_batch_threads=1)
+    server = ModelServer(
+        [ModelConfig("default", tf_serving_model("saved_model_half_plus_two_cpu"))],
+        grpc_port=0,
+        rest_port=None,
+        poll_seconds=0,
+        batching=parameters,
+        grpc_max_threads=1,
+    )
+    client = GrpcClient(f"127.0.0.1:{server.grpc_port}", model="default")
+    try:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(client.channel)
+        with pytest.raises(grpc.RpcError) as raised:
+            stub.Predict(client.predict_request({"x": [[1.0]]}), timeout=0.2)
+        assert raised.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        cancelled = stub.Predict.future(client.predict_request({"x": [[2.0]]}), timeout=30)
+        time.sleep(0.2)
+        assert cancelled.cancel() and cancelled.code() == grpc.StatusCode.CANCELLED
+        response = stub.Predict(client.predict_request({"x": [[3.0]]}), timeout=30)
+        assert list(response.outputs["y"].float_val) == [3.5]
+    finally:
+        client.close()
+        server.stop()

@@ -1,16 +1,22 @@
 """`recipes tune-batching` and the load generator under it, against real server processes."""
 
 import json
+import os
+import shutil
 
 import numpy as np
 import pytest
+from tensorflow_serving.apis import predict_pb2
 
 import recipes
 import serving
 from models import text
 from recipes.cli import main
 from serving.batching import BatchingParameters
-from serving.load import ServerProcess, run_load
+from serving.client import ClientError
+from serving.load import ServerProcess, grpc_frame, run_h2load, run_load
+
+MONITORING = os.path.join(os.path.dirname(__file__), os.pardir, "serving", "deploy", "monitoring.config")
 
 
 @pytest.fixture(scope="module")
@@ -42,11 +48,15 @@ def test_load_reports_keyed_answers_over_both_protocols(text_export):
                 rows_per_request=3,
                 seconds=0.5,
                 warmup_seconds=0.2,
+                server_pid=server.process.pid,
             )
             assert report.errors == {} and report.requests > 0
             assert 0 < report.p50_ms <= report.p99_ms
+            # the CPU each side used while measured: both worked, neither more than every core all the time
+            assert 0 < report.client_cores <= os.cpu_count() and 0 < report.server_cores <= os.cpu_count()
         report = run_load(server.grpc_address, "nope", {"text": texts}, concurrency=2, seconds=0.3, warmup_seconds=0)
         assert report.requests == 0 and set(report.errors) == {"NOT_FOUND"}
+        assert report.server_cpu_seconds is None and report.server_cores is None  # no server_pid given
         assert server.peak_memory_bytes() > 50 * 2**20
     finally:
         server.stop()
@@ -54,6 +64,39 @@ def test_load_reports_keyed_answers_over_both_protocols(text_export):
         run_load("127.0.0.1:1", "text", {"text": texts}, protocol="http")
     with pytest.raises(ValueError, match="without 'key'"):
         run_load("127.0.0.1:1", "text", {"text": texts, "key": texts})
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("h2load") is None, reason="h2load (Debian's nghttp2-client) is not installed")
+def test_h2load_sends_grpc_predict_load_that_the_server_answers(text_export):
+    base, _, texts = text_export
+    server = ServerProcess([f"--model_base_path={base}", "--model_name=text", f"--monitoring_config_file={MONITORING}"])
+    try:
+        report = run_h2load(
+            server.grpc_address,
+            "text",
+            {"text": texts},
+            concurrency=4,
+            seconds=0.5,
+            warmup_seconds=0.2,
+            server_pid=server.process.pid,
+        )
+        assert report.requests > 0 and report.failed == 0 and report.mean_ms > 0
+        assert report.throughput == report.requests / 0.5 and 0 < report.server_cores <= os.cpu_count()
+        assert server.request_counts("text")["OK"] > report.requests  # h2load's, its warm-up's and the checked one
+        with pytest.raises(ClientError) as raised:
+            run_h2load(server.grpc_address, "nope", {"text": texts}, seconds=0.2, warmup_seconds=0)
+        assert raised.value.code == "NOT_FOUND"
+    finally:
+        server.stop()
+
+
+def test_grpc_frame_is_the_message_behind_its_flag_and_length():
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "text"
+    frame = grpc_frame(request)
+    assert frame[0] == 0 and int.from_bytes(frame[1:5], "big") == len(frame) - 5
+    assert predict_pb2.PredictRequest.FromString(frame[5:]) == request
 
 
 @pytest.mark.slow
