@@ -14,7 +14,7 @@ from models import text
 from recipes.cli import main
 from serving.batching import BatchingParameters
 from serving.client import ClientError
-from serving.load import ServerProcess, grpc_frame, run_h2load, run_load
+from serving.load import HttpTarget, ServerProcess, grpc_frame, run_h2load, run_load
 
 MONITORING = os.path.join(os.path.dirname(__file__), os.pardir, "serving", "deploy", "monitoring.config")
 
@@ -54,6 +54,36 @@ def test_load_reports_keyed_answers_over_both_protocols(text_export):
             assert 0 < report.p50_ms <= report.p99_ms
             # the CPU each side used while measured: both worked, neither more than every core all the time
             assert 0 < report.client_cores <= os.cpu_count() and 0 < report.server_cores <= os.cpu_count()
+        # another framework's JSON endpoint, as bench_peers drives it: here TF Serving's row format
+        rows = HttpTarget(
+            "/v1/models/text:predict",
+            lambda columns: {"instances": [dict(zip(columns, row)) for row in zip(*columns.values())]},
+            lambda answer: [prediction["key"] for prediction in answer["predictions"]],
+        )
+        report = run_load(
+            server.rest_address,
+            "text",
+            {"text": texts},
+            protocol="rest",
+            concurrency=2,
+            rows_per_request=2,
+            seconds=0.3,
+            warmup_seconds=0,
+            http_target=rows,
+        )
+        assert report.errors == {} and report.requests > 0
+        wrong = HttpTarget(rows.path, rows.body, lambda answer: answer["outputs"]["key"])  # not where the keys are
+        report = run_load(
+            server.rest_address,
+            "text",
+            {"text": texts},
+            protocol="rest",
+            concurrency=2,
+            seconds=0.3,
+            warmup_seconds=0,
+            http_target=wrong,
+        )
+        assert report.requests == 0 and set(report.errors) == {"no keys"}
         report = run_load(server.grpc_address, "nope", {"text": texts}, concurrency=2, seconds=0.3, warmup_seconds=0)
         assert report.requests == 0 and set(report.errors) == {"NOT_FOUND"}
         assert report.server_cpu_seconds is None and report.server_cores is None  # no server_pid given
