@@ -198,7 +198,15 @@ def lstm_classifier(
 
 @keras.saving.register_keras_serializable(package="recipes")
 class PositionEmbedding(keras.layers.Layer):
-    """Adds a learned embedding of each position to the token embeddings."""
+    """Adds a learned embedding of each position to the token embeddings.
+
+    Positions start at the scale of `keras.layers.Embedding`'s tokens
+    (uniform in +-0.05): at Glorot's scale (+-0.25 for 64 x 32) they start
+    five times larger than the words they are added to (test accuracy of
+    `transformer_classifier` on the full Rotten Tomatoes corpus, 3 seeds,
+    learning rate 0.001: 0.786 vs 0.782; best validation loss 0.499-0.501 vs
+    0.502-0.507).
+    """
 
     def __init__(self, sequence_length, **kwargs):
         super().__init__(**kwargs)
@@ -207,7 +215,7 @@ class PositionEmbedding(keras.layers.Layer):
 
     def build(self, input_shape):
         self.positions = self.add_weight(
-            shape=(self.sequence_length, input_shape[-1]), initializer="glorot_uniform", name="positions"
+            shape=(self.sequence_length, input_shape[-1]), initializer="uniform", name="positions"
         )
 
     def call(self, tokens):
@@ -227,7 +235,7 @@ def transformer_classifier(
     num_heads=2,
     feed_forward_dim=64,
     dropout=0.5,
-    learning_rate=1e-3,
+    learning_rate=5e-4,
     name="transformer",
     mixed_precision=False,
     input_name="text",
@@ -241,10 +249,15 @@ def transformer_classifier(
 
     The defaults, on the full Rotten Tomatoes corpus split by movie (9,939
     training snippets, 5 passes, 10 virtual epochs, best checkpoint), test
-    accuracy 0.784 +- 0.006 over 5 seeds (0.776-0.790), the bag of words
-    0.786 +- 0.011 (0.769-0.795) on the same seeds; with `embedding_dim=64`,
-    `feed_forward_dim=128` 0.783 (2 seeds); the encoder as it was (mean
-    pooling, dropout 0.1, 20,000 words, no wide path) 0.759 +- 0.016.
+    accuracy 0.785 +- 0.012 over 5 seeds (0.767-0.796), level with the bag of
+    words (0.786 +- 0.011, 0.769-0.795, same seeds) and with the lowest
+    validation loss of all the variants measured (0.487-0.498, the bag of
+    words 0.501-0.518). Without the wide path the encoder got 0.775 (1 seed);
+    with `embedding_dim=64`, `feed_forward_dim=128` 0.783 (2 seeds), with
+    `embedding_dim=16` 0.782, mean pooling 0.781, dropout 0.3 0.783 (3 seeds
+    each, at learning rate 0.001 and Glorot-scaled positions); the encoder as
+    it was (mean pooling, dropout 0.1, 20,000 words, no wide path) 0.759 +-
+    0.016.
 
     Args:
         train_texts: 1-D sequence of training strings, to build the vocabularies.
@@ -257,7 +270,9 @@ def transformer_classifier(
         feed_forward_dim: Int, defaults to 64.
         dropout: Float, defaults to 0.5. In the attention and on the pooled
             features, in training only.
-        learning_rate: Float, defaults to 0.001.
+        learning_rate: Float, defaults to 0.0005 (Adam): a lower validation
+            loss than at 0.001 (best 0.487-0.497 vs 0.499-0.501, 3 seeds;
+            test 0.788 vs 0.786), reached in 2-3 passes.
         name: Model name, defaults to `"transformer"`.
         mixed_precision: `False` (default), `True` or `"mixed_float16"`
             (GPUs), or `"mixed_bfloat16"` (TPUs, recent CPUs): the layers
