@@ -303,6 +303,24 @@ def test_top_tokens_explain_the_linear_text_baseline(trained):
     assert all(len(pairs) == 3 and pairs[0][1] >= pairs[-1][1] for pairs in tokens.values())
 
 
+def test_sequence_text_models_are_wide_and_deep(trained):
+    lstm, transformer = trained["text_lstm"]["model"], trained["text_transformer"]["model"]
+    for model, deep in ((lstm, 2 * 8), (transformer, 32)):  # units=8 per direction; the default embedding_dim
+        tfidf = model.get_layer("tfidf")  # the bag of words' features, in the export too
+        assert tfidf.get_config()["ngrams"] == 2 and tfidf.get_config()["output_mode"] == "tf_idf"
+        assert model.get_layer("wide_and_deep").output.shape[-1] == deep + tfidf.vocabulary_size()
+    tokens = text.top_tokens(lstm, k=3)  # the wide path's rows of the head, not the LSTM's
+    vocabulary = set(lstm.get_layer("tfidf").get_vocabulary())
+    assert set(tokens) == {"rotten", "fresh"} and all(t in vocabulary for pairs in tokens.values() for t, _ in pairs)
+    x, _ = _text_data()
+    alone = text.transformer_classifier(x, 2, max_tokens=500, wide_tokens=0, pooling="mean")
+    assert [layer.name for layer in alone.layers if isinstance(layer, keras.layers.TextVectorization)] == ["tokens"]
+    with pytest.raises(ValueError, match="wide_tokens"):
+        text.lstm_classifier(x, 2, wide_tokens=-1)
+    with pytest.raises(ValueError, match="Received: pooling='sum'"):
+        text.transformer_classifier(x, 2, pooling="sum")
+
+
 def test_transfer_classifier_loads_local_backbone_weights(tmp_path):
     backbone = keras.applications.MobileNetV2(include_top=False, weights=None, input_shape=(32, 32, 3), pooling="avg")
     path = str(tmp_path / "mobilenet.weights.h5")
