@@ -177,6 +177,27 @@ def test_integrated_gradients_are_complete(planted_text):
     )
 
 
+def test_wide_and_deep_text_models_are_explained_over_their_tokens():
+    """The default LSTM adds a TF-IDF path around the embeddings: it keeps the example's own value while the
+    tokens move along the integration path, so the token attributions sum to the score change."""
+    from models import text
+
+    recipes.set_seed(0)
+    reviews = recipes.datasets.load_rotten_tomatoes()
+    texts, labels = reviews.text.to_numpy()[:300], reviews.label.to_numpy()[:300]
+    model = text.lstm_classifier(texts, 2, class_names=["rotten", "fresh"], max_tokens=2000, wide_tokens=2000)
+    model.fit(texts, labels, epochs=1, batch_size=32, verbose=0)
+    explanation = explain(model, texts[:2], class_name="fresh", steps=64)
+    assert explanation.layer.startswith("embedding")
+    totals = np.array([sum(score for _, score in tokens) for tokens in explanation.attributions])
+    np.testing.assert_allclose(totals, explanation.scores - explanation.baseline_scores, rtol=0.05, atol=5e-3)
+    away = explain(model, texts[:2], class_name="rotten", steps=8)
+    probabilities = model.predict(texts[:2], verbose=0)  # the scores are the model's own logits
+    np.testing.assert_allclose(
+        explanation.scores - away.scores, np.log(probabilities[:, 1] / probabilities[:, 0]), rtol=1e-3, atol=1e-3
+    )
+
+
 def test_explain_refuses_bad_input(planted_text):
     model, texts, _ = planted_text
     with pytest.raises(ValueError, match="sequence of strings"):

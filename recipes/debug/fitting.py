@@ -89,7 +89,7 @@ REMEDIES = {
         ),
         Remedy(
             "regularization",
-            "models.vision.cnn_classifier(..., dropout=0.5), models.text.lstm_classifier(..., dropout=0.5), "
+            "models.vision.cnn_classifier(..., dropout=0.5), models.text.lstm_classifier(..., dropout=0.6), "
             "models.tabular.classifier(..., dropout=0.3) (also transfer_classifier, transformer_classifier, regressor)",
         ),
         Remedy("early stopping", "recipes.fit(..., early_stopping_patience=3) (restores the best weights)"),

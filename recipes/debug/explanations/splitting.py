@@ -58,7 +58,13 @@ def node_input(model, layer):
 
 def split(model, layer, extra_outputs=()):
     """`(front, back, num_masks)`: `front` from the raw inputs to the layer's output (then its padding mask,
-    if any, then `extra_outputs`), `back` from there to the model output, with `back.gradient_function`."""
+    if any, then the raw inputs when a path bypasses the layer, then `extra_outputs`), `back` from the layer's
+    output (and the same mask and raw inputs) to the model output, with `back.gradient_function`.
+
+    A model with a path around the layer (a wide-and-deep text model: TF-IDF beside the embeddings) gets its
+    raw inputs into `back` as well: that path keeps the example's own value while the attributed layer's
+    output moves along the integration path.
+    """
     import keras
 
     cache = SPLITS.setdefault(model, {})
@@ -67,8 +73,13 @@ def split(model, layer, extra_outputs=()):
         tensor = node_output(model, layer)
         mask = getattr(tensor, "_keras_mask", None)  # a padding mask travels beside the tensor and must be fed too
         masks = [mask] if mask is not None else []
-        front = keras.Model(model.input, [tensor, *masks, *extra_outputs])  # `input` keeps a dict of named inputs
-        back = keras.Model([tensor, *masks], model.outputs[0])
+        try:
+            back = keras.Model([tensor, *masks], model.outputs[0])
+            bypass = []
+        except ValueError:  # the output also depends on the raw inputs by another path
+            bypass = list(model.inputs)
+            back = keras.Model([tensor, *masks, *bypass], model.outputs[0])
+        front = keras.Model(model.input, [tensor, *masks, *bypass, *extra_outputs])  # `input` keeps a dict of names
         back.gradient_function = gradient_function(back)
         cache[key] = front, back, len(masks)
     return cache[key]
