@@ -318,6 +318,26 @@ def test_cnn_learning_rate_decays_to_zero_over_the_steps_fit_planned(trained, tm
         recipes.training.PlannedCosineDecay(0)
 
 
+def test_cnn_cosine_decay_resumes_on_the_same_curve(tmp_path):
+    images, labels = recipes.datasets.load_digits()
+    run = dict(batch_size=32, total_examples=640, num_checkpoints=4, directory=tmp_path, verbose=0)  # 20 steps
+
+    class Crash(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                raise RuntimeError("crash after virtual epoch 2")
+
+    recipes.set_seed(0)
+    model = vision.cnn_classifier((8, 8), 10, filters=(4,), dense_units=8)
+    with pytest.raises(RuntimeError, match="crash"):
+        recipes.fit(model, (images, labels), validation_data=(images[:100], labels[:100]), callbacks=[Crash()], **run)
+    assert int(model.optimizer.iterations) == 10 and float(model.optimizer.learning_rate) == pytest.approx(0.5e-3)
+    resumed = vision.cnn_classifier((8, 8), 10, filters=(4,), dense_units=8)
+    result = recipes.fit(resumed, (images, labels), validation_data=(images[:100], labels[:100]), **run)
+    assert len(result.history["loss"]) == 4 and int(resumed.optimizer.iterations) == 20
+    assert float(resumed.optimizer.learning_rate) == pytest.approx(0.0, abs=1e-9)
+
+
 def test_cnn_can_leave_out_the_dense_layer_and_batch_normalization():
     model = vision.cnn_classifier((28, 28), 10, augment=False, dense_units=0, batch_normalization=False)
     kinds = {type(layer).__name__ for layer in model.layers}
