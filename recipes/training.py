@@ -158,6 +158,8 @@ def fit(
     last completed virtual epoch, weights and optimizer state included
     (`recipes.EpochBackup`), and a finished run is not trained again. Early stopping ends the run once `monitor` has not improved for
     `early_stopping_patience` virtual epochs and restores the best weights.
+    A `PlannedCosineDecay` learning rate is set to decay over the planned
+    `num_checkpoints * steps_per_epoch` steps.
 
     Distributed training: build and compile the model inside
     `strategy.scope()`. Under `tf.distribute.MirroredStrategy` Keras's
