@@ -64,7 +64,9 @@ def classify(features, inputs, class_names, learning_rate, name, mixed_precision
     """Adds the softmax head that carries the class names, and compiles the model.
 
     The head is float32 whatever the policy; with `mixed_precision` the model
-    is compiled with loss scaling.
+    is compiled with loss scaling. `learning_rate` is Adam's: a float or a
+    schedule (`recipes.training.PlannedCosineDecay` decays over the run
+    `recipes.fit` plans).
     """
     probabilities = ClassProbabilities(class_names, name="probabilities", dtype="float32")(features)
     with dtype_policy(mixed_precision):

@@ -14,6 +14,7 @@ consumes it, and only the chief writes checkpoints (`recipes.distribute`).
 
 import contextlib
 import dataclasses
+import math
 import os
 import shutil
 import tempfile
@@ -21,7 +22,7 @@ import tempfile
 import keras
 
 from recipes import distribute, pipeline
-from recipes._common import check_int, check_one_of
+from recipes._common import check_int, check_number, check_one_of
 from recipes.callbacks import BestKCheckpoint, EpochBackup, ResumableEarlyStopping, resolve_mode
 
 BACKUP_SUBDIR = "backup"
@@ -57,6 +58,52 @@ def virtual_steps_per_epoch(total_examples, batch_size, num_checkpoints):
             f"virtual epoch has a step. Received: total_examples={total_examples}"
         )
     return total_examples // (batch_size * num_checkpoints)
+
+
+@keras.saving.register_keras_serializable(package="recipes")
+class PlannedCosineDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """A learning rate decayed to 0 along a cosine over the steps `recipes.fit` plans.
+
+    A model factory cannot know how long its model will train; `recipes.fit`
+    does (`num_checkpoints * steps_per_epoch`) and sets `decay_steps` before
+    training. Until then (a plain `model.fit`, say) the rate stays at
+    `initial_learning_rate`. The rate is a function of the optimizer's step
+    count, so a resumed run continues on the same curve.
+
+    Example:
+
+    ```python
+    model.compile(optimizer=keras.optimizers.Adam(recipes.training.PlannedCosineDecay(1e-3)), loss=...)
+    recipes.fit(model, train, batch_size=32, total_examples=300_000, num_checkpoints=5)  # decays over 9,375 steps
+    ```
+
+    Args:
+        initial_learning_rate: Float > 0.
+        decay_steps: Optional int >= 1, defaults to `None` (set by `recipes.fit`).
+    """
+
+    def __init__(self, initial_learning_rate, decay_steps=None):
+        self.initial_learning_rate = check_number("initial_learning_rate", initial_learning_rate, 0, inclusive=False)
+        self.decay_steps = None if decay_steps is None else check_int("decay_steps", decay_steps)
+
+    def __call__(self, step):
+        rate = keras.ops.convert_to_tensor(self.initial_learning_rate, "float32")
+        if self.decay_steps is None:
+            return rate
+        progress = keras.ops.minimum(keras.ops.cast(step, "float32") / self.decay_steps, 1.0)
+        return rate * 0.5 * (1.0 + keras.ops.cos(math.pi * progress))
+
+    def get_config(self):
+        return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps}
+
+
+def _plan_learning_rate(model, total_steps):
+    """Sets the decay of a `PlannedCosineDecay` learning rate to the run's steps (other rates are left alone)."""
+    optimizer = getattr(model.optimizer, "inner_optimizer", model.optimizer)  # under a LossScaleOptimizer
+    schedule = getattr(optimizer, "_learning_rate", None)  # the schedule itself; `learning_rate` is its value
+    if isinstance(schedule, PlannedCosineDecay) and schedule.decay_steps != total_steps:
+        schedule.decay_steps = total_steps
+        model.train_function = None  # a traced step holds the old number of steps
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,6 +158,8 @@ def fit(
     last completed virtual epoch, weights and optimizer state included
     (`recipes.EpochBackup`), and a finished run is not trained again. Early stopping ends the run once `monitor` has not improved for
     `early_stopping_patience` virtual epochs and restores the best weights.
+    A `PlannedCosineDecay` learning rate is set to decay over the planned
+    `num_checkpoints * steps_per_epoch` steps.
 
     Distributed training: build and compile the model inside
     `strategy.scope()`. Under `tf.distribute.MirroredStrategy` Keras's
@@ -205,6 +254,7 @@ def fit(
             "`with strategy.scope():` so that its variables are mirrored"
         )
     check_one_of("loop", loop, ("auto", "keras", "custom"))
+    _plan_learning_rate(model, steps_per_epoch * num_checkpoints)
     strategy = model.distribute_strategy
     if loop == "auto":
         loop = "custom" if distribute.is_multi_worker(strategy) else "keras"

@@ -14,7 +14,7 @@ import recipes
 from recipes.cli import main as cli
 
 # What the seeded digits run and the tabular baseline's short run conclude (the same on every run).
-DIAGNOSE_FINDING, DIAGNOSE_VERDICT = "not converged", "warn"
+DIAGNOSE_FINDING, DIAGNOSE_VERDICT = "good", "pass"  # the CNN with batch normalisation converges
 DOCTOR_TABULAR_VERDICT = "fail"
 
 CHROMIUM = shutil.which("chromium-headless-shell") or shutil.which("chromium")

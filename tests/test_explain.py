@@ -236,8 +236,17 @@ def corner_cnn():
     images = images[:800].copy()
     labels = np.arange(len(images)) % 2
     images[labels == 1, :2, :2] = 255
+    # Conv, ReLU and pooling straight into the softmax: on a 4x4 map a dense layer between them spreads the
+    # Grad-CAM heat (with a dense layer the hottest pixel missed the patch for 0 to 3 of the 4 images, by seed).
     model = vision.cnn_classifier(
-        (8, 8), 2, class_names=["none", "corner"], filters=(8,), augment=False, learning_rate=1e-2
+        (8, 8),
+        2,
+        class_names=["none", "corner"],
+        filters=(8,),
+        augment=False,
+        dense_units=0,
+        batch_normalization=False,
+        learning_rate=1e-2,
     )
     model.fit(images, labels, epochs=4, batch_size=32, verbose=0)
     return model, images, labels

@@ -321,12 +321,71 @@ def test_sequence_text_models_are_wide_and_deep(trained):
         text.transformer_classifier(x, 2, pooling="sum")
 
 
-def test_transfer_classifier_loads_local_backbone_weights(tmp_path):
+def test_cnn_learning_rate_decays_to_zero_over_the_steps_fit_planned(trained, tmp_path):
+    model = trained["vision_cnn"]["model"]  # 128 examples in batches of 32: 4 steps
+    schedule = model.optimizer._learning_rate
+    assert isinstance(schedule, recipes.training.PlannedCosineDecay) and schedule.decay_steps == 4
+    assert int(model.optimizer.iterations) == 4 and float(model.optimizer.learning_rate) == pytest.approx(0.0, abs=1e-9)
+    assert float(schedule(2)) == pytest.approx(0.5e-3) and float(schedule(0)) == pytest.approx(1e-3)
+    model.save(tmp_path / "model.keras")
+    restored = keras.saving.load_model(tmp_path / "model.keras").optimizer._learning_rate
+    assert (restored.initial_learning_rate, restored.decay_steps) == (1e-3, 4)
+    constant = vision.cnn_classifier((28, 28), 10, cosine_decay=False, learning_rate=2e-3)
+    assert float(constant.optimizer.learning_rate) == pytest.approx(2e-3)
+    with pytest.raises(ValueError, match="Received: initial_learning_rate=0"):
+        recipes.training.PlannedCosineDecay(0)
+
+
+def test_cnn_cosine_decay_resumes_on_the_same_curve(tmp_path):
+    images, labels = recipes.datasets.load_digits()
+    run = dict(batch_size=32, total_examples=640, num_checkpoints=4, directory=tmp_path, verbose=0)  # 20 steps
+
+    class Crash(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                raise RuntimeError("crash after virtual epoch 2")
+
+    recipes.set_seed(0)
+    model = vision.cnn_classifier((8, 8), 10, filters=(4,), dense_units=8)
+    with pytest.raises(RuntimeError, match="crash"):
+        recipes.fit(model, (images, labels), validation_data=(images[:100], labels[:100]), callbacks=[Crash()], **run)
+    assert int(model.optimizer.iterations) == 10 and float(model.optimizer.learning_rate) == pytest.approx(0.5e-3)
+    resumed = vision.cnn_classifier((8, 8), 10, filters=(4,), dense_units=8)
+    result = recipes.fit(resumed, (images, labels), validation_data=(images[:100], labels[:100]), **run)
+    assert len(result.history["loss"]) == 4 and int(resumed.optimizer.iterations) == 20
+    assert float(resumed.optimizer.learning_rate) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_cnn_can_leave_out_the_dense_layer_and_batch_normalization():
+    model = vision.cnn_classifier((28, 28), 10, augment=False, dense_units=0, batch_normalization=False)
+    kinds = {type(layer).__name__ for layer in model.layers}
+    assert "BatchNormalization" not in kinds and "Dense" not in kinds
+    default = vision.cnn_classifier((28, 28), 10, augment=False)
+    assert [type(layer).__name__ for layer in default.layers].count("BatchNormalization") == 3
+    with pytest.raises(ValueError, match="Received: dense_units=-1"):
+        vision.cnn_classifier((28, 28), 10, dense_units=-1)
+
+
+def _backbone_of(model):
+    return next(layer for layer in model.layers if isinstance(layer, keras.Model))
+
+
+def test_transfer_classifier_trains_a_random_backbone_and_freezes_loaded_weights(tmp_path):
+    random_start = _backbone_of(vision.transfer_classifier((28, 28), 3, input_size=32))
+    assert random_start.trainable
+    norms = [layer for layer in random_start.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    assert norms and all(layer.momentum == 0.9 for layer in norms)
     backbone = keras.applications.MobileNetV2(include_top=False, weights=None, input_shape=(32, 32, 3), pooling="avg")
     path = str(tmp_path / "mobilenet.weights.h5")
     backbone.save_weights(path)
     model = vision.transfer_classifier((28, 28), 3, weights=path, input_size=32)
     loaded = model.get_layer(backbone.name)  # keras.applications names it by its settings: the same name
     np.testing.assert_array_equal(loaded.get_weights()[0], backbone.get_weights()[0])
+    assert not loaded.trainable
+    assert (
+        vision.transfer_classifier((28, 28), 3, weights=path, input_size=32, trainable=True)
+        .get_layer(backbone.name)
+        .trainable
+    )
     with pytest.raises(ValueError, match="nothing is downloaded"):
         vision.transfer_classifier((28, 28), 3, weights="imagenet")
