@@ -297,7 +297,7 @@ def test_augmentation_check_passes_train_only_layers_and_fails_the_others():
 
     check = augmentation_check(_digits_model(None), images)
     assert check.verdict == "fail" and "no Keras random image layer" in check.summary
-    assert "models.vision.augmentation()" in check.advice[0]
+    assert "models.vision.augmentation(rotation=0.05" in check.advice[0]
 
 
 # -- the effect recipe -------------------------------------------------------------------------------------

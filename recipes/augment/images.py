@@ -133,7 +133,8 @@ def _problems(names, active, identity, deterministic):
     problems = []
     if not names:
         fix = (
-            "add a block of random image layers after rescaling (e.g. models.vision.augmentation()), or augment "
+            "add a block of random image layers after rescaling (e.g. models.vision.augmentation(rotation=0.05, "
+            "zoom=0.1), with horizontal_flip=True where a mirror image keeps its label), or augment "
             "in the input pipeline with recipes.augment.on_the_fly"
         )
         problems.append(("the model has no Keras random image layer", fix))

@@ -84,8 +84,9 @@ REMEDIES = {
         ),
         Remedy(
             "augmentation",
-            "models.vision.cnn_classifier(..., augment=True) or models.vision.transfer_classifier(..., augment=True); "
-            "stronger: models.vision.augmentation(rotation=0.1, zoom=0.2) passed as augment",
+            "models.vision.cnn_classifier(..., augment=models.vision.augmentation(horizontal_flip=True)) where a "
+            "mirror image keeps its label (also transfer_classifier); stronger: "
+            "models.vision.augmentation(rotation=0.1, zoom=0.2) passed as augment",
         ),
         Remedy(
             "regularization",
@@ -255,7 +256,7 @@ def diagnose(history, target_score=None, metric=None):
     # FAIL: overfitting: training accuracy 0.983 is at or above the target 0.950; validation accuracy 0.783
     # is 0.200 below training accuracy 0.983 (variance)
     # - more data: recipes.datasets.load_rotten_tomatoes(full=True) (12,808 reviews, not 4,866), ...
-    # - augmentation: models.vision.cnn_classifier(..., augment=True) or ...
+    # - augmentation: models.vision.cnn_classifier(..., augment=models.vision.augmentation(...)) or ...
     ```
 
     Args:
