@@ -18,6 +18,7 @@ from recipes.augment import (
     SPECTROGRAM_AUGMENTERS,
     TEXT_AUGMENTERS,
     Augmenter,
+    Chain,
     OneOf,
     audio_augmenter,
     augment_dataset,
@@ -142,6 +143,19 @@ def test_one_of_picks_an_augmenter_per_seed():
     assert outputs == [mixed(SENTENCE, seed=s) for s in range(6)]
     spaced = [len(text.split()) > len(SENTENCE.split()) + 2 for text in outputs]  # split adds words
     assert any(spaced) and not all(spaced)
+
+
+def test_chain_applies_every_augmenter_in_order_each_seeded_apart(clip):
+    louder = audio_augmenter("loudness", factor=(2.0, 2.0))
+    shifted = audio_augmenter("shift")
+    chain = Chain([louder, shifted])
+    assert chain.name == "loudness+shift"
+    out = chain(clip, seed=5)
+    np.testing.assert_array_equal(chain(clip, seed=5), out)
+    np.testing.assert_allclose(out, shifted(louder(clip, derive_seed(5, 0)), derive_seed(5, 1)))
+    assert not np.array_equal(out, chain(clip, seed=6))
+    with pytest.raises(ValueError, match="non-empty sequence of augmenters"):
+        Chain([])
 
 
 # -- audio -------------------------------------------------------------------------------------------------
