@@ -26,6 +26,7 @@ from recipes.augment import (
     augmentation_effect,
     derive_seed,
     on_the_fly,
+    speaker_augmenter,
     spectrogram_augmenter,
     text_augmenter,
 )
@@ -171,6 +172,19 @@ def test_audio_augmenter_is_deterministic_and_keeps_the_clip_length(name, clip):
     assert any(not np.allclose(output, clip) for output in outputs)
     assert not all(np.array_equal(outputs[0], output) for output in outputs[1:])
     assert np.all(np.isfinite(first))
+
+
+def test_speaker_augmenter_chains_speed_pitch_and_vtlp(clip):
+    voices = speaker_augmenter()
+    assert voices.name == "speed+pitch+vtlp"
+    assert [a.augmenter.factor for a in voices.augmenters] == [(0.85, 1.15), (-2.0, 2.0), (0.9, 1.1)]
+    out = voices(clip, seed=4)
+    assert out.shape == clip.shape and out.dtype == clip.dtype and np.all(np.isfinite(out))
+    np.testing.assert_array_equal(voices(clip, seed=4), out)
+    assert not np.allclose(out, clip) and not np.allclose(out, voices(clip, seed=5))
+    assert speaker_augmenter(pitch=(-4, 4)).augmenters[1].augmenter.factor == (-4.0, 4.0)
+    with pytest.raises(ValueError, match=r"`vtlp` must be a pair \(low, high\) with low <= high. Received: vtlp="):
+        speaker_augmenter(vtlp=(1.1, 0.9))
 
 
 @pytest.mark.parametrize("name", sorted(SPECTROGRAM_AUGMENTERS))
