@@ -19,12 +19,13 @@ class LogPower(keras.layers.Layer):
     """A power spectrogram `(batch, bins, frames)` as natural logs, `(batch, frames, bins)`, each band centred.
 
     With `center=True` each band's log has its mean over the clip's frames
-    subtracted (cepstral mean normalisation, done on the log-mel bands): what
-    stays is how the spectrum changes over the word, not the loudness nor
-    the voice's or the recording's average spectral shape. The log depends on
-    the clip alone (`keras.layers.MelSpectrogram(power_to_db=True)` clips at
-    the maximum of the whole batch, so a served clip would be scored
-    differently depending on the clips batched with it).
+    subtracted (cepstral mean normalisation, done on the log-mel bands): a
+    gain or a filter applied to the whole clip, such as a voice's or a
+    microphone's average spectral shape, cancels out, except that frames of
+    digital silence stay at the floor. The log depends on the clip alone:
+    `keras.layers.MelSpectrogram(power_to_db=True)` clips at the maximum of
+    the whole batch, so a served clip would be scored differently depending
+    on the clips batched with it.
 
     Args:
         floor: Float, defaults to 1e-6. Added before the log, so that silence
@@ -65,11 +66,11 @@ def _waveform_features(num_samples, sample_rate, num_mfccs, input_name):
 
 
 def _log_mel_features(num_samples, sample_rate, num_mel_bins, input_name):
-    """Log-mel frames (25 ms every 10 ms, as `MFCC`), standardised per band by a BatchNormalization layer.
+    """Log-mel frames (25 ms every 10 ms, as `MFCC`), each band centred per clip, then standardised.
 
-    Unlike the MFCC layer's per-utterance normalisation, the standardisation is
-    learnt over the training set: a clip keeps its loudness and spectral tilt
-    relative to the others.
+    The centring is the clip's own (`LogPower`); the scale is learnt over the
+    training set by a BatchNormalization layer (the `MFCC` layer divides by
+    each clip's own spread as well).
     """
     check_int("num_mel_bins", num_mel_bins)
     waveform, fitted = _fitted_waveform(num_samples, sample_rate, input_name)
