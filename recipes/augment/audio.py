@@ -171,7 +171,7 @@ def speaker_augmenter(sample_rate=16000, speed=None, pitch=None, vtlp=None):
     `augment_dataset` take `models.audio.mfcc_cnn_classifier` on the 200
     clips of flite voices never heard in training from 0.829 +- 0.037 (no
     augmentation, 5 seeds) to 0.858 +- 0.025 (3 variants per clip, 5 seeds)
-    and 0.912 +- 0.034 (6 variants per clip, 3 seeds). Measured with the CNN
+    and 0.896 +- 0.035 (6 variants per clip, 5 seeds). Measured with the CNN
     at Adam 0.003 and 3 variants, wider pitch shifts (+-4 semitones) gave
     0.840 +- 0.009 against 0.838 +- 0.042 with these defaults; speed
     x0.8-1.2, pitch +-3 and VTLP 0.85-1.15 together did worse (0.767 +-
