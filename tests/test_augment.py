@@ -18,6 +18,7 @@ from recipes.augment import (
     SPECTROGRAM_AUGMENTERS,
     TEXT_AUGMENTERS,
     Augmenter,
+    Chain,
     OneOf,
     audio_augmenter,
     augment_dataset,
@@ -25,6 +26,7 @@ from recipes.augment import (
     augmentation_effect,
     derive_seed,
     on_the_fly,
+    speaker_augmenter,
     spectrogram_augmenter,
     text_augmenter,
 )
@@ -144,6 +146,19 @@ def test_one_of_picks_an_augmenter_per_seed():
     assert any(spaced) and not all(spaced)
 
 
+def test_chain_applies_every_augmenter_in_order_each_seeded_apart(clip):
+    louder = audio_augmenter("loudness", factor=(2.0, 2.0))
+    shifted = audio_augmenter("shift")
+    chain = Chain([louder, shifted])
+    assert chain.name == "loudness+shift"
+    out = chain(clip, seed=5)
+    np.testing.assert_array_equal(chain(clip, seed=5), out)
+    np.testing.assert_allclose(out, shifted(louder(clip, derive_seed(5, 0)), derive_seed(5, 1)))
+    assert not np.array_equal(out, chain(clip, seed=6))
+    with pytest.raises(ValueError, match="non-empty sequence of augmenters"):
+        Chain([])
+
+
 # -- audio -------------------------------------------------------------------------------------------------
 
 
@@ -157,6 +172,19 @@ def test_audio_augmenter_is_deterministic_and_keeps_the_clip_length(name, clip):
     assert any(not np.allclose(output, clip) for output in outputs)
     assert not all(np.array_equal(outputs[0], output) for output in outputs[1:])
     assert np.all(np.isfinite(first))
+
+
+def test_speaker_augmenter_chains_speed_pitch_and_vtlp(clip):
+    voices = speaker_augmenter()
+    assert voices.name == "speed+pitch+vtlp"
+    assert [a.augmenter.factor for a in voices.augmenters] == [(0.85, 1.15), (-2.0, 2.0), (0.9, 1.1)]
+    out = voices(clip, seed=4)
+    assert out.shape == clip.shape and out.dtype == clip.dtype and np.all(np.isfinite(out))
+    np.testing.assert_array_equal(voices(clip, seed=4), out)
+    assert not np.allclose(out, clip) and not np.allclose(out, voices(clip, seed=5))
+    assert speaker_augmenter(pitch=(-4, 4)).augmenters[1].augmenter.factor == (-4.0, 4.0)
+    with pytest.raises(ValueError, match=r"`vtlp` must be a pair \(low, high\) with low <= high. Received: vtlp="):
+        speaker_augmenter(vtlp=(1.1, 0.9))
 
 
 @pytest.mark.parametrize("name", sorted(SPECTROGRAM_AUGMENTERS))

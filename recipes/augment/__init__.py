@@ -4,10 +4,10 @@
   split, spelling, WordNet synonyms) augmenters (`recipes.augment.text`); synonyms come from Debian's
   WordNet with nlpaug's POS tagging replaced (`UntaggedSynonymAug`, `recipes.augment.wordnet`).
 - `audio_augmenter(name, sample_rate=16000, **options)`: nlpaug's noise, shift, speed, pitch, loudness,
-  mask and VTLP, sized for short clips; `spectrogram_augmenter(name)`: frequency and time masks
-  (`recipes.augment.audio`).
-- `Augmenter`, `OneOf`: any nlpaug augmenter or flow made repeatable, and a per-row choice among
-  augmenters (`recipes.augment.core`).
+  mask and VTLP, sized for short clips; `speaker_augmenter()`: speed, pitch and VTLP chained, new voices
+  for speech; `spectrogram_augmenter(name)`: frequency and time masks (`recipes.augment.audio`).
+- `Augmenter`, `OneOf`, `Chain`: any nlpaug augmenter or flow made repeatable, a per-row choice among
+  augmenters, and augmenters applied one after the other (`recipes.augment.core`).
 - `augment_dataset(data, augmenter, n=..., seed=...)`: a labelled set multiplied offline, keys and labels
   kept, synthetic rows tagged; `on_the_fly(dataset, augmenter)`: the `tf.data` path
   (`recipes.augment.dataset`).
@@ -29,6 +29,7 @@ from recipes._lazy import lazy_exports
 _EXPORTS = {
     "Augmenter": "recipes.augment.core",
     "OneOf": "recipes.augment.core",
+    "Chain": "recipes.augment.core",
     "derive_seed": "recipes.augment.core",
     "TEXT_AUGMENTERS": "recipes.augment.text",
     "UntaggedSynonymAug": "recipes.augment.text",
@@ -37,6 +38,8 @@ _EXPORTS = {
     "SPECTROGRAM_AUGMENTERS": "recipes.augment.audio",
     "audio_augmenter": "recipes.augment.audio",
     "spectrogram_augmenter": "recipes.augment.audio",
+    "SPEAKER_AUGMENTATION": "recipes.augment.audio",
+    "speaker_augmenter": "recipes.augment.audio",
     "AugmentedArrays": "recipes.augment.dataset",
     "augment_dataset": "recipes.augment.dataset",
     "on_the_fly": "recipes.augment.dataset",

@@ -149,3 +149,44 @@ class OneOf:
         return self.augmenters[choice](item, derive_seed(seed, "item"))
 
     augment = Augmenter.augment
+
+
+class Chain:
+    """Applies several augmenters one after the other: each call gives one item that went through them all.
+
+    Augmenter `i` is seeded with `derive_seed(seed, i)`, so the steps draw independently and the same seed
+    gives the same output.
+
+    Example:
+
+    ```python
+    import recipes
+    from recipes.augment import Chain, audio_augmenter
+
+    waveforms, _, _ = recipes.datasets.load_spoken_digits(num_per_digit=1)
+    faster_and_higher = Chain([audio_augmenter("speed"), audio_augmenter("pitch")])
+    faster_and_higher(waveforms[0], seed=0).shape  # (16000,)
+    ```
+
+    Args:
+        augmenters: Non-empty sequence of `Augmenter`s (or of callables `(item, seed) -> item`), in order.
+        name: Optional string, defaults to the names joined by `"+"`.
+    """
+
+    def __init__(self, augmenters, name=None):
+        augmenters = list(augmenters)
+        if not augmenters or not all(callable(a) for a in augmenters):
+            raise ValueError(f"`augmenters` must be a non-empty sequence of augmenters. Received: {augmenters!r}")
+        self.augmenters = augmenters
+        self.name = name or "+".join(getattr(a, "name", type(a).__name__) for a in augmenters)
+
+    def __repr__(self):
+        return f"Chain({self.name!r})"
+
+    def __call__(self, item, seed=0):
+        seed = check_int("seed", seed, minimum=0)
+        for i, augmenter in enumerate(self.augmenters):
+            item = augmenter(item, derive_seed(seed, i))
+        return item
+
+    augment = Augmenter.augment
