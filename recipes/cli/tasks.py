@@ -17,9 +17,10 @@ COLUMN_TYPES = ("number", "category", "date", "text")
 
 # Passes over the training split shown by default (`--total-examples`), sized for about a minute on 2 cores.
 # Each network beats its task's simple model at these budgets (benchmarks/bench_quality.py, demo rows): the
-# bag of words 0.737 vs 0.711 after 3 passes, the CNN 0.876 vs 0.836; the tabular classifier peaks near 10
-# passes (0.553 at 10, 0.521 at 60, where validation loss has long been rising).
-DEFAULT_PASSES = {"text": 3.0, "audio": 30.0, "vision": 3.0, "tabular": 10.0}
+# bag of words 0.737 vs 0.711 after 3 passes, the CNN 0.876 vs 0.836, the audio CNN 0.828 vs 0.585 on unseen
+# flite voices after 10 passes; the tabular classifier peaks near 10 passes (0.553 at 10, 0.521 at 60, where
+# validation loss has long been rising).
+DEFAULT_PASSES = {"text": 3.0, "audio": 10.0, "vision": 3.0, "tabular": 10.0}
 DATA_PASSES = 10.0  # for a task on the user's files
 # The shipped tabular task predicts the weather; its regressors predict the day's high temperature.
 TABULAR_REGRESSION_TARGET = "temp_max"
