@@ -31,7 +31,7 @@ def test_demo_trains_and_exports_the_four_baselines(tmp_path):
     result = _run(
         "demo",
         "--scale",
-        "0.1",
+        "0.34",  # about one pass over the text and vision training splits
         "--quiet",
         "--export-dir",
         str(tmp_path / "exports"),
