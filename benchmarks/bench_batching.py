@@ -103,7 +103,9 @@ def naive_peer(port, keras_paths):
     """A tutorial's model server: one `model.predict` per request, in a thread per connection."""
     import keras
 
-    import recipes.layers  # noqa: F401 - registers the custom layers the saved models use
+    import models.text  # noqa: F401 - registers the factories' layers and schedules the saved models use
+    import models.vision  # noqa: F401
+    import recipes.layers  # noqa: F401
 
     models = {name: keras.models.load_model(path) for name, path in keras_paths.items()}
 
@@ -144,9 +146,13 @@ def _start_naive_peer(built):
         stderr=subprocess.PIPE,
         text=True,
     )
+    log = []
     for line in process.stderr:
         if "naive peer ready" in line:
             break
+        log.append(line)
+    else:
+        raise RuntimeError("the naive peer exited before it was ready:\n" + "".join(log[-20:]))
     threading.Thread(target=process.stderr.read, daemon=True).start()  # keep draining its log
     return process, f"127.0.0.1:{port}"
 
@@ -178,14 +184,21 @@ def main():
     parser.add_argument("--clients", type=int, default=64, help="concurrent clients (default 64)")
     parser.add_argument("--seconds", type=float, default=4.0, help="measured seconds per run (default 4)")
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds (default 2)")
-    parser.add_argument("--models", default="text,image", help="models to serve: text (LSTM), image (CNN) or both")
+    parser.add_argument(
+        "--models",
+        default="text,image",
+        help="models to serve, comma-separated: text (LSTM), image (CNN) (default: both)",
+    )
     parser.add_argument("--naive-peer", nargs=2, metavar=("PORT", "PATHS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.naive_peer:
         return naive_peer(int(args.naive_peer[0]), json.loads(args.naive_peer[1]))
+    models = args.models.split(",")
+    if not models or not set(models) <= {"text", "image"}:
+        parser.error(f"--models takes text, image or text,image. Received: {args.models!r}")
 
     root = tempfile.mkdtemp(prefix="bench-batching-")
-    built = _train(root, args.models.split(","))
+    built = _train(root, models)
     common = [
         f"--model_config_file={os.path.join(root, 'models.config')}",
         f"--grpc_max_threads={args.clients}",

@@ -177,6 +177,7 @@ def test_integrated_gradients_are_complete(planted_text):
     )
 
 
+@pytest.mark.slow
 def test_wide_and_deep_text_models_are_explained_over_their_tokens():
     """The default LSTM adds a TF-IDF path around the embeddings: it keeps the example's own value while the
     tokens move along the integration path, so the token attributions sum to the score change."""
