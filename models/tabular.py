@@ -256,7 +256,13 @@ def regressor(
         raise ValueError(f"`target` {target!r} must be numeric for a regressor; its dtype is {frame[target].dtype}")
     inputs, encoded = _features(frame, target, date_columns, text_columns, fill_values)
     hidden = _hidden(encoded, hidden_units, dropout, mixed_precision)
-    prediction = keras.layers.Dense(1, name="prediction", dtype="float32")(hidden)  # float32 out whatever the policy
+    # The output starts at the target's mean ("init well"): from 0, a linear model of a target near 15 spends its
+    # first passes on the bias alone (temp_max: 8.1 mean absolute error after 10 passes, worse than the mean's 6.1).
+    values = pd.to_numeric(frame[target], errors="coerce") if target in frame.columns else pd.Series(dtype=float)
+    start = float(values.mean()) if values.notna().any() else 0.0
+    prediction = keras.layers.Dense(
+        1, name="prediction", dtype="float32", bias_initializer=keras.initializers.Constant(start)
+    )(hidden)  # float32 out whatever the policy
     with dtype_policy(mixed_precision):
         model = keras.Model(inputs, prediction, name=name)
     model.compile(
