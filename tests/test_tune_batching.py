@@ -60,29 +60,24 @@ def test_load_reports_keyed_answers_over_both_protocols(text_export):
             lambda columns: {"instances": [dict(zip(columns, row)) for row in zip(*columns.values())]},
             lambda answer: [prediction["key"] for prediction in answer["predictions"]],
         )
-        report = run_load(
-            server.rest_address,
-            "text",
-            {"text": texts},
-            protocol="rest",
-            concurrency=2,
-            rows_per_request=2,
-            seconds=0.3,
-            warmup_seconds=0,
-            http_target=rows,
-        )
+
+        def rest_load(target):
+            return run_load(
+                server.rest_address,
+                "text",
+                {"text": texts},
+                protocol="rest",
+                concurrency=2,
+                rows_per_request=2,
+                seconds=0.3,
+                warmup_seconds=0,
+                http_target=target,
+            )
+
+        report = rest_load(rows)
         assert report.errors == {} and report.requests > 0
         wrong = HttpTarget(rows.path, rows.body, lambda answer: answer["outputs"]["key"])  # not where the keys are
-        report = run_load(
-            server.rest_address,
-            "text",
-            {"text": texts},
-            protocol="rest",
-            concurrency=2,
-            seconds=0.3,
-            warmup_seconds=0,
-            http_target=wrong,
-        )
+        report = rest_load(wrong)
         assert report.requests == 0 and set(report.errors) == {"no keys"}
         report = run_load(server.grpc_address, "nope", {"text": texts}, concurrency=2, seconds=0.3, warmup_seconds=0)
         assert report.requests == 0 and set(report.errors) == {"NOT_FOUND"}
