@@ -219,6 +219,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.close_connection = True  # what follows in the stream cannot be told from the body
             return ServingError("INVALID_ARGUMENT", message)
 
+        received, too_long = 0, False
         try:
             while True:
                 line = self.rfile.readline(1024)
@@ -228,16 +229,25 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 size = int(size, 16)
                 if not size:
                     break
-                if len(body) + size > limit:
-                    raise refuse(f"request body of more than {limit} bytes exceeds the limit of {limit} bytes")
-                chunk = self.rfile.read(size)
-                if len(chunk) < size or self.rfile.readline(3).strip():
+                received += size
+                # Past the limit the chunks are still read, never stored: a client still sending when the
+                # connection closed would be reset before it could read the answer.
+                too_long = too_long or received > limit
+                while size > 0:
+                    chunk = self.rfile.read(min(size, 1 << 20))
+                    if not chunk:
+                        break
+                    size -= len(chunk)
+                    if not too_long:
+                        body += chunk
+                if size > 0 or self.rfile.readline(3).strip():
                     raise refuse("the request body (Transfer-Encoding: chunked) ended inside a chunk")
-                body += chunk
             while self.rfile.readline(8192).strip():  # trailer fields, up to the empty line
                 pass
         except TimeoutError:
             raise refuse("the request body (Transfer-Encoding: chunked) ended before its last chunk") from None
+        if too_long:
+            raise ServingError("INVALID_ARGUMENT", f"request body of {received} bytes exceeds the limit of {limit} bytes")
         return bytes(body)
 
     def _serve(self):

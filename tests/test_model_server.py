@@ -312,7 +312,8 @@ def test_rest_reads_bodies_sent_in_chunks_as_libevent_does(server):
     limit = server.rest_server.max_body_bytes
     server.rest_server.max_body_bytes = 1000
     try:
-        status, body = post_in_pieces([b'{"instances": [', b"1.0, " * 300, b"1.0]}"])
+        # ~1.5 MB in 1,000 chunks: the client is still sending long after the limit is passed
+        status, body = post_in_pieces([b'{"instances": ['] + [b"1.0, " * 300] * 1000 + [b"1.0]}"])
     finally:
         server.rest_server.max_body_bytes = limit
     assert status == 400 and "exceeds the limit of 1000 bytes" in body["error"]
