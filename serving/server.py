@@ -788,6 +788,7 @@ def _server_arguments(args, given):
             max_load_retries=args.max_num_load_retries,
             load_retry_interval_seconds=args.load_retry_interval_micros / 1e6,
             allow_version_labels_for_unavailable_models=args.allow_version_labels_for_unavailable_models,
+            freeze_heap=True,
         ),
     )
 

@@ -9,6 +9,7 @@ version labels, REST threads, load threads and per-model batching.
 
 import collections
 import concurrent.futures
+import gc
 import json
 import os
 import shutil
@@ -17,6 +18,7 @@ import sys
 import threading
 import time
 import urllib.request
+import weakref
 
 import grpc
 import numpy as np
@@ -494,6 +496,31 @@ def test_a_failed_load_is_retried_and_a_version_completed_late_is_served(tmp_pat
         assert "Retrying of Loading servable: {name: late version: 1} retry: 1" in caplog.text
     finally:
         running.stop()
+
+
+def test_the_command_freezes_its_heap_after_loads_and_an_unloaded_version_is_still_collected():
+    """`recipes-model-server` freezes what loading left (`freeze_heap`): the collector no longer walks it under load."""
+    from serving.server import _server_arguments
+
+    args, _, given = parse_flags(build_parser(), ["--model_base_path=" + tf_serving_model("saved_model_half_plus_three")])
+    assert _server_arguments(args, given)[1]["manager_options"]["freeze_heap"] is True
+    two = tf_serving_model("saved_model_half_plus_two_2_versions")
+    gc.unfreeze()
+    manager = ModelManager([ModelConfig("m", two, ("specific", (123,)))], poll_seconds=0, freeze_heap=True).start()
+    try:
+        assert gc.get_freeze_count() > 0
+        servable = manager.acquire("m")
+        manager.release(servable)
+        servable.itself = servable  # a version's objects in a cycle, as restored Keras objects often are
+        unloaded = weakref.ref(servable)
+        del servable
+        manager.reload([ModelConfig("m", two, ("specific", (124,)))])
+        assert manager.resolve("m") == 124
+        assert unloaded() is None  # unfrozen before the collection: a version's cycles do not outlive it
+        assert gc.get_freeze_count() > 0
+    finally:
+        manager.stop()
+        gc.unfreeze()
 
 
 def test_version_labels_of_unavailable_versions_as_tf_serving_checks_them():
