@@ -4,9 +4,14 @@ An LSTM text classifier (raw review strings in) and a CNN image classifier
 (PNG bytes in) are trained briefly on their real data sets and exported
 with keys. Four servers run side by side, each in its own process:
 
-- `recipes-model-server --enable_batching` with the shipped CPU parameters
-  (`serving/deploy/batching_parameters.txt`: 2 batch threads, timeout 0)
-  and Prometheus metrics on, for the batch size the scheduler forms;
+- `recipes-model-server --enable_batching` with TF Serving's CPU starting
+  point (`serving/deploy/batching_parameters.txt`: max batch 128, timeout 0)
+  but one batch thread fewer than cores (`--batch-threads`): this server's
+  front end, the gRPC event loop or the REST threads, is Python and keeps a
+  core busy, and a batch thread that finds requests waiting while the other
+  runs takes them at once, so with two threads on two cores the LSTM's
+  batches stay half as large. Prometheus metrics are on, for the batch size
+  the scheduler forms;
 - the same server without batching;
 - a naive peer: `http.server` calling `model.predict` on the Keras model
   for each request, what tutorials do.
@@ -29,6 +34,7 @@ statuses, so the request is checked once first and the server's metrics
 count any failure.
 
 Usage: python benchmarks/bench_batching.py [--clients 64] [--seconds 4] [--rounds 2] [--models text,image]
+       [--batch-threads N]
 """
 
 import argparse
@@ -36,6 +42,7 @@ import base64
 import http.server
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -179,6 +186,18 @@ def _in_process_limit(export_dir, inputs, batch_size, seconds):
     return calls * batch_size / (time.perf_counter() - start)
 
 
+def batching_parameters_file(root, num_batch_threads):
+    """The shipped CPU parameters with `num_batch_threads` replaced, written under `root`; returns the path."""
+    with open(os.path.join(DEPLOY, "batching_parameters.txt")) as shipped:
+        text = re.sub(
+            r"num_batch_threads \{ value: \d+ \}", f"num_batch_threads {{ value: {num_batch_threads} }}", shipped.read()
+        )
+    path = os.path.join(root, "batching_parameters.txt")
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=64, help="concurrent clients (default 64)")
@@ -189,6 +208,12 @@ def main():
         default="text,image",
         help="models to serve, comma-separated: text (LSTM), image (CNN) (default: both)",
     )
+    parser.add_argument(
+        "--batch-threads",
+        type=int,
+        default=max(1, CORES - 1),
+        help=f"the batched server's num_batch_threads (default: cores - 1, here {max(1, CORES - 1)})",
+    )
     parser.add_argument("--naive-peer", nargs=2, metavar=("PORT", "PATHS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.naive_peer:
@@ -196,6 +221,8 @@ def main():
     models = args.models.split(",")
     if not models or not set(models) <= {"text", "image"}:
         parser.error(f"--models takes text, image or text,image. Received: {args.models!r}")
+    if args.batch_threads < 1:
+        parser.error(f"--batch-threads must be >= 1. Received: {args.batch_threads}")
 
     root = tempfile.mkdtemp(prefix="bench-batching-")
     built = _train(root, models)
@@ -205,7 +232,8 @@ def main():
         f"--monitoring_config_file={os.path.join(DEPLOY, 'monitoring.config')}",
     ]
     batched = ServerProcess(
-        common + ["--enable_batching", f"--batching_parameters_file={os.path.join(DEPLOY, 'batching_parameters.txt')}"]
+        common
+        + ["--enable_batching", f"--batching_parameters_file={batching_parameters_file(root, args.batch_threads)}"]
     )
     unbatched = ServerProcess(common)
     naive_process, naive_address = _start_naive_peer(built)
@@ -282,6 +310,7 @@ def main():
         f"\n{args.clients} concurrent clients, single-row keyed requests, {args.rounds} x {args.seconds:g} s per side"
     )
     print(f"client and server CPU: the share of the machine's {CORES} cores each used while measured")
+    print(f"batched: serving/deploy/batching_parameters.txt with num_batch_threads {args.batch_threads}")
     print(
         f"{'model':<7}{'protocol':<10}{'side':<20}{'requests/s':>12}{'p50 ms':>9}{'p99 ms':>9}{'mean batch':>12}"
         f"{'client CPU':>12}{'server CPU':>12}{'req/CPU s':>11}"

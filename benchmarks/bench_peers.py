@@ -3,9 +3,9 @@
 An LSTM text classifier (raw review strings in) is trained briefly on Rotten Tomatoes and exported with
 keys; four servers load that one export, each in its own process, one worker each:
 
-- `recipes-model-server --enable_batching` with the shipped CPU parameters
-  (`serving/deploy/batching_parameters.txt`: 2 batch threads, timeout 0), as `bench_batching.py` runs it,
-  answering TF Serving's REST predict API;
+- `recipes-model-server --enable_batching` with the peers' settings in TF Serving's parameters: max batch
+  64 (`--max-batch`), a batch timeout of 5 ms (LitServe's wait, `--wait-ms`) and one batch thread (one
+  worker), answering TF Serving's REST predict API;
 - LitServe (`benchmarks/peers/litserve_peer.py`): max batch 64, 5 ms batch timeout, one inference worker,
   one API server;
 - BentoML (`benchmarks/peers/bentoml_peer.py`): a batchable API, max batch 64, BentoML's adaptive wait (it
@@ -55,6 +55,7 @@ import recipes  # noqa: E402
 import serving  # noqa: E402
 from serving.contract import KEY  # noqa: E402
 from serving.load import HttpTarget, ServerProcess, free_port, peak_memory_bytes, run_load  # noqa: E402
+from serving.tuning import parameters_text  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PEERS = os.path.join(ROOT, "benchmarks", "peers")
@@ -263,7 +264,12 @@ def main():
     parser.add_argument("--seconds", type=float, default=4.0, help="measured seconds per run (default 4)")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (default 3)")
     parser.add_argument("--max-batch", type=int, default=64, help="the batching peers' max batch (default 64)")
-    parser.add_argument("--wait-ms", type=float, default=5.0, help="LitServe's batch timeout in ms (default 5)")
+    parser.add_argument(
+        "--wait-ms",
+        type=float,
+        default=5.0,
+        help="the batch timeout of recipes-model-server and LitServe, in ms (default 5)",
+    )
     parser.add_argument(
         "--peers-python",
         default=os.path.join(ROOT, ".venv-peers", "bin", "python"),
@@ -278,12 +284,15 @@ def main():
     root = tempfile.mkdtemp(prefix="bench-peers-")
     export_dir, inputs = _train(root)
     probe = {name: values[:1] for name, values in inputs.items()} | {KEY: ["probe"]}
+    parameters_path = os.path.join(root, "batching_parameters.txt")
+    with open(parameters_path, "w") as f:  # the peers' settings: max batch, wait, one worker
+        f.write(parameters_text(args.max_batch, args.wait_ms, threads=1, clients=args.clients))
     batched = ServerProcess(
         [
             f"--model_config_file={os.path.join(root, 'models.config')}",
             f"--monitoring_config_file={os.path.join(DEPLOY, 'monitoring.config')}",
             "--enable_batching",
-            f"--batching_parameters_file={os.path.join(DEPLOY, 'batching_parameters.txt')}",
+            f"--batching_parameters_file={parameters_path}",
         ]
     )
     servers = {BATCHED: batched}
@@ -332,8 +341,8 @@ def main():
     )
     print(
         f"LSTM text export, {args.clients} concurrent clients, single-row keyed requests, {args.rounds} x "
-        f"{args.seconds:g} s per side in alternating rounds; batching peers: max batch {args.max_batch}, "
-        f"LitServe batch timeout {args.wait_ms:g} ms"
+        f"{args.seconds:g} s per side in alternating rounds; batching sides: max batch {args.max_batch}; "
+        f"recipes-model-server and LitServe wait {args.wait_ms:g} ms, one batch thread or worker"
     )
     header = f"{'side':<34}{'requests/s':>11}{'p50 ms':>8}{'p99 ms':>8}{'mean batch':>11}{'peak MiB':>10}"
     print(header + f"{'batched REST / side':>21}  listening")

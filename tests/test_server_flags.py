@@ -502,7 +502,9 @@ def test_the_command_freezes_its_heap_after_loads_and_an_unloaded_version_is_sti
     """`recipes-model-server` freezes what loading left (`freeze_heap`): the collector no longer walks it under load."""
     from serving.server import _server_arguments
 
-    args, _, given = parse_flags(build_parser(), ["--model_base_path=" + tf_serving_model("saved_model_half_plus_three")])
+    args, _, given = parse_flags(
+        build_parser(), ["--model_base_path=" + tf_serving_model("saved_model_half_plus_three")]
+    )
     assert _server_arguments(args, given)[1]["manager_options"]["freeze_heap"] is True
     two = tf_serving_model("saved_model_half_plus_two_2_versions")
     gc.unfreeze()
