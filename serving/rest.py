@@ -247,7 +247,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         except TimeoutError:
             raise refuse("the request body (Transfer-Encoding: chunked) ended before its last chunk") from None
         if too_long:
-            raise ServingError("INVALID_ARGUMENT", f"request body of {received} bytes exceeds the limit of {limit} bytes")
+            raise ServingError(
+                "INVALID_ARGUMENT", f"request body of {received} bytes exceeds the limit of {limit} bytes"
+            )
         return bytes(body)
 
     def _serve(self):
