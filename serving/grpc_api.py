@@ -15,7 +15,6 @@ import contextlib
 import inspect
 import logging
 import math
-import re
 import threading
 import time
 
@@ -73,8 +72,9 @@ def _fill_spec(target, name, version, signature_name):
     target.signature_name = signature_name
 
 
-# The calls TF Serving's PredictionServiceImpl counts in its metrics: not GetModelMetadata nor MultiInference.
-_METERED_APIS = {"predict", "classify", "regress"}
+# The calls TF Serving's PredictionServiceImpl counts in its metrics, under their RPC names (the API label
+# "Predict", where REST's is the URL's "predict"): not GetModelMetadata nor MultiInference.
+_METERED_APIS = {"Predict", "Classify", "Regress"}
 
 
 def _status(error):
@@ -97,7 +97,7 @@ def _rpc(method):
     (the servicer's `slots`); more wait, as they wait for one of TF
     Serving's gRPC threads.
     """
-    api = re.sub(r"(?<!^)(?=[A-Z])", "_", method.__name__).lower()  # GetModelMetadata -> get_model_metadata
+    api = method.__name__
     is_coroutine = inspect.iscoroutinefunction(method)
 
     async def handler(self, request, context):

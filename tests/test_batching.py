@@ -400,7 +400,7 @@ def test_prometheus_metrics_under_tf_serving_names(exported):
         in text_format
     )
     assert (
-        ':tensorflow:serving:request_latency_count{API="predict",entrypoint="GRPC",model_name="text"} 1.0'
+        ':tensorflow:serving:request_latency_count{API="Predict",entrypoint="GRPC",model_name="text"} 1.0'
         in text_format
     )
     assert ':tensorflow:serving:batching_session:batch_size_sum{model_name="text"} 3.0' in text_format
