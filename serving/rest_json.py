@@ -774,15 +774,25 @@ def _nearest_float32(text):
 
 
 def _written_through_text(values, floats):
-    """TF Serving's way for a few values: their "%.6g" text if it reads back as the float32, else "%.9g"."""
-    six = np.array(["%.6g" % v for v in values.tolist()], dtype=np.float64)
-    reads_back = six.astype(np.float32) == floats
-    units = _float32_units(six)
-    for i in np.flatnonzero(units - np.floor(units) == 0.5):  # the float64 is a float32 tie: the decimal decides
-        reads_back[i] = _nearest_float32("%.6g" % values[i]) == floats[i]
-    nine = np.array(["%.9g" % v for v in values[~reads_back].tolist()], dtype=np.float64)
-    six[~reads_back] = nine
-    return six
+    """TF Serving's way for a few values: their "%.6g" text if it reads back as the float32, else "%.9g".
+
+    One value at a time in plain Python: for the few values of a response it costs less than NumPy's calls.
+    """
+    written = []
+    for value, single in zip(values.tolist(), floats.tolist()):
+        text = "%.6g" % value
+        six = float(text)
+        _, exponent = math.frexp(six)
+        units = math.ldexp(abs(six), -(max(exponent - 1, -126) - 23))  # in float32 ulps at its magnitude
+        if units - math.floor(units) == 0.5:  # the float64 is a float32 tie: the decimal decides
+            reads_back = float(_nearest_float32(text)) == single
+        else:
+            reads_back = float(np.float32(six)) == single
+        written.append(six if reads_back else float("%.9g" % value))
+    return np.array(written, dtype=np.float64)
+
+
+_FEW_VALUES = 16
 
 
 def written_floats(array):
@@ -801,6 +811,9 @@ def written_floats(array):
     if not finite.any():
         return out
     values, floats = out[finite], array[finite]
+    if values.size <= _FEW_VALUES:  # a response of a few rows: the text costs less than the arithmetic's steps
+        out[finite] = _written_through_text(values, floats)
+        return out
     six, six_sure = _round_to_digits(values, 6)
     nine, nine_sure = _round_to_digits(values, 9)
     units = _float32_units(six)
@@ -839,9 +852,12 @@ def _json_tensor(array, name):
     raise _invalid(f"Failed to write JSON value for tensor type: {type_name(array.dtype)}")
 
 
+_SINGLE_LINE = json.JSONEncoder(ensure_ascii=False)  # json.dumps(..., ensure_ascii=False) makes one per call
+
+
 def _single_line(value):
     """rapidjson's single-line array text: ", " between elements."""
-    return json.dumps(value, ensure_ascii=False)
+    return _SINGLE_LINE.encode(value)
 
 
 def encode(text):
