@@ -774,22 +774,16 @@ def _nearest_float32(text):
 
 
 def _written_through_text(values, floats):
-    """TF Serving's way for a few values: their "%.6g" text if it reads back as the float32, else "%.9g".
-
-    One value at a time in plain Python: for the few values of a response it costs less than NumPy's calls.
-    """
-    written = []
-    for value, single in zip(values.tolist(), floats.tolist()):
-        text = "%.6g" % value
-        six = float(text)
-        _, exponent = math.frexp(six)
-        units = math.ldexp(abs(six), -(max(exponent - 1, -126) - 23))  # in float32 ulps at its magnitude
-        if units - math.floor(units) == 0.5:  # the float64 is a float32 tie: the decimal decides
-            reads_back = float(_nearest_float32(text)) == single
-        else:
-            reads_back = float(np.float32(six)) == single
-        written.append(six if reads_back else float("%.9g" % value))
-    return np.array(written, dtype=np.float64)
+    """TF Serving's way for a few values: their "%.6g" text if it reads back as the float32, else "%.9g"."""
+    texts = ["%.6g" % v for v in values.tolist()]
+    six = np.array([float(text) for text in texts])  # Python's float() reads a text faster than NumPy's cast
+    reads_back = six.astype(np.float32) == floats
+    units = _float32_units(six)
+    for i in np.flatnonzero(units - np.floor(units) == 0.5):  # the float64 is a float32 tie: the decimal decides
+        reads_back[i] = _nearest_float32(texts[i]) == floats[i]
+    for i in np.flatnonzero(~reads_back):
+        six[i] = float("%.9g" % values[i])
+    return six
 
 
 _FEW_VALUES = 16
