@@ -428,11 +428,13 @@ class ModelManager:
                 return
             self._status[key] = VersionStatus(UNLOADING)
         if background and self._unload_pool is not None:
-            self._unload_pool.submit(self._close, key, loaded)
+            # closed after the scan that unloaded it has settled the heap: this close settles it again (a close in
+            # the scan's own thread is settled by the scan)
+            self._unload_pool.submit(self._close, key, loaded, settle_heap=True)
         else:
             self._close(key, loaded)
 
-    def _close(self, key, loaded):
+    def _close(self, key, loaded, settle_heap=False):
         servable_id = "{name: %s version: %d}" % key
         log.info("Quiescing servable version %s", servable_id)
         with self._lock:
@@ -442,10 +444,14 @@ class ModelManager:
         log.info("Done quiescing servable version %s", servable_id)
         log.info("Unloading just-loaded servable version %s", servable_id)  # TF Serving's words for any unload
         loaded.servable.close()
+        # The unload pool's task holds `loaded` until this returns: the closed version must not stay reachable
+        # through it when the heap settles below, or it would be frozen for good.
+        loaded.servable = None
         with self._lock:
             self._status[key] = VersionStatus(END)
         log.info("Done unloading servable version %s", servable_id)
-        self._settle_heap()  # a version closed after its last request, later than the scan that unloaded it
+        if settle_heap:
+            self._settle_heap()
 
     def _warm_up(self, servable):
         path = os.path.join(servable.path, WARMUP_FILE)

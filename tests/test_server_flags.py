@@ -498,7 +498,8 @@ def test_a_failed_load_is_retried_and_a_version_completed_late_is_served(tmp_pat
         running.stop()
 
 
-def test_the_command_freezes_its_heap_after_loads_and_an_unloaded_version_is_still_collected():
+@pytest.mark.parametrize("num_unload_threads", [0, 1], ids=["unloaded in the scan", "unloaded in the background"])
+def test_the_command_freezes_its_heap_after_loads_and_an_unloaded_version_is_still_collected(num_unload_threads):
     """`recipes-model-server` freezes what loading left (`freeze_heap`): the collector no longer walks it under load."""
     from serving.server import _server_arguments
 
@@ -508,7 +509,12 @@ def test_the_command_freezes_its_heap_after_loads_and_an_unloaded_version_is_sti
     assert _server_arguments(args, given)[1]["manager_options"]["freeze_heap"] is True
     two = tf_serving_model("saved_model_half_plus_two_2_versions")
     gc.unfreeze()
-    manager = ModelManager([ModelConfig("m", two, ("specific", (123,)))], poll_seconds=0, freeze_heap=True).start()
+    manager = ModelManager(
+        [ModelConfig("m", two, ("specific", (123,)))],
+        poll_seconds=0,
+        freeze_heap=True,
+        num_unload_threads=num_unload_threads,
+    ).start()
     try:
         assert gc.get_freeze_count() > 0
         servable = manager.acquire("m")
@@ -518,6 +524,9 @@ def test_the_command_freezes_its_heap_after_loads_and_an_unloaded_version_is_sti
         del servable
         manager.reload([ModelConfig("m", two, ("specific", (124,)))])
         assert manager.resolve("m") == 124
+        deadline = time.monotonic() + 30
+        while (unloaded() is not None or not gc.get_freeze_count()) and time.monotonic() < deadline:
+            time.sleep(0.05)  # a close in the background settles the heap on its own
         assert unloaded() is None  # unfrozen before the collection: a version's cycles do not outlive it
         assert gc.get_freeze_count() > 0
     finally:
