@@ -58,6 +58,7 @@ import tensorflow as tf  # noqa: E402
 
 import recipes  # noqa: E402
 import serving  # noqa: E402
+from serving.batching import BatchingParameters  # noqa: E402
 from serving.load import ServerProcess, free_port, peak_memory_bytes, run_h2load, run_load  # noqa: E402
 
 DEPLOY = os.path.join(os.path.dirname(serving.__file__), "deploy")
@@ -192,6 +193,8 @@ def batching_parameters_file(root, num_batch_threads):
         text = re.sub(
             r"num_batch_threads \{ value: \d+ \}", f"num_batch_threads {{ value: {num_batch_threads} }}", shipped.read()
         )
+    if BatchingParameters.from_text(text).num_batch_threads != num_batch_threads:
+        raise RuntimeError(f"no `num_batch_threads {{ value: N }}` line to replace in {DEPLOY}/batching_parameters.txt")
     path = os.path.join(root, "batching_parameters.txt")
     with open(path, "w") as f:
         f.write(text)
